@@ -1,0 +1,183 @@
+package disk
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fatih/color"
+)
+
+// Styles; each honours color.NoColor (non-terminals, NO_COLOR) when rendering.
+var (
+	styleHeader = color.New(color.Bold)
+	styleTitle  = color.New(color.FgCyan, color.Bold)
+	styleGrow   = color.New(color.FgYellow)
+	styleShrink = color.New(color.FgGreen)
+	styleWarn   = color.New(color.FgYellow, color.Bold)
+	styleCrit   = color.New(color.FgRed, color.Bold)
+)
+
+var units = []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+
+// HumanBytes formats n in binary units: "512 B", "1.2 GiB", "12.3 GiB", "300 MiB".
+func HumanBytes(n uint64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if v >= 1023.5 && i < len(units)-1 { // would print as "1024 X"
+		v /= 1024
+		i++
+	}
+	if v < 99.95 {
+		return fmt.Sprintf("%.1f %s", v, units[i])
+	}
+	return fmt.Sprintf("%.0f %s", v, units[i])
+}
+
+// HumanDelta formats a signed byte difference: "+1.2 GiB", "-300 MiB", "0 B".
+func HumanDelta(d int64) string {
+	switch {
+	case d > 0:
+		return "+" + HumanBytes(uint64(d))
+	case d < 0:
+		return "-" + HumanBytes(uint64(-(d+1))+1)
+	default:
+		return "0 B"
+	}
+}
+
+func humanSigned(n int64) string {
+	if n < 0 {
+		return HumanDelta(n)
+	}
+	return HumanBytes(uint64(n))
+}
+
+func humanDuration(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func percentStyle(p float64) *color.Color {
+	switch {
+	case p >= 90:
+		return styleCrit
+	case p >= 80:
+		return styleWarn
+	default:
+		return nil
+	}
+}
+
+func deltaStyle(d int64) *color.Color {
+	switch {
+	case d > 0:
+		return styleGrow
+	case d < 0:
+		return styleShrink
+	default:
+		return nil
+	}
+}
+
+type cell struct {
+	text  string
+	style *color.Color
+}
+
+func plain(s string) cell { return cell{text: s} }
+
+// writeTable aligns rows with text/tabwriter on the plain text, then colours each styled cell in
+// place, so escape codes never disturb the alignment.
+func writeTable(w io.Writer, indent string, rows [][]cell) error {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	for _, row := range rows {
+		for i := range row {
+			row[i].text = oneLine(row[i].text)
+		}
+		var line strings.Builder
+		for i, c := range row {
+			if i > 0 {
+				line.WriteByte('\t')
+			}
+			line.WriteString(c.text)
+		}
+		line.WriteByte('\n')
+		if _, err := io.WriteString(tw, line.String()); err != nil {
+			return err
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var out strings.Builder
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	for li, line := range lines {
+		line = strings.TrimRight(line, " ")
+		out.WriteString(indent)
+		if li < len(rows) {
+			line = colourLine(line, rows[li])
+		}
+		out.WriteString(line)
+		out.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
+}
+
+func colourLine(line string, row []cell) string {
+	var b strings.Builder
+	pos := 0
+	for _, c := range row {
+		if c.text == "" {
+			continue
+		}
+		i := strings.Index(line[pos:], c.text)
+		if i < 0 {
+			break
+		}
+		start := pos + i
+		b.WriteString(line[pos:start])
+		if c.style != nil {
+			b.WriteString(c.style.Sprint(c.text))
+		} else {
+			b.WriteString(c.text)
+		}
+		pos = start + len(c.text)
+	}
+	b.WriteString(line[pos:])
+	return b.String()
+}
+
+func oneLine(s string) string {
+	return strings.TrimSpace(strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s))
+}
+
+// mdCell escapes text for a GitHub table cell.
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(s)
+}
+
+func writeMarkdownTable(b *strings.Builder, header []string, align []string, rows [][]string) {
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n")
+	b.WriteString("|" + strings.Join(align, "|") + "|\n")
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = mdCell(c)
+		}
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+}

@@ -1,0 +1,387 @@
+package disk
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fatih/color"
+)
+
+// DefaultInterval is the sampling interval used when NewRecorder is given zero.
+const DefaultInterval = 500 * time.Millisecond
+
+// Change is one filesystem at a checkpoint, compared with the previous checkpoint.
+type Change struct {
+	Filesystem
+	// Delta is Used minus Used at the previous checkpoint; 0 when New.
+	Delta int64 `json:"delta_bytes"`
+	// New is set when the filesystem was not measured at the previous checkpoint.
+	New bool `json:"new"`
+	// Peak is the highest Used seen during the phase ending here, both checkpoints included.
+	Peak uint64 `json:"peak_used_bytes"`
+}
+
+// Checkpoint is the disk state at a named point of the flow.
+type Checkpoint struct {
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
+	// Elapsed is the time since the previous checkpoint (since NewRecorder for the first).
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	Filesystems []Change      `json:"filesystems"`
+}
+
+// Phase is the interval ending at a checkpoint, named after it.
+type Phase struct {
+	Checkpoint
+	Start time.Time `json:"start"`
+	// Samples counts background samples taken during the phase; FailedSamples those that failed.
+	Samples       int `json:"samples"`
+	FailedSamples int `json:"failed_samples"`
+}
+
+// Recorder measures at named checkpoints and, between Start and Stop, samples in the background
+// to catch the peak usage of each phase. It is safe for concurrent use.
+type Recorder struct {
+	places   func() []Place
+	out      io.Writer
+	interval time.Duration
+	measure  func(context.Context, []Place) (Snapshot, error)
+	now      func() time.Time
+	outMu    sync.Mutex // keeps concurrent checkpoint blocks whole
+
+	mu         sync.Mutex
+	gen        uint64 // bumped by every checkpoint; samples started earlier are dropped
+	phaseStart time.Time
+	prevName   string
+	prevUsed   map[string]uint64
+	peak       map[string]uint64
+	samples    int
+	failed     int
+	lastErr    error
+	phases     []Phase
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+// NewRecorder returns a recorder that measures places() each time (places appear during the flow,
+// e.g. Kind nodes once the cluster exists; places is called from the sampler goroutine too),
+// prints checkpoints to out (nil discards) and samples every interval (0 means DefaultInterval).
+func NewRecorder(places func() []Place, out io.Writer, interval time.Duration) *Recorder {
+	if out == nil {
+		out = io.Discard
+	}
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	if places == nil {
+		places = func() []Place { return nil }
+	}
+	r := &Recorder{places: places, out: out, interval: interval, measure: Measure, now: time.Now}
+	r.phaseStart = r.now()
+	r.peak = map[string]uint64{}
+	return r
+}
+
+// Start begins background sampling until Stop or ctx is done. Starting twice is a no-op.
+func (r *Recorder) Start(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r.cancel, r.done = cancel, done
+	go func() {
+		defer close(done)
+		t := time.NewTicker(r.interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.sample(ctx)
+			}
+		}
+	}()
+}
+
+// Stop ends background sampling and waits for the sampler to exit. It is safe to call repeatedly.
+func (r *Recorder) Stop() {
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.cancel, r.done = nil, nil
+	r.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-done
+}
+
+func (r *Recorder) sample(ctx context.Context) {
+	r.mu.Lock()
+	gen := r.gen
+	r.mu.Unlock()
+	snap, err := r.measure(ctx, r.places())
+	if ctx.Err() != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if gen != r.gen {
+		return // a checkpoint ended the phase while measuring
+	}
+	r.samples++
+	if err != nil {
+		r.failed++
+		r.lastErr = err
+	}
+	for _, f := range snap.Filesystems {
+		if k := f.key(); f.Used > r.peak[k] {
+			r.peak[k] = f.Used
+		}
+	}
+}
+
+// Checkpoint measures now, ends the current phase under name and prints a short block to the
+// recorder's writer. On a measurement error whatever could be measured is still recorded and the
+// error is returned with it.
+func (r *Recorder) Checkpoint(ctx context.Context, name string) (Checkpoint, error) {
+	now := r.now()
+	snap, err := r.measure(ctx, r.places())
+	r.mu.Lock()
+	cp := Checkpoint{Name: name, Time: now, Elapsed: now.Sub(r.phaseStart)}
+	used := make(map[string]uint64, len(snap.Filesystems))
+	for _, f := range snap.Filesystems {
+		k := f.key()
+		c := Change{Filesystem: f, Peak: max(f.Used, r.peak[k])}
+		if prev, ok := r.prevUsed[k]; ok {
+			c.Delta = int64(f.Used) - int64(prev)
+		} else {
+			c.New = r.prevUsed != nil
+		}
+		cp.Filesystems = append(cp.Filesystems, c)
+		used[k] = f.Used
+	}
+	r.phases = append(r.phases, Phase{
+		Checkpoint: cp, Start: r.phaseStart, Samples: r.samples, FailedSamples: r.failed,
+	})
+	prevName := r.prevName
+	r.gen++
+	r.phaseStart, r.prevName, r.prevUsed = now, name, used
+	r.samples, r.failed = 0, 0
+	r.peak = make(map[string]uint64, len(used))
+	for k, u := range used {
+		r.peak[k] = u
+	}
+	r.mu.Unlock()
+
+	r.outMu.Lock()
+	werr := writeCheckpoint(r.out, cp, prevName)
+	r.outMu.Unlock()
+	if werr != nil && err == nil {
+		err = fmt.Errorf("print checkpoint %s: %w", name, werr)
+	} else if err != nil {
+		err = fmt.Errorf("checkpoint %s: %w", name, err)
+	}
+	return cp, err
+}
+
+func writeCheckpoint(w io.Writer, cp Checkpoint, prevName string) error {
+	since := "since start"
+	if prevName != "" {
+		since = "since " + prevName
+	}
+	head := fmt.Sprintf("%s %s  %s %s\n", styleTitle.Sprint("disk"), styleTitle.Sprint(cp.Name),
+		humanDuration(cp.Elapsed), since)
+	if err := writeString(w, head); err != nil {
+		return err
+	}
+	rows := make([][]cell, 0, len(cp.Filesystems))
+	for _, c := range cp.Filesystems {
+		rows = append(rows, []cell{
+			plain(c.Mountpoint), plain(c.Device), plain("used " + HumanBytes(c.Used)), deltaCell(c),
+			plain("free " + HumanBytes(c.Free)), {fmt.Sprintf("%.1f%%", c.UsedPercent), percentStyle(c.UsedPercent)},
+		})
+	}
+	if len(rows) == 0 {
+		return writeString(w, "  (no filesystems measured)\n")
+	}
+	return writeTable(w, "  ", rows)
+}
+
+func deltaCell(c Change) cell {
+	if c.New {
+		return cell{"new", styleGrow}
+	}
+	return cell{HumanDelta(c.Delta), deltaStyle(c.Delta)}
+}
+
+// Phases returns the phases ended so far, oldest first.
+func (r *Recorder) Phases() []Phase {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Phase, len(r.phases))
+	copy(out, r.phases)
+	return out
+}
+
+type overall struct {
+	label string
+	peak  uint64
+	pct   float64
+	phase string
+}
+
+// overallPeaks returns, per filesystem in first-seen order, the highest phase peak.
+func overallPeaks(phases []Phase) []overall {
+	var order []string
+	by := map[string]*overall{}
+	for _, p := range phases {
+		for _, c := range p.Filesystems {
+			k := c.key()
+			o, ok := by[k]
+			if !ok {
+				o = &overall{label: fsLabel(c.Filesystem)}
+				by[k] = o
+				order = append(order, k)
+			} else if c.Peak <= o.peak {
+				continue
+			}
+			o.peak, o.phase = c.Peak, p.Name
+			if capacity := c.Used + c.Free; capacity > 0 {
+				o.pct = float64(c.Peak) / float64(capacity) * 100
+			}
+		}
+	}
+	out := make([]overall, len(order))
+	for i, k := range order {
+		out[i] = *by[k]
+	}
+	return out
+}
+
+func fsLabel(f Filesystem) string {
+	return f.Mountpoint + " (" + f.Device + ")"
+}
+
+// Summary prints, per phase and filesystem, used at the checkpoint, peak during the phase and delta,
+// then the overall peak per filesystem.
+func (r *Recorder) Summary(w io.Writer) error {
+	phases := r.Phases()
+	if len(phases) == 0 {
+		return writeString(w, "disk: no checkpoints recorded\n")
+	}
+	if err := writeString(w, styleTitle.Sprint("disk usage by phase")+"\n"); err != nil {
+		return err
+	}
+	rows := [][]cell{{
+		{"PHASE", styleHeader}, {"DURATION", styleHeader}, {"FILESYSTEM", styleHeader}, {"USED", styleHeader},
+		{"PEAK", styleHeader}, {"DELTA", styleHeader}, {"SAMPLES", styleHeader},
+	}}
+	for _, p := range phases {
+		if len(p.Filesystems) == 0 {
+			rows = append(rows, []cell{plain(p.Name), plain(humanDuration(p.Elapsed)), plain("-"), {}, {}, {}, plain(samplesText(p))})
+		}
+		for i, c := range p.Filesystems {
+			row := []cell{{}, {}, plain(fsLabel(c.Filesystem)), plain(HumanBytes(c.Used)),
+				{HumanBytes(c.Peak), peakStyle(c)}, deltaCell(c), {}}
+			if i == 0 {
+				row[0], row[1], row[6] = plain(p.Name), plain(humanDuration(p.Elapsed)), plain(samplesText(p))
+			}
+			rows = append(rows, row)
+		}
+	}
+	if err := writeTable(w, "", rows); err != nil {
+		return err
+	}
+	rows = [][]cell{{{"OVERALL PEAK", styleHeader}, {"USE%", styleHeader}, {"DURING", styleHeader}, {"FILESYSTEM", styleHeader}}}
+	for _, o := range overallPeaks(phases) {
+		rows = append(rows, []cell{{HumanBytes(o.peak), percentStyle(o.pct)}, {fmt.Sprintf("%.1f%%", o.pct), percentStyle(o.pct)},
+			plain(o.phase), plain(o.label)})
+	}
+	if err := writeString(w, "\n"); err != nil {
+		return err
+	}
+	if err := writeTable(w, "", rows); err != nil {
+		return err
+	}
+	if msg := r.samplerNote(); msg != "" {
+		return writeString(w, "\n"+styleWarn.Sprint(msg)+"\n")
+	}
+	return nil
+}
+
+// peakStyle highlights a peak above both ends of the phase: space needed only transiently.
+func peakStyle(c Change) *color.Color {
+	start := int64(c.Used) - c.Delta
+	if c.Peak > c.Used && int64(c.Peak) > start {
+		return styleWarn
+	}
+	return nil
+}
+
+func samplesText(p Phase) string {
+	if p.FailedSamples > 0 {
+		return fmt.Sprintf("%d (%d failed)", p.Samples, p.FailedSamples)
+	}
+	return fmt.Sprint(p.Samples)
+}
+
+func (r *Recorder) samplerNote() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lastErr == nil {
+		return ""
+	}
+	return "sampler: last failed measurement: " + r.lastErr.Error()
+}
+
+// WriteSummaryMarkdown writes the phase table and overall peaks as GitHub markdown.
+func (r *Recorder) WriteSummaryMarkdown(w io.Writer) error {
+	phases := r.Phases()
+	var b strings.Builder
+	b.WriteString("### Disk usage by phase\n\n")
+	if len(phases) == 0 {
+		b.WriteString("_no checkpoints recorded_\n")
+		return writeString(w, b.String())
+	}
+	var rows [][]string
+	for _, p := range phases {
+		for i, c := range p.Filesystems {
+			name, dur, samples := "", "", ""
+			if i == 0 {
+				name, dur, samples = p.Name, humanDuration(p.Elapsed), samplesText(p)
+			}
+			delta := HumanDelta(c.Delta)
+			if c.New {
+				delta = "new"
+			}
+			rows = append(rows, []string{name, dur, fsLabel(c.Filesystem), HumanBytes(c.Used), HumanBytes(c.Peak), delta, samples})
+		}
+		if len(p.Filesystems) == 0 {
+			rows = append(rows, []string{p.Name, humanDuration(p.Elapsed), "-", "", "", "", samplesText(p)})
+		}
+	}
+	writeMarkdownTable(&b, []string{"Phase", "Duration", "Filesystem", "Used", "Peak", "Delta", "Samples"},
+		[]string{"---", "---:", "---", "---:", "---:", "---:", "---:"}, rows)
+	b.WriteString("\n")
+	rows = rows[:0]
+	for _, o := range overallPeaks(phases) {
+		rows = append(rows, []string{o.label, HumanBytes(o.peak), fmt.Sprintf("%.1f%%", o.pct), o.phase})
+	}
+	writeMarkdownTable(&b, []string{"Filesystem", "Overall peak", "Use%", "During"},
+		[]string{"---", "---:", "---:", "---"}, rows)
+	return writeString(w, b.String())
+}
+
+// AppendStepSummary appends WriteSummaryMarkdown to $GITHUB_STEP_SUMMARY; a no-op when unset.
+func (r *Recorder) AppendStepSummary() error {
+	return appendStepSummary(r.WriteSummaryMarkdown)
+}

@@ -1,0 +1,232 @@
+package disk
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// Report is a disk report: the measured filesystems, optionally the engine's own accounting and
+// the image archives on disk.
+type Report struct {
+	Time        time.Time    `json:"time"`
+	Filesystems []Filesystem `json:"filesystems"`
+	Engine      *EngineUsage `json:"engine"`
+	Archives    []Archive    `json:"archives"`
+}
+
+// EngineUsage is what the container engine says it holds (bytes), e.g. from `podman system df`.
+type EngineUsage struct {
+	Name        string `json:"name"`
+	Images      int64  `json:"images_bytes"`
+	Containers  int64  `json:"containers_bytes"`
+	Volumes     int64  `json:"volumes_bytes"`
+	BuildCache  int64  `json:"build_cache_bytes"`
+	Reclaimable int64  `json:"reclaimable_bytes"`
+}
+
+// Archive is an image archive on disk.
+type Archive struct {
+	Path string `json:"path"`
+	Size int64  `json:"size_bytes"`
+}
+
+// WriteText writes the report as aligned columns, coloured unless color.NoColor is set.
+func (r Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s\n", styleTitle.Sprint("disk usage"), r.Time.Format(time.RFC3339))
+	if err := writeString(w, b.String()); err != nil {
+		return err
+	}
+	rows := [][]cell{{
+		{"MOUNT", styleHeader}, {"DEVICE", styleHeader}, {"TYPE", styleHeader}, {"SIZE", styleHeader},
+		{"USED", styleHeader}, {"FREE", styleHeader}, {"USE%", styleHeader}, {"PLACES", styleHeader},
+	}}
+	for _, f := range r.Filesystems {
+		first := ""
+		if len(f.Places) > 0 {
+			first = f.Places[0]
+		}
+		rows = append(rows, []cell{
+			plain(f.Mountpoint), plain(f.Device), plain(f.Fstype), plain(HumanBytes(f.Total)),
+			plain(HumanBytes(f.Used)), plain(HumanBytes(f.Free)),
+			{fmt.Sprintf("%.1f%%", f.UsedPercent), percentStyle(f.UsedPercent)}, plain(first),
+		})
+		for _, p := range f.Places[min(1, len(f.Places)):] {
+			rows = append(rows, []cell{{}, {}, {}, {}, {}, {}, {}, plain(p)})
+		}
+	}
+	if err := writeTable(w, "", rows); err != nil {
+		return err
+	}
+	if e := r.Engine; e != nil {
+		if err := writeString(w, "\n"); err != nil {
+			return err
+		}
+		rows := [][]cell{
+			{{"ENGINE", styleHeader}, {"IMAGES", styleHeader}, {"CONTAINERS", styleHeader},
+				{"VOLUMES", styleHeader}, {"BUILD CACHE", styleHeader}, {"RECLAIMABLE", styleHeader}},
+			{plain(e.Name), plain(humanSigned(e.Images)), plain(humanSigned(e.Containers)),
+				plain(humanSigned(e.Volumes)), plain(humanSigned(e.BuildCache)), plain(humanSigned(e.Reclaimable))},
+		}
+		if err := writeTable(w, "", rows); err != nil {
+			return err
+		}
+	}
+	if len(r.Archives) > 0 {
+		if err := writeString(w, "\n"); err != nil {
+			return err
+		}
+		rows := [][]cell{{{"ARCHIVE", styleHeader}, {"SIZE", styleHeader}}}
+		var total int64
+		for _, a := range r.Archives {
+			total += a.Size
+			rows = append(rows, []cell{plain(a.Path), plain(humanSigned(a.Size))})
+		}
+		rows = append(rows, []cell{{fmt.Sprintf("total (%d)", len(r.Archives)), styleHeader}, {humanSigned(total), styleHeader}})
+		if err := writeTable(w, "", rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteJSON writes the report as indented JSON; byte counts are integers, absent parts are
+// null/[] so every field name is always present.
+func (r Report) WriteJSON(w io.Writer) error {
+	if r.Filesystems == nil {
+		r.Filesystems = []Filesystem{}
+	}
+	fss := make([]Filesystem, len(r.Filesystems))
+	for i, f := range r.Filesystems {
+		if f.Places == nil {
+			f.Places = []string{}
+		}
+		fss[i] = f
+	}
+	r.Filesystems = fss
+	if r.Archives == nil {
+		r.Archives = []Archive{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteMarkdown writes the report as GitHub-flavoured markdown tables.
+func (r Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### Disk usage\n\n_%s_\n\n", r.Time.Format(time.RFC3339))
+	rows := make([][]string, 0, len(r.Filesystems))
+	for _, f := range r.Filesystems {
+		rows = append(rows, []string{f.Mountpoint, f.Device, f.Fstype, HumanBytes(f.Total), HumanBytes(f.Used),
+			HumanBytes(f.Free), fmt.Sprintf("%.1f%%", f.UsedPercent), strings.Join(f.Places, "<br>")})
+	}
+	writeMarkdownTable(&b,
+		[]string{"Mount", "Device", "Type", "Size", "Used", "Free", "Use%", "Places"},
+		[]string{"---", "---", "---", "---:", "---:", "---:", "---:", "---"}, rows)
+	if e := r.Engine; e != nil {
+		b.WriteString("\n")
+		writeMarkdownTable(&b,
+			[]string{"Engine", "Images", "Containers", "Volumes", "Build cache", "Reclaimable"},
+			[]string{"---", "---:", "---:", "---:", "---:", "---:"},
+			[][]string{{e.Name, humanSigned(e.Images), humanSigned(e.Containers), humanSigned(e.Volumes),
+				humanSigned(e.BuildCache), humanSigned(e.Reclaimable)}})
+	}
+	if len(r.Archives) > 0 {
+		b.WriteString("\n")
+		var total int64
+		rows := make([][]string, 0, len(r.Archives)+1)
+		for _, a := range r.Archives {
+			total += a.Size
+			rows = append(rows, []string{a.Path, humanSigned(a.Size)})
+		}
+		rows = append(rows, []string{fmt.Sprintf("**total (%d)**", len(r.Archives)), "**" + humanSigned(total) + "**"})
+		writeMarkdownTable(&b, []string{"Archive", "Size"}, []string{"---", "---:"}, rows)
+	}
+	return writeString(w, b.String())
+}
+
+// Format is a report output format.
+type Format string
+
+// Report formats selectable with DISK_REPORT_FORMAT.
+const (
+	FormatText Format = "text"
+	FormatJSON Format = "json"
+)
+
+// FormatEnv names the environment variable read by FormatFromEnv.
+const FormatEnv = "DISK_REPORT_FORMAT"
+
+// ParseFormat accepts "text" (also the empty string) and "json", case-insensitively.
+func ParseFormat(s string) (Format, error) {
+	switch Format(strings.ToLower(strings.TrimSpace(s))) {
+	case "", FormatText:
+		return FormatText, nil
+	case FormatJSON:
+		return FormatJSON, nil
+	}
+	return "", fmt.Errorf("disk report format %q is not supported: use %q or %q", s, FormatText, FormatJSON)
+}
+
+// FormatFromEnv reads DISK_REPORT_FORMAT (default "text").
+func FormatFromEnv() (Format, error) {
+	f, err := ParseFormat(os.Getenv(FormatEnv))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", FormatEnv, err)
+	}
+	return f, nil
+}
+
+// Write writes the report in format f.
+func (r Report) Write(w io.Writer, f Format) error {
+	switch f {
+	case FormatText, "":
+		return r.WriteText(w)
+	case FormatJSON:
+		return r.WriteJSON(w)
+	}
+	return fmt.Errorf("disk report format %q is not supported: use %q or %q", f, FormatText, FormatJSON)
+}
+
+// StepSummaryEnv names the file GitHub Actions renders as the job summary.
+const StepSummaryEnv = "GITHUB_STEP_SUMMARY"
+
+// AppendStepSummary appends the report as markdown to $GITHUB_STEP_SUMMARY; without that variable
+// (outside GitHub Actions) it does nothing.
+func AppendStepSummary(r Report) error {
+	return appendStepSummary(r.WriteMarkdown)
+}
+
+func appendStepSummary(write func(io.Writer) error) error {
+	path := os.Getenv(StepSummaryEnv)
+	if path == "" {
+		return nil
+	}
+	var b strings.Builder
+	if err := write(&b); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("open step summary %s=%s: %w", StepSummaryEnv, path, err)
+	}
+	_, werr := io.WriteString(f, b.String())
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("append to step summary %s: %w", path, werr)
+	}
+	return nil
+}
+
+func writeString(w io.Writer, s string) error {
+	_, err := io.WriteString(w, s)
+	return err
+}

@@ -1,0 +1,119 @@
+// Package state keeps what each phase of a suite produced in a small JSON file, so a CI job can run
+// the phases as separate steps. It stores; it does not trust: every phase re-checks reality before
+// using a record (the image still exists, the archive still hashes right, the cluster is still there).
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Version changes when the file's shape changes; a file of another version is ignored.
+const Version = 1
+
+// Image is one image of the suite, as built and as it must appear on the nodes.
+type Image struct {
+	Service string `json:"service"`
+	Ref     string `json:"ref"`
+	ID      string `json:"id"` // sha256 of the image config: the same in the engine, the archive and the node
+}
+
+// Archive is a verified suite archive.
+type Archive struct {
+	Path     string    `json:"path"`
+	Size     int64     `json:"size"`
+	SHA256   string    `json:"sha256"`
+	Verified time.Time `json:"verified"`
+}
+
+// Prune is what the prune phase did.
+type Prune struct {
+	Mode             string    `json:"mode"` // scoped or aggressive
+	RemovedIDs       []string  `json:"removedIds"`
+	EngineReclaimed  int64     `json:"engineReclaimedBytes"`
+	FilesystemGained int64     `json:"filesystemGainedBytes"`
+	At               time.Time `json:"at"`
+}
+
+// Cluster is the Kind cluster of the suite.
+type Cluster struct {
+	Name       string `json:"name"`
+	Provider   string `json:"provider"`
+	Kubeconfig string `json:"kubeconfig"`
+}
+
+// Loaded is what the load phase put on the nodes.
+type Loaded struct {
+	Cluster        string    `json:"cluster"`
+	Nodes          []string  `json:"nodes"`
+	Images         []Image   `json:"images"`
+	ArchiveRemoved bool      `json:"archiveRemoved"`
+	At             time.Time `json:"at"`
+}
+
+// Suite is the state file of one suite.
+type Suite struct {
+	Version  int       `json:"version"`
+	Suite    string    `json:"suite"`
+	RunID    string    `json:"runId"`
+	Engine   string    `json:"engine,omitempty"`
+	Started  time.Time `json:"started"`
+	Images   []Image   `json:"images,omitempty"`  // built (or planned, when a later product stands in for them)
+	Archive  *Archive  `json:"archive,omitempty"` // exported and verified
+	Pruned   *Prune    `json:"pruned,omitempty"`
+	Cluster  *Cluster  `json:"cluster,omitempty"`
+	Loaded   *Loaded   `json:"loaded,omitempty"`
+	Deployed time.Time `json:"deployed,omitzero"`
+}
+
+// Read reads the state file at path. A missing file, or one written by another version, gives an
+// empty state; a file that cannot be parsed is an error that says how to start over.
+func Read(path string) (Suite, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Suite{}, nil
+	}
+	if err != nil {
+		return Suite{}, fmt.Errorf("read state %s: %w", path, err)
+	}
+	var s Suite
+	if err := json.Unmarshal(data, &s); err != nil {
+		return Suite{}, fmt.Errorf("state file %s is not valid JSON (%v): delete it to start the suite over", path, err)
+	}
+	if s.Version != Version {
+		return Suite{}, nil
+	}
+	return s, nil
+}
+
+// Write writes the state atomically (a temporary file renamed into place), readable only by the user.
+func Write(path string, s Suite) error {
+	s.Version = Version
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*.json")
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write state %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write state %s: %w", path, err)
+	}
+	return nil
+}
