@@ -1,0 +1,431 @@
+package archive_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+)
+
+type entry struct {
+	name     string
+	data     []byte
+	linkname string // makes a symlink
+}
+
+func sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// layerTar returns a layer: a tar holding one file.
+func layerTar(t *testing.T, name, content string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write([]byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func configFor(label string, layers ...[]byte) []byte {
+	var diffIDs []string
+	for _, layer := range layers {
+		diffIDs = append(diffIDs, "sha256:"+sum(layer))
+	}
+	config, _ := json.Marshal(map[string]any{
+		"architecture": "amd64",
+		"os":           "linux",
+		"config":       map[string]any{"Labels": map[string]string{"test": label}},
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": diffIDs},
+	})
+	return config
+}
+
+func manifest(entries ...map[string]any) []byte {
+	b, _ := json.Marshal(entries)
+	return b
+}
+
+func writeTar(t *testing.T, path string, entries []entry) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		header := &tar.Header{Name: e.name, Mode: 0o444, Size: int64(len(e.data)), Typeflag: tar.TypeReg}
+		if e.linkname != "" {
+			header = &tar.Header{Name: e.name, Linkname: e.linkname, Typeflag: tar.TypeSymlink}
+		}
+		if err := tw.WriteHeader(header); err != nil {
+			t.Fatal(err)
+		}
+		if e.linkname == "" {
+			if _, err := tw.Write(e.data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// podmanStyle is the layout of `podman save --format docker-archive -m`: two images sharing a layer.
+type podmanStyle struct {
+	layer            []byte
+	configA, configB []byte
+}
+
+func newPodmanStyle(t *testing.T) podmanStyle {
+	layer := layerTar(t, "hello", "#!binary")
+	return podmanStyle{layer: layer, configA: configFor("a", layer), configB: configFor("b", layer)}
+}
+
+func (p podmanStyle) entries() []entry {
+	return []entry{
+		{name: sum(p.layer) + ".tar", data: p.layer},
+		{name: sum(p.configA) + ".json", data: p.configA},
+		{name: "aaaa/layer.tar", linkname: "../" + sum(p.layer) + ".tar"},
+		{name: sum(p.configB) + ".json", data: p.configB},
+		{name: "manifest.json", data: manifest(
+			map[string]any{"Config": sum(p.configA) + ".json", "RepoTags": []string{"localhost/hello:1"}, "Layers": []string{sum(p.layer) + ".tar"}},
+			map[string]any{"Config": sum(p.configB) + ".json", "RepoTags": []string{"localhost/hello2:1"}, "Layers": []string{sum(p.layer) + ".tar"}},
+		)},
+		{name: "repositories", data: []byte(`{"localhost/hello":{"1":"x"}}`)},
+	}
+}
+
+func tarPath(t *testing.T) string { return filepath.Join(t.TempDir(), "suite.tar") }
+
+func TestVerifyPodmanLayout(t *testing.T) {
+	p := newPodmanStyle(t)
+	path := tarPath(t)
+	writeTar(t, path, p.entries())
+	// docker spells the podman names without "localhost/".
+	verified, err := archive.Verify(path, []string{"hello2:1", "localhost/hello:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []archive.Image{{Ref: "hello2:1", ID: "sha256:" + sum(p.configB)}, {Ref: "localhost/hello:1", ID: "sha256:" + sum(p.configA)}}
+	if !slices.Equal(verified.Images, want) {
+		t.Errorf("images = %+v\nwant %+v", verified.Images, want)
+	}
+	digest, size, err := archive.Rehash(path)
+	if err != nil || verified.SHA256 != digest || verified.Size != size || verified.Path != path {
+		t.Errorf("verified = %+v; rehash %s %d %v", verified, digest, size, err)
+	}
+	all, err := archive.Verify(path, nil)
+	if err != nil || len(all.Images) != 2 || all.Images[0].Ref != "localhost/hello:1" {
+		t.Errorf("Verify without wanted refs = %+v, %v", all.Images, err)
+	}
+}
+
+func TestVerifyLegacyDockerLayoutWithSymlinkedLayer(t *testing.T) {
+	layer := layerTar(t, "hello", "#!binary")
+	configA, configB := configFor("a", layer), configFor("b", layer)
+	path := tarPath(t)
+	writeTar(t, path, []entry{
+		{name: sum(configB) + ".json", data: configB},
+		{name: "3ffd/VERSION", data: []byte("1.0")},
+		{name: "3ffd/json", data: []byte(`{"id":"3ffd"}`)},
+		{name: "3ffd/layer.tar", data: layer},
+		{name: "7cac/layer.tar", linkname: "../3ffd/layer.tar"},
+		{name: sum(configA) + ".json", data: configA},
+		{name: "manifest.json", data: manifest(
+			map[string]any{"Config": sum(configA) + ".json", "RepoTags": []string{"localhost/hello:1"}, "Layers": []string{"3ffd/layer.tar"}},
+			map[string]any{"Config": sum(configB) + ".json", "RepoTags": []string{"localhost/hello2:1"}, "Layers": []string{"7cac/layer.tar"}},
+		)},
+	})
+	verified, err := archive.Verify(path, []string{"localhost/hello:1", "localhost/hello2:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verified.Images[1].ID != "sha256:"+sum(configB) {
+		t.Errorf("images = %+v", verified.Images)
+	}
+}
+
+func TestVerifyOCIStyleWithGzipLayer(t *testing.T) {
+	layer := layerTar(t, "hello", "#!binary")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(layer)
+	_ = zw.Close()
+	config := configFor("a", layer)
+	path := tarPath(t)
+	writeTar(t, path, []entry{
+		{name: "blobs/sha256/" + sum(gz.Bytes()), data: gz.Bytes()},
+		{name: "blobs/sha256/" + sum(config), data: config},
+		{name: "index.json", data: []byte(`{"schemaVersion":2}`)},
+		{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
+		{name: "manifest.json", data: manifest(map[string]any{
+			"Config": "blobs/sha256/" + sum(config), "RepoTags": []string{"docker.io/library/busybox:latest"},
+			"Layers": []string{"blobs/sha256/" + sum(gz.Bytes())},
+		})},
+	})
+	verified, err := archive.Verify(path, []string{"busybox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verified.Images[0].ID != "sha256:"+sum(config) {
+		t.Errorf("images = %+v", verified.Images)
+	}
+}
+
+func wantCorrupt(t *testing.T, err error, mentions ...string) {
+	t.Helper()
+	if !errors.Is(err, archive.ErrCorrupt) {
+		t.Fatalf("want an error wrapping ErrCorrupt, got %v", err)
+	}
+	for _, m := range append(mentions, "corrupt") {
+		if !strings.Contains(err.Error(), m) {
+			t.Errorf("error %q does not mention %q", err, m)
+		}
+	}
+}
+
+func TestVerifyTruncated(t *testing.T) {
+	p := newPodmanStyle(t)
+	path := tarPath(t)
+	writeTar(t, path, p.entries())
+	data, _ := os.ReadFile(path)
+	// Cut inside the first file's content.
+	if err := os.WriteFile(path, data[:512+100], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := archive.Verify(path, []string{"localhost/hello:1"})
+	wantCorrupt(t, err, "truncated", sum(p.layer)+".tar")
+
+	// Cut between two entries: the tar reader sees a clean end, the missing manifest shows it.
+	layerEnd := 512 + (len(p.layer)+511)/512*512
+	if err := os.WriteFile(path, data[:layerEnd], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = archive.Verify(path, []string{"localhost/hello:1"})
+	wantCorrupt(t, err, "manifest.json is missing")
+}
+
+func TestVerifyTamperedLayer(t *testing.T) {
+	p := newPodmanStyle(t)
+	entries := p.entries()
+	tampered := bytes.Clone(p.layer)
+	tampered[600] ^= 0xff // a byte of the file inside the layer
+	entries[0].data = tampered
+	path := tarPath(t)
+	writeTar(t, path, entries)
+	_, err := archive.Verify(path, []string{"localhost/hello:1"})
+	wantCorrupt(t, err, "layer "+sum(p.layer)+".tar", "diff_id")
+}
+
+func TestVerifyTamperedConfig(t *testing.T) {
+	p := newPodmanStyle(t)
+	entries := p.entries()
+	entries[1].data = bytes.Replace(p.configA, []byte(`"a"`), []byte(`"x"`), 1)
+	path := tarPath(t)
+	writeTar(t, path, entries)
+	_, err := archive.Verify(path, []string{"localhost/hello:1"})
+	wantCorrupt(t, err, "config "+sum(p.configA)+".json")
+}
+
+func TestVerifyMissingRef(t *testing.T) {
+	p := newPodmanStyle(t)
+	path := tarPath(t)
+	writeTar(t, path, p.entries())
+	_, err := archive.Verify(path, []string{"localhost/hello:1", "localhost/other:1"})
+	wantCorrupt(t, err, "localhost/other:1", "localhost/hello2:1")
+}
+
+func TestVerifyMissingLayer(t *testing.T) {
+	p := newPodmanStyle(t)
+	path := tarPath(t)
+	writeTar(t, path, p.entries()[1:]) // the layer file and its symlink's target are gone
+	_, err := archive.Verify(path, nil)
+	wantCorrupt(t, err, "layer "+sum(p.layer)+".tar", "missing")
+}
+
+func TestVerifyMissingManifest(t *testing.T) {
+	p := newPodmanStyle(t)
+	path := tarPath(t)
+	writeTar(t, path, p.entries()[:4])
+	_, err := archive.Verify(path, nil)
+	wantCorrupt(t, err, "manifest.json")
+}
+
+func TestVerifyBrokenManifest(t *testing.T) {
+	path := tarPath(t)
+	writeTar(t, path, []entry{{name: "manifest.json", data: []byte(`{"not": "a list"}`)}})
+	_, err := archive.Verify(path, nil)
+	wantCorrupt(t, err, "manifest.json does not parse")
+}
+
+func TestVerifyMissingFile(t *testing.T) {
+	_, err := archive.Verify(filepath.Join(t.TempDir(), "nope.tar"), nil)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("want ErrNotExist, got %v", err)
+	}
+}
+
+// saveGood returns a save func writing p's archive, refusing an existing path like podman does.
+func saveGood(t *testing.T, p podmanStyle, seen *string) func(context.Context, string) error {
+	return func(_ context.Context, path string) error {
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("%s exists: docker-archive doesn't support modifying existing images", path)
+		}
+		*seen = path
+		writeTar(t, path, p.entries())
+		return nil
+	}
+}
+
+func TestWriteReplacesStaleArchives(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "archives")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, size := range map[string]int{"s-run1.tar": 10, ".s-run1-abcd.tmp": 20, "s-run2.tar": 30, "other-run1.tar": 40} {
+		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := newPodmanStyle(t)
+	var tmp string
+	verified, err := archive.Write(context.Background(), dir, "s", "run2", []string{"localhost/hello:1", "localhost/hello2:1"}, saveGood(t, p, &tmp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(tmp) != dir || !strings.HasPrefix(filepath.Base(tmp), ".s-run2-") || !strings.HasSuffix(tmp, ".tmp") {
+		t.Errorf("temporary = %s", tmp)
+	}
+	if verified.Path != filepath.Join(dir, "s-run2.tar") || len(verified.Images) != 2 {
+		t.Errorf("verified = %+v", verified)
+	}
+	slices.SortFunc(verified.Removed, func(a, b archive.File) int { return strings.Compare(a.Path, b.Path) })
+	wantRemoved := []archive.File{
+		{Path: filepath.Join(dir, ".s-run1-abcd.tmp"), Size: 20},
+		{Path: filepath.Join(dir, "s-run1.tar"), Size: 10},
+		{Path: filepath.Join(dir, "s-run2.tar"), Size: 30},
+	}
+	if !slices.Equal(verified.Removed, wantRemoved) {
+		t.Errorf("removed = %+v\nwant %+v", verified.Removed, wantRemoved)
+	}
+	files, err := archive.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []archive.File{{Path: filepath.Join(dir, "other-run1.tar"), Size: 40}, {Path: verified.Path, Size: verified.Size}}
+	if !slices.Equal(files, want) {
+		t.Errorf("List = %+v\nwant %+v", files, want)
+	}
+	// Writing the same run again succeeds over the existing archive.
+	if _, err := archive.Write(context.Background(), dir, "s", "run2", []string{"localhost/hello:1"}, saveGood(t, p, &tmp)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteDeletesCorruptResult(t *testing.T) {
+	dir := t.TempDir()
+	p := newPodmanStyle(t)
+	var tmp string
+	save := func(_ context.Context, path string) error {
+		tmp = path
+		entries := p.entries()
+		entries[0].data = bytes.Clone(p.layer)
+		entries[0].data[600] ^= 1
+		writeTar(t, path, entries)
+		return nil
+	}
+	_, err := archive.Write(context.Background(), dir, "s", "run", []string{"localhost/hello:1"}, save)
+	if !errors.Is(err, archive.ErrCorrupt) || !strings.Contains(err.Error(), "deleted") {
+		t.Fatalf("want a corrupt-archive error, got %v", err)
+	}
+	if _, statErr := os.Stat(tmp); !errors.Is(statErr, fs.ErrNotExist) {
+		t.Errorf("temporary %s still exists", tmp)
+	}
+	if files, _ := archive.List(dir); len(files) != 0 {
+		t.Errorf("files left behind: %+v", files)
+	}
+}
+
+func TestWriteDeletesPartialSaveOnError(t *testing.T) {
+	dir := t.TempDir()
+	save := func(_ context.Context, path string) error {
+		_ = os.WriteFile(path, []byte("partial"), 0o600)
+		return errors.New("podman save: no space left on device")
+	}
+	_, err := archive.Write(context.Background(), dir, "s", "run", []string{"localhost/hello:1"}, save)
+	if err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("got %v", err)
+	}
+	if files, _ := archive.List(dir); len(files) != 0 {
+		t.Errorf("files left behind: %+v", files)
+	}
+}
+
+func TestWriteRejectsBadNames(t *testing.T) {
+	for _, names := range [][2]string{{"", "run"}, {"s", ""}, {"s/x", "run"}, {"s", "r*"}, {"..", "r"}} {
+		_, err := archive.Write(context.Background(), t.TempDir(), names[0], names[1], []string{"x"}, nil)
+		if err == nil {
+			t.Errorf("Write(%q, %q) succeeded", names[0], names[1])
+		}
+	}
+}
+
+func TestDefaultDir(t *testing.T) {
+	want := filepath.Join(t.TempDir(), "custom")
+	t.Setenv("E2E_ARCHIVE_DIR", want)
+	dir, err := archive.DefaultDir()
+	if err != nil || dir != want {
+		t.Fatalf("DefaultDir = %q, %v", dir, err)
+	}
+	info, err := os.Stat(dir)
+	if err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("mode = %v, %v", info.Mode(), err)
+	}
+
+	t.Setenv("E2E_ARCHIVE_DIR", "")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	dir, err = archive.DefaultDir()
+	if err != nil || !strings.HasSuffix(dir, filepath.Join("kindling", "archives")) {
+		t.Errorf("DefaultDir = %q, %v", dir, err)
+	}
+}
+
+func TestSameRef(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"localhost/hello:1", "hello:1", true},
+		{"docker.io/library/busybox:latest", "busybox", true},
+		{"docker.io/kindenv/node:v1", "kindenv/node:v1", true},
+		{"localhost/hello:1", "localhost/hello:2", false},
+		{"localhost:5000/hello:1", "hello:1", false},
+	} {
+		if got := archive.SameRef(tc.a, tc.b); got != tc.want {
+			t.Errorf("SameRef(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+}

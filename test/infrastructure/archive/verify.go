@@ -1,0 +1,377 @@
+// Package archive writes and verifies a suite archive: one docker-archive tar holding all the
+// images of a suite, as `podman save --format docker-archive -m` or `docker save` produce it.
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+)
+
+// ErrCorrupt is wrapped by every error that means the archive's content is broken.
+var ErrCorrupt = errors.New("the archive is corrupt")
+
+// Verified describes an archive that passed Verify.
+type Verified struct {
+	Path string
+	Size int64
+	// SHA256 is the hex digest of the whole file.
+	SHA256 string
+	// Images are the wanted references, in the order asked for, with their image IDs (every
+	// tagged reference in the archive when none were asked for).
+	Images []Image
+	// Removed lists the stale archives and temporaries Write deleted before saving (Write only).
+	Removed []File
+}
+
+// Image is one reference found in the archive. ID is "sha256:" + the digest of its config, which
+// is the image ID in podman, docker and containerd alike.
+type Image struct {
+	Ref string
+	ID  string
+}
+
+// maxKept bounds the size of a JSON file Verify keeps in memory (manifest.json, image configs).
+const maxKept = 4 << 20
+
+type member struct {
+	sha256 string
+	// uncompressed is the digest of the gunzipped content for gzip files, else sha256.
+	uncompressed string
+	data         []byte
+}
+
+type manifestEntry struct {
+	Config   string   `json:"Config"`
+	RepoTags []string `json:"RepoTags"`
+	Layers   []string `json:"Layers"`
+}
+
+type imageConfig struct {
+	RootFS struct {
+		DiffIDs []string `json:"diff_ids"`
+	} `json:"rootfs"`
+}
+
+var digestName = regexp.MustCompile(`^(?:blobs/sha256/)?([0-9a-f]{64})(?:\.json)?$`)
+
+// Verify reads the archive at path once, streaming, and checks that manifest.json parses, every
+// wanted reference is tagged in it, every config exists and matches the digest its name encodes,
+// and every layer exists and its uncompressed sha256 equals the config's rootfs.diff_ids entry.
+// It understands podman's "<hex>.tar" layers, docker's legacy "<id>/layer.tar" (symlinked when
+// shared) and docker 25+'s "blobs/sha256/<hex>". Errors about content wrap ErrCorrupt.
+func Verify(path string, wantRefs []string) (Verified, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Verified{}, fmt.Errorf("verify archive: %w", err)
+	}
+	defer f.Close()
+	whole := sha256.New()
+	counted := &countingWriter{w: whole}
+	members, links, err := scan(io.TeeReader(f, counted))
+	if err != nil {
+		return Verified{}, fmt.Errorf("verify archive %s: %w", path, err)
+	}
+	// The tar reader stops at the end-of-archive marker; hash the padding after it too.
+	if _, err := io.Copy(counted, f); err != nil {
+		return Verified{}, fmt.Errorf("verify archive %s: read: %w", path, err)
+	}
+	images, err := check(members, links, wantRefs)
+	if err != nil {
+		return Verified{}, fmt.Errorf("verify archive %s: %w", path, err)
+	}
+	return Verified{Path: path, Size: counted.n, SHA256: hex.EncodeToString(whole.Sum(nil)), Images: images}, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// scan hashes every regular file in the tar stream and records links, keeping small JSON in memory.
+func scan(r io.Reader) (map[string]*member, map[string]string, error) {
+	members := map[string]*member{}
+	links := map[string]string{}
+	tr := tar.NewReader(r)
+	last := "the first entry"
+	for {
+		header, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, readError(err, "after "+last)
+		}
+		name := cleanName(header.Name)
+		last = name
+		switch header.Typeflag {
+		case tar.TypeReg:
+			m, err := hashMember(tr, header.Size, keepInMemory(name, header.Size))
+			if err != nil {
+				return nil, nil, readError(err, "in "+name)
+			}
+			members[name] = m
+		case tar.TypeSymlink:
+			target := header.Linkname
+			if !strings.HasPrefix(target, "/") {
+				target = path.Join(path.Dir(name), target)
+			}
+			links[name] = cleanName(target)
+		case tar.TypeLink:
+			links[name] = cleanName(header.Linkname)
+		}
+	}
+	return members, links, nil
+}
+
+func readError(err error, where string) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("truncated %s (unexpected end of file): %w; delete it and export again", where, ErrCorrupt)
+	}
+	return fmt.Errorf("read tar %s: %v: %w; delete it and export again", where, err, ErrCorrupt)
+}
+
+func cleanName(name string) string {
+	return strings.TrimPrefix(path.Clean("/"+name), "/")
+}
+
+func keepInMemory(name string, size int64) bool {
+	if size > maxKept {
+		return false
+	}
+	return strings.HasSuffix(name, ".json") || strings.HasPrefix(name, "blobs/") || !strings.Contains(name, ".")
+}
+
+// hashMember reads one file, hashing it and, when it is gzip-compressed, its decompressed stream.
+func hashMember(r io.Reader, size int64, keep bool) (*member, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	magic, _ := br.Peek(2)
+	isGzip := len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
+	isJSON := len(magic) > 0 && (magic[0] == '{' || magic[0] == '[')
+	digest := sha256.New()
+	var kept *limitedBuffer
+	writers := []io.Writer{digest}
+	if keep && isJSON {
+		kept = &limitedBuffer{max: maxKept}
+		writers = append(writers, kept)
+	}
+	var inflated hash.Hash
+	var inflateDone chan error
+	var pipe *io.PipeWriter
+	if isGzip {
+		var pr *io.PipeReader
+		pr, pipe = io.Pipe()
+		inflated = sha256.New()
+		inflateDone = make(chan error, 1)
+		go func() {
+			err := inflate(pr, inflated)
+			// Keep reading so the writer never blocks on a broken gzip stream.
+			_, _ = io.Copy(io.Discard, pr)
+			inflateDone <- err
+		}()
+		writers = append(writers, pipe)
+	}
+	n, err := io.Copy(io.MultiWriter(writers...), br)
+	if pipe != nil {
+		_ = pipe.Close()
+	}
+	var inflateErr error
+	if inflateDone != nil {
+		inflateErr = <-inflateDone
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n != size {
+		return nil, io.ErrUnexpectedEOF
+	}
+	m := &member{sha256: hex.EncodeToString(digest.Sum(nil))}
+	m.uncompressed = m.sha256
+	if isGzip {
+		if inflateErr != nil {
+			// Not a valid gzip stream after all: its digest can only match as stored.
+			m.uncompressed = ""
+		} else {
+			m.uncompressed = hex.EncodeToString(inflated.Sum(nil))
+		}
+	}
+	if kept != nil && !kept.overflow {
+		m.data = kept.buf
+	}
+	return m, nil
+}
+
+func inflate(r io.Reader, w io.Writer) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, zr)
+	return err
+}
+
+type limitedBuffer struct {
+	max      int
+	buf      []byte
+	overflow bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if len(b.buf)+len(p) > b.max {
+		b.overflow = true
+		b.buf = nil
+	} else if !b.overflow {
+		b.buf = append(b.buf, p...)
+	}
+	return len(p), nil
+}
+
+// resolve follows symbolic and hard links to the regular file they name.
+func resolve(members map[string]*member, links map[string]string, name string) (*member, string, bool) {
+	name = cleanName(name)
+	for range 16 {
+		if m, ok := members[name]; ok {
+			return m, name, true
+		}
+		target, ok := links[name]
+		if !ok {
+			return nil, name, false
+		}
+		name = target
+	}
+	return nil, name, false
+}
+
+func check(members map[string]*member, links map[string]string, wantRefs []string) ([]Image, error) {
+	manifestFile, ok := members["manifest.json"]
+	if !ok {
+		return nil, fmt.Errorf("manifest.json is missing: %w; export again", ErrCorrupt)
+	}
+	if manifestFile.data == nil {
+		return nil, fmt.Errorf("manifest.json is not JSON or larger than %d bytes: %w", maxKept, ErrCorrupt)
+	}
+	var entries []manifestEntry
+	if err := json.Unmarshal(manifestFile.data, &entries); err != nil {
+		return nil, fmt.Errorf("manifest.json does not parse (%v): %w", err, ErrCorrupt)
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("manifest.json lists no images: %w", ErrCorrupt)
+	}
+	ids := make([]string, len(entries))
+	for i, entry := range entries {
+		id, err := checkEntry(members, links, entry)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	if len(wantRefs) == 0 {
+		var images []Image
+		for i, entry := range entries {
+			for _, tag := range entry.RepoTags {
+				images = append(images, Image{Ref: tag, ID: ids[i]})
+			}
+		}
+		return images, nil
+	}
+	images := make([]Image, 0, len(wantRefs))
+	for _, want := range wantRefs {
+		image, found := Image{}, false
+		for i, entry := range entries {
+			for _, tag := range entry.RepoTags {
+				if SameRef(tag, want) {
+					image, found = Image{Ref: want, ID: ids[i]}, true
+				}
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("image %s is not in the archive (tagged: %s): %w; export again with that image",
+				want, strings.Join(allTags(entries), ", "), ErrCorrupt)
+		}
+		images = append(images, image)
+	}
+	return images, nil
+}
+
+func checkEntry(members map[string]*member, links map[string]string, entry manifestEntry) (string, error) {
+	label := strings.Join(entry.RepoTags, ", ")
+	if label == "" {
+		label = entry.Config
+	}
+	config, configName, ok := resolve(members, links, entry.Config)
+	if !ok {
+		return "", fmt.Errorf("config %s of %s is missing: %w", entry.Config, label, ErrCorrupt)
+	}
+	if match := digestName.FindStringSubmatch(configName); match != nil && match[1] != config.sha256 {
+		return "", fmt.Errorf("config %s of %s has sha256 %s, not the digest its name says: %w",
+			configName, label, config.sha256, ErrCorrupt)
+	}
+	if config.data == nil {
+		return "", fmt.Errorf("config %s of %s is not JSON or larger than %d bytes: %w", configName, label, maxKept, ErrCorrupt)
+	}
+	var parsed imageConfig
+	if err := json.Unmarshal(config.data, &parsed); err != nil {
+		return "", fmt.Errorf("config %s of %s does not parse (%v): %w", configName, label, err, ErrCorrupt)
+	}
+	diffIDs := parsed.RootFS.DiffIDs
+	if len(diffIDs) != len(entry.Layers) {
+		return "", fmt.Errorf("%s lists %d layers but its config %s has %d diff_ids: %w",
+			label, len(entry.Layers), configName, len(diffIDs), ErrCorrupt)
+	}
+	for i, layerName := range entry.Layers {
+		layer, resolved, ok := resolve(members, links, layerName)
+		if !ok {
+			return "", fmt.Errorf("layer %s of %s is missing: %w", layerName, label, ErrCorrupt)
+		}
+		if want := strings.TrimPrefix(diffIDs[i], "sha256:"); layer.uncompressed != want {
+			return "", fmt.Errorf("layer %s (%s) of %s has uncompressed sha256 %s, but the config's diff_id is %s: %w",
+				layerName, resolved, label, layer.uncompressed, diffIDs[i], ErrCorrupt)
+		}
+	}
+	return "sha256:" + config.sha256, nil
+}
+
+func allTags(entries []manifestEntry) []string {
+	var tags []string
+	for _, entry := range entries {
+		tags = append(tags, entry.RepoTags...)
+	}
+	if len(tags) == 0 {
+		return []string{"nothing"}
+	}
+	return tags
+}
+
+// SameRef reports whether two image references name the same image, allowing for the engines'
+// spellings: podman's "localhost/x:1" and docker's "x:1", "docker.io/library/busybox:latest" and
+// "busybox", a missing tag meaning ":latest".
+func SameRef(a, b string) bool {
+	return canonicalRef(a) == canonicalRef(b)
+}
+
+func canonicalRef(ref string) string {
+	for _, prefix := range []string{"localhost/", "docker.io/library/", "docker.io/"} {
+		ref = strings.TrimPrefix(ref, prefix)
+	}
+	if !strings.Contains(ref, "@") && strings.LastIndexByte(ref, ':') <= strings.LastIndexByte(ref, '/') {
+		ref += ":latest"
+	}
+	return ref
+}

@@ -1,0 +1,265 @@
+package build_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
+)
+
+const containerfile = "FROM scratch\nCOPY %[1]s /%[1]s\nENTRYPOINT [\"/%[1]s\"]\n"
+
+// repo lays out services/<name>/Containerfile for each service.
+func repo(t *testing.T, names ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, name := range names {
+		dir := filepath.Join(root, "services", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "Containerfile"), fmt.Appendf(nil, containerfile, name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// fakeGo answers "go build ... -o <path> <pkg>" by writing binaries[pkg] to path.
+type fakeGo struct {
+	mu       sync.Mutex
+	binaries map[string]string
+	fail     map[string]string
+	runner   *enginetest.Runner
+}
+
+func newFakeGo() *fakeGo {
+	f := &fakeGo{binaries: map[string]string{}, fail: map[string]string{}}
+	f.runner = &enginetest.Runner{Func: f.handle}
+	return f
+}
+
+func (f *fakeGo) handle(cmd engine.Cmd) (enginetest.Response, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pkg := cmd.Args[len(cmd.Args)-1]
+	if msg, ok := f.fail[pkg]; ok {
+		return enginetest.Response{Stderr: msg, Err: enginetest.ExitError{Code: 1}}, true
+	}
+	out := cmd.Args[slices.Index(cmd.Args, "-o")+1]
+	if err := os.WriteFile(out, []byte(f.binaries[pkg]+"binary of "+pkg), 0o755); err != nil {
+		return enginetest.Response{Err: err}, true
+	}
+	return enginetest.Response{}, true
+}
+
+func options(t *testing.T, root string, runner engine.Runner, eng engine.Engine) build.Options {
+	return build.Options{
+		Engine:   eng,
+		Suite:    "aianalysis",
+		RunID:    "run1",
+		RepoRoot: root,
+		WorkDir:  t.TempDir(),
+		Runner:   runner,
+		Log:      t.Logf,
+	}
+}
+
+func TestServicePaths(t *testing.T) {
+	s := build.Service{Name: "holmesgpt-api"}
+	if s.Dir() != filepath.Join("services", "holmesgpt-api") || s.Package() != "./services/holmesgpt-api" ||
+		s.Containerfile() != filepath.Join("services", "holmesgpt-api", "Containerfile") {
+		t.Errorf("paths: %s %s %s", s.Dir(), s.Package(), s.Containerfile())
+	}
+}
+
+func TestPlanCompilesAndTagsByInputs(t *testing.T) {
+	root := repo(t, "datastorage", "aianalysis")
+	goCmd := newFakeGo()
+	opts := options(t, root, goCmd.runner, nil)
+	services := []build.Service{{Name: "datastorage"}, {Name: "aianalysis"}}
+	planned, err := build.Plan(context.Background(), opts, services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(planned) != 2 || planned[0].Service.Name != "datastorage" || planned[1].Service.Name != "aianalysis" {
+		t.Fatalf("planned = %+v", planned)
+	}
+	p := planned[0]
+	if !strings.HasPrefix(p.Ref, "localhost/datastorage:aianalysis-") || len(p.Ref) != len("localhost/datastorage:aianalysis-")+12 {
+		t.Errorf("ref = %s", p.Ref)
+	}
+	if p.ContextDir != filepath.Join(opts.WorkDir, "datastorage") || p.Containerfile != filepath.Join(root, "services", "datastorage", "Containerfile") {
+		t.Errorf("planned = %+v", p)
+	}
+	entries, _ := os.ReadDir(p.ContextDir)
+	if len(entries) != 1 || entries[0].Name() != "datastorage" {
+		t.Errorf("build context holds %v, want only the binary", entries)
+	}
+
+	calls := goCmd.runner.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("calls = %v", goCmd.runner.Argvs())
+	}
+	var ds engine.Cmd
+	for _, c := range calls {
+		if c.Args[len(c.Args)-1] == "./services/datastorage" {
+			ds = c
+		}
+	}
+	wantArgs := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", "-o", filepath.Join(opts.WorkDir, "datastorage", "datastorage"), "./services/datastorage"}
+	if ds.Name != "go" || !slices.Equal(ds.Args, wantArgs) || ds.Dir != root {
+		t.Errorf("go command = %s %q in %s", ds.Name, ds.Args, ds.Dir)
+	}
+	wantEnv := []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=" + runtime.GOARCH}
+	if !slices.Equal(ds.Env, wantEnv) {
+		t.Errorf("env = %q", ds.Env)
+	}
+
+	// Same inputs, same reference, even in another work directory.
+	opts.WorkDir = t.TempDir()
+	again, err := build.Plan(context.Background(), opts, services)
+	if err != nil || again[0].Ref != p.Ref || again[1].Ref != planned[1].Ref {
+		t.Errorf("second plan = %+v, %v", again, err)
+	}
+	// A changed binary changes the reference; so does a changed Containerfile.
+	goCmd.binaries["./services/datastorage"] = "v2 "
+	changed, _ := build.Plan(context.Background(), opts, services)
+	if changed[0].Ref == p.Ref || changed[1].Ref != planned[1].Ref {
+		t.Errorf("after a code change: %s vs %s", changed[0].Ref, p.Ref)
+	}
+	cf := filepath.Join(root, "services", "aianalysis", "Containerfile")
+	if err := os.WriteFile(cf, []byte("FROM scratch\nCOPY aianalysis /x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed2, _ := build.Plan(context.Background(), opts, services)
+	if changed2[1].Ref == planned[1].Ref {
+		t.Error("a changed Containerfile must change the reference")
+	}
+}
+
+func TestPlanGoBuildFailure(t *testing.T) {
+	root := repo(t, "datastorage")
+	goCmd := newFakeGo()
+	var log strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&log, "services/datastorage/main.go:%d: undefined: x\n", i)
+	}
+	goCmd.fail["./services/datastorage"] = log.String()
+	_, err := build.Plan(context.Background(), options(t, root, goCmd.runner, nil), []build.Service{{Name: "datastorage"}})
+	if err == nil || !strings.Contains(err.Error(), "service datastorage") || !strings.Contains(err.Error(), "main.go:39: undefined") ||
+		strings.Contains(err.Error(), "main.go:19:") {
+		t.Fatalf("want the service and the output tail, got %v", err)
+	}
+}
+
+func TestPlanValidates(t *testing.T) {
+	root := repo(t, "ok")
+	goCmd := newFakeGo()
+	opts := options(t, root, goCmd.runner, nil)
+	for _, services := range [][]build.Service{{{Name: "Bad"}}, {{Name: "../x"}}, {{Name: "ok"}, {Name: "ok"}}, {{Name: "missing"}}} {
+		if _, err := build.Plan(context.Background(), opts, services); err == nil {
+			t.Errorf("Plan(%v) succeeded", services)
+		}
+	}
+	opts.Suite = "Suite With Spaces"
+	if _, err := build.Plan(context.Background(), opts, []build.Service{{Name: "ok"}}); err == nil {
+		t.Error("invalid suite accepted")
+	}
+}
+
+func planned(names ...string) []build.Planned {
+	var ps []build.Planned
+	for _, name := range names {
+		ps = append(ps, build.Planned{
+			Service: build.Service{Name: name}, Ref: "localhost/" + name + ":s-000000000000",
+			ContextDir: "/work/" + name, Containerfile: "/repo/services/" + name + "/Containerfile",
+		})
+	}
+	return ps
+}
+
+func TestImagesBuildsBoundedAndSkipsUpToDate(t *testing.T) {
+	eng := &enginetest.Engine{BuildDelay: 20 * time.Millisecond}
+	existing := eng.AddImage("localhost/b:s-000000000000", nil)
+	opts := options(t, t.TempDir(), nil, eng)
+	opts.Parallelism = 2
+	results, err := build.Images(context.Background(), opts, planned("a", "b", "c", "d", "e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 5 || results[1].Service.Name != "b" || !results[1].UpToDate || results[1].ID != existing {
+		t.Fatalf("results = %+v", results)
+	}
+	for _, r := range slices.Delete(slices.Clone(results), 1, 2) {
+		if r.UpToDate || !strings.HasPrefix(r.ID, "sha256:") || r.Duration <= 0 {
+			t.Errorf("result = %+v", r)
+		}
+	}
+	if got := eng.MaxParallel(); got != 2 {
+		t.Errorf("max parallel builds = %d, want 2", got)
+	}
+	builds := eng.Builds()
+	if len(builds) != 4 {
+		t.Fatalf("builds = %+v", builds)
+	}
+	spec := builds[slices.IndexFunc(builds, func(s engine.BuildSpec) bool { return s.Ref == "localhost/a:s-000000000000" })]
+	wantLabels := map[string]string{build.LabelRun: "run1", build.LabelSuite: "aianalysis", build.LabelService: "a"}
+	if spec.ContextDir != "/work/a" || spec.Containerfile != "/repo/services/a/Containerfile" || fmt.Sprint(spec.Labels) != fmt.Sprint(wantLabels) {
+		t.Errorf("spec = %+v", spec)
+	}
+
+	again, err := build.Images(context.Background(), opts, planned("a", "b", "c", "d", "e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range again {
+		if !r.UpToDate {
+			t.Errorf("second run rebuilt %s", r.Ref)
+		}
+	}
+	if len(eng.Builds()) != 4 {
+		t.Errorf("second run built again: %d builds", len(eng.Builds()))
+	}
+}
+
+func TestImagesFailureNamesServiceAndContainerfile(t *testing.T) {
+	eng := &enginetest.Engine{BuildErrors: map[string]error{
+		"localhost/b:s-000000000000": errors.New("podman build of localhost/b:s-000000000000 failed: exit status 125; Last lines of the build log:\nError: COPY b: no such file"),
+	}}
+	_, err := build.Images(context.Background(), options(t, t.TempDir(), nil, eng), planned("a", "b"))
+	if err == nil || !strings.Contains(err.Error(), "service b") || !strings.Contains(err.Error(), "/repo/services/b/Containerfile") ||
+		!strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestParseParallelism(t *testing.T) {
+	if n, err := build.ParseParallelism(""); err != nil || n != runtime.NumCPU() {
+		t.Errorf("empty = %d, %v", n, err)
+	}
+	if n, err := build.ParseParallelism(" 3 "); err != nil || n != 3 {
+		t.Errorf("3 = %d, %v", n, err)
+	}
+	for _, bad := range []string{"0", "-1", "two", "1.5"} {
+		_, err := build.ParseParallelism(bad)
+		if err == nil || !strings.Contains(err.Error(), "E2E_PARALLELISM") {
+			t.Errorf("ParseParallelism(%q) = %v", bad, err)
+		}
+	}
+	t.Setenv("E2E_PARALLELISM", "7")
+	if n, err := build.ParallelismFromEnv(); err != nil || n != 7 {
+		t.Errorf("from env = %d, %v", n, err)
+	}
+}

@@ -1,0 +1,681 @@
+// Package engine puts podman and docker behind one small interface: build, inspect, export,
+// remove and prune images, and report where and how much the engine stores.
+//
+// Every call runs the engine's CLI through a Runner with an argv. Reclaimed bytes are what the
+// engine itself reports: docker's and podman's "Total reclaimed space: X" where they print it; where
+// the engine prints nothing (rmi, podman image prune) the sum of the sizes the engine listed for the
+// images it then deleted. Image sizes include layers shared with other images, so such sums are
+// estimates that can count a shared layer more than once.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Engine names, and the environment variable that chooses one.
+const (
+	Podman = "podman"
+	Docker = "docker"
+	EnvVar = "CONTAINER_ENGINE"
+)
+
+// Errors that Ping and Detect wrap; test with errors.Is.
+var (
+	ErrNotInstalled = errors.New("container engine not installed")
+	ErrNotRunning   = errors.New("container engine not running")
+)
+
+// Engine is a container engine CLI.
+type Engine interface {
+	// Name is "podman" or "docker".
+	Name() string
+	// Ping checks that the binary exists and the engine answers.
+	Ping(ctx context.Context) error
+	// Build builds an image; a failure's error ends with the tail of the build log.
+	Build(ctx context.Context, spec BuildSpec) error
+	// ImageID returns the image ID ("sha256:<hex>") of ref; found is false when there is no such image.
+	ImageID(ctx context.Context, ref string) (id string, found bool, err error)
+	// Images lists top-level images (not intermediate build layers) carrying all the given labels;
+	// an empty value matches any value of that label.
+	Images(ctx context.Context, labelFilter map[string]string) ([]Image, error)
+	// Save writes one docker-archive at path holding all refs. podman refuses to overwrite path.
+	Save(ctx context.Context, path string, refs []string) error
+	// Remove deletes the images with these IDs, untagging every name they carry. IDs that no
+	// longer exist are ignored.
+	Remove(ctx context.Context, ids []string) error
+	// PruneDangling removes dangling images and dangling build cache (podman has no separate build
+	// cache: its intermediate images are pruned with the dangling ones). Reclaimed bytes are counted
+	// as the package doc says.
+	PruneDangling(ctx context.Context) (reclaimedBytes int64, err error)
+	// PruneAll removes every image that keep does not match (see Kept), stopped containers,
+	// unused volumes and networks, and all build cache: "system prune -f --volumes" (never -a,
+	// which would ignore keep), rmi of the unkept images, and on docker "builder prune -a -f".
+	// Images that cannot be removed (in use by a container) make it return an error naming them,
+	// together with the bytes reclaimed so far.
+	PruneAll(ctx context.Context, keep []string) (reclaimedBytes int64, err error)
+	// Info reports where the engine stores its data.
+	Info(ctx context.Context) (Info, error)
+	// DiskUsage reports the engine's own accounting ("system df").
+	DiskUsage(ctx context.Context) (Usage, error)
+	// SaveImage writes ref as a docker-archive to w.
+	SaveImage(ctx context.Context, w io.Writer, ref string) error
+	// LoadImage loads a docker-archive from r.
+	LoadImage(ctx context.Context, r io.Reader) error
+}
+
+// BuildSpec describes one image build.
+type BuildSpec struct {
+	Ref           string
+	Containerfile string
+	ContextDir    string
+	Labels        map[string]string
+}
+
+// Image is one image as the engine lists it. Size is the engine's figure, shared layers included.
+type Image struct {
+	ID     string
+	Refs   []string
+	Size   int64
+	Labels map[string]string
+}
+
+// Info is where and what the engine is. Remote is podman's host.serviceIsRemote; for docker it
+// is true when DOCKER_HOST names a tcp:// or ssh:// daemon.
+type Info struct {
+	GraphRoot string
+	Remote    bool
+	Version   string
+}
+
+// Usage is the engine's "system df" accounting in bytes. Reclaimable sums all categories.
+type Usage struct {
+	Images      int64
+	Containers  int64
+	Volumes     int64
+	BuildCache  int64
+	Reclaimable int64
+}
+
+// New returns the engine called name ("podman" or "docker") running its CLI through runner
+// (nil means ExecRunner).
+func New(name string, runner Runner) (Engine, error) {
+	if name != Podman && name != Docker {
+		return nil, fmt.Errorf("unknown container engine %q: valid values are %q and %q", name, Podman, Docker)
+	}
+	if runner == nil {
+		runner = ExecRunner{}
+	}
+	return &cli{name: name, runner: runner}, nil
+}
+
+// Detect returns a working engine. preferred is the value of CONTAINER_ENGINE: "podman" or
+// "docker" selects that engine (an error when it does not work); "" tries podman, then docker,
+// and returns the first whose binary exists and whose Ping succeeds.
+func Detect(ctx context.Context, preferred string) (Engine, error) {
+	return DetectWith(ctx, preferred, ExecRunner{})
+}
+
+// DetectWith is Detect running the engines through runner.
+func DetectWith(ctx context.Context, preferred string, runner Runner) (Engine, error) {
+	var candidates []string
+	switch preferred {
+	case Podman, Docker:
+		candidates = []string{preferred}
+	case "":
+		candidates = []string{Podman, Docker}
+	default:
+		return nil, fmt.Errorf("%s=%q is not valid: use %q, %q, or leave it empty to use the first that works (podman, then docker)",
+			EnvVar, preferred, Podman, Docker)
+	}
+	var failures []error
+	for _, name := range candidates {
+		engine, err := New(name, runner)
+		if err != nil {
+			return nil, err
+		}
+		if err := engine.Ping(ctx); err != nil {
+			if preferred != "" {
+				return nil, err
+			}
+			failures = append(failures, err)
+			continue
+		}
+		return engine, nil
+	}
+	return nil, fmt.Errorf("no usable container engine (%w); run ../shared/kindenv/setup, or install podman or docker and make sure `podman info` or `docker info` works",
+		errors.Join(failures...))
+}
+
+type cli struct {
+	name   string
+	runner Runner
+}
+
+func (e *cli) Name() string { return e.name }
+
+func (e *cli) other() string {
+	if e.name == Podman {
+		return Docker
+	}
+	return Podman
+}
+
+// run runs the engine with args. stdout may be nil (discarded). On failure the error names the
+// command and carries the tail of its stderr.
+func (e *cli) run(ctx context.Context, stdin io.Reader, stdout io.Writer, args ...string) error {
+	stderr := newTailBuffer(64 << 10)
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	err := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		return e.commandError(ctx, args, err, stderr.String())
+	}
+	return nil
+}
+
+// output runs the engine and returns its stdout.
+func (e *cli) output(ctx context.Context, args ...string) ([]byte, error) {
+	var stdout strings.Builder
+	err := e.run(ctx, nil, &stdout, args...)
+	return []byte(stdout.String()), err
+}
+
+func (e *cli) commandError(ctx context.Context, args []string, err error, stderr string) error {
+	if errors.Is(err, exec.ErrNotFound) {
+		return e.notInstalled(err)
+	}
+	command := e.name + " " + strings.Join(args, " ")
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: interrupted: %w", command, ctx.Err())
+	}
+	return &commandError{command: command, err: err, stderr: LastLines(stderr, 20)}
+}
+
+type commandError struct {
+	command string
+	err     error
+	stderr  string
+}
+
+func (c *commandError) Error() string {
+	if c.stderr == "" {
+		return fmt.Sprintf("%s failed: %v", c.command, c.err)
+	}
+	return fmt.Sprintf("%s failed: %v: %s", c.command, c.err, c.stderr)
+}
+
+func (c *commandError) Unwrap() error { return c.err }
+
+// unavailableError is an engine that is missing or not answering; it wraps a sentinel and the cause.
+type unavailableError struct {
+	message string
+	kind    error
+	cause   error
+}
+
+func (u *unavailableError) Error() string   { return u.message }
+func (u *unavailableError) Unwrap() []error { return []error{u.kind, u.cause} }
+
+func (e *cli) notInstalled(cause error) error {
+	return &unavailableError{
+		message: fmt.Sprintf("%s is not installed: %v; install it (../shared/kindenv/setup installs podman and docker) or set %s=%s",
+			e.name, cause, EnvVar, e.other()),
+		kind:  ErrNotInstalled,
+		cause: cause,
+	}
+}
+
+func (e *cli) notRunning(cause error) error {
+	how := "start dockerd (systemctl start docker, or run ../shared/kindenv/setup, which starts it)"
+	if e.name == Podman {
+		how = "start the podman service (systemctl start podman.socket, or podman machine start), or unset CONTAINER_HOST to use local podman"
+	}
+	return &unavailableError{
+		message: fmt.Sprintf("%s is installed but its daemon/socket does not answer: %v; %s, or set %s=%s",
+			e.name, cause, how, EnvVar, e.other()),
+		kind:  ErrNotRunning,
+		cause: cause,
+	}
+}
+
+// connectionFailure reports whether err says the CLI could not reach its daemon or socket.
+func connectionFailure(err error) bool {
+	text := strings.ToLower(err.Error())
+	for _, marker := range []string{
+		"cannot connect to the docker daemon",
+		"is the docker daemon running",
+		"error during connect",
+		"permission denied while trying to connect",
+		"cannot connect to podman",
+		"unable to connect to podman",
+	} {
+		if strings.Contains(text, marker) {
+			return true
+		}
+	}
+	return false
+}
+
+// notFound reports whether err says an image does not exist.
+func notFound(err error) bool {
+	var cmdErr *commandError
+	if !errors.As(err, &cmdErr) {
+		return false
+	}
+	text := strings.ToLower(cmdErr.stderr)
+	return strings.Contains(text, "image not known") || strings.Contains(text, "no such image")
+}
+
+func (e *cli) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	args := []string{"version", "--format", "{{.Server.Version}}"}
+	if e.name == Podman {
+		// Local podman has no server; "info" also reaches a remote service when one is configured.
+		args = []string{"info", "--format", "{{.Version.Version}}"}
+	}
+	out, err := e.output(ctx, args...)
+	if err != nil {
+		if errors.Is(err, ErrNotInstalled) {
+			return err
+		}
+		if connectionFailure(err) {
+			return e.notRunning(err)
+		}
+		return fmt.Errorf("%s does not answer: %w; check `%s info`", e.name, err, e.name)
+	}
+	if strings.TrimSpace(string(out)) == "" {
+		return e.notRunning(fmt.Errorf("%s %s printed no server version", e.name, strings.Join(args, " ")))
+	}
+	return nil
+}
+
+func (e *cli) Build(ctx context.Context, spec BuildSpec) error {
+	if spec.Ref == "" || spec.Containerfile == "" || spec.ContextDir == "" {
+		return fmt.Errorf("%s build: Ref, Containerfile and ContextDir are required (got %+v)", e.name, spec)
+	}
+	args := []string{"build", "-f", spec.Containerfile, "-t", spec.Ref}
+	for _, key := range sortedKeys(spec.Labels) {
+		args = append(args, "--label", key+"="+spec.Labels[key])
+	}
+	args = append(args, spec.ContextDir)
+	log := newTailBuffer(256 << 10)
+	err := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdout: log, Stderr: log})
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, exec.ErrNotFound) {
+		return e.notInstalled(err)
+	}
+	if ctx.Err() != nil {
+		err = fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return fmt.Errorf("%s build of %s failed: %w; fix the Containerfile or build context and retry. Last lines of the build log:\n%s",
+		e.name, spec.Ref, err, LastLines(log.String(), 20))
+}
+
+func (e *cli) ImageID(ctx context.Context, ref string) (string, bool, error) {
+	out, err := e.output(ctx, "image", "inspect", "--format", "{{.Id}}", ref)
+	if err != nil {
+		if notFound(err) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("look up image %s: %w", ref, err)
+	}
+	id := normalizeID(string(out))
+	if id == "" {
+		return "", false, fmt.Errorf("look up image %s: %s printed no image ID", ref, e.name)
+	}
+	return id, true, nil
+}
+
+func (e *cli) Images(ctx context.Context, labelFilter map[string]string) ([]Image, error) {
+	var filters []string
+	for _, key := range sortedKeys(labelFilter) {
+		if value := labelFilter[key]; value != "" {
+			filters = append(filters, "label="+key+"="+value)
+		} else {
+			filters = append(filters, "label="+key)
+		}
+	}
+	return e.listImages(ctx, filters...)
+}
+
+// listImages lists top-level images matching all filters and inspects them.
+func (e *cli) listImages(ctx context.Context, filters ...string) ([]Image, error) {
+	args := []string{"images", "--quiet", "--no-trunc"}
+	for _, filter := range filters {
+		args = append(args, "--filter", filter)
+	}
+	out, err := e.output(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	var ids []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if id := normalizeID(line); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return e.inspect(ctx, ids)
+}
+
+type inspected struct {
+	ID       string            `json:"Id"`
+	RepoTags []string          `json:"RepoTags"`
+	Size     int64             `json:"Size"`
+	Labels   map[string]string `json:"Labels"`
+	Config   struct {
+		Labels map[string]string `json:"Labels"`
+	} `json:"Config"`
+}
+
+// inspect returns the images with these IDs; IDs that vanished meanwhile are left out.
+func (e *cli) inspect(ctx context.Context, ids []string) ([]Image, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out, err := e.output(ctx, append([]string{"image", "inspect"}, ids...)...)
+	if err != nil {
+		if !notFound(err) {
+			return nil, fmt.Errorf("inspect images: %w", err)
+		}
+		if len(ids) == 1 {
+			return nil, nil
+		}
+		var images []Image
+		for _, id := range ids {
+			one, err := e.inspect(ctx, []string{id})
+			if err != nil {
+				return nil, err
+			}
+			images = append(images, one...)
+		}
+		return images, nil
+	}
+	var raw []inspected
+	if err := decodeJSON(out, &raw); err != nil {
+		return nil, fmt.Errorf("inspect images: parse %s output: %w", e.name, err)
+	}
+	images := make([]Image, 0, len(raw))
+	for _, r := range raw {
+		labels := r.Config.Labels
+		if labels == nil {
+			labels = r.Labels
+		}
+		var refs []string
+		for _, tag := range r.RepoTags {
+			if tag != "" && tag != "<none>:<none>" {
+				refs = append(refs, tag)
+			}
+		}
+		images = append(images, Image{ID: normalizeID(r.ID), Refs: refs, Size: r.Size, Labels: labels})
+	}
+	return images, nil
+}
+
+func (e *cli) Save(ctx context.Context, path string, refs []string) error {
+	if path == "" || len(refs) == 0 {
+		return fmt.Errorf("%s save: a path and at least one image reference are required", e.name)
+	}
+	args := []string{"save", "-o", path}
+	if e.name == Podman {
+		args = []string{"save", "--quiet", "--format", "docker-archive", "--multi-image-archive", "-o", path}
+	}
+	if err := e.run(ctx, nil, nil, append(args, refs...)...); err != nil {
+		return fmt.Errorf("export %s to %s: %w", strings.Join(refs, ", "), path, err)
+	}
+	return nil
+}
+
+func (e *cli) SaveImage(ctx context.Context, w io.Writer, ref string) error {
+	args := []string{"save", ref}
+	if e.name == Podman {
+		args = []string{"save", "--quiet", "--format", "docker-archive", ref}
+	}
+	if err := e.run(ctx, nil, w, args...); err != nil {
+		return fmt.Errorf("export %s from %s: %w", ref, e.name, err)
+	}
+	return nil
+}
+
+func (e *cli) LoadImage(ctx context.Context, r io.Reader) error {
+	if err := e.run(ctx, r, nil, "load", "--quiet"); err != nil {
+		return fmt.Errorf("load image archive into %s: %w", e.name, err)
+	}
+	return nil
+}
+
+func (e *cli) Remove(ctx context.Context, ids []string) error {
+	var normalized []string
+	for _, id := range ids {
+		if id = normalizeID(id); id != "" && !slices.Contains(normalized, id) {
+			normalized = append(normalized, id)
+		}
+	}
+	images, err := e.inspect(ctx, normalized)
+	if err != nil {
+		return fmt.Errorf("remove images: %w", err)
+	}
+	_, err = e.remove(ctx, images)
+	return err
+}
+
+// remove deletes images by untagging all their names (or by ID when they have none): removing an
+// image by ID that carries several names needs --force, which would also delete podman containers.
+// It returns the IDs the engine reported as deleted.
+func (e *cli) remove(ctx context.Context, images []Image) (map[string]bool, error) {
+	deleted := map[string]bool{}
+	if len(images) == 0 {
+		return deleted, nil
+	}
+	args := []string{"rmi"}
+	for _, img := range images {
+		if len(img.Refs) == 0 {
+			args = append(args, img.ID)
+		} else {
+			args = append(args, img.Refs...)
+		}
+	}
+	var stdout strings.Builder
+	stderr := newTailBuffer(64 << 10)
+	runErr := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdout: &stdout, Stderr: stderr})
+	for _, line := range strings.Split(stdout.String()+"\n"+stderr.String(), "\n") {
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "Deleted:"); ok {
+			deleted[normalizeID(id)] = true
+		}
+	}
+	if runErr == nil {
+		return deleted, nil
+	}
+	runErr = e.commandError(ctx, args, runErr, stderr.String())
+	if errors.Is(runErr, ErrNotInstalled) || ctx.Err() != nil {
+		return deleted, runErr
+	}
+	// rmi goes on past images it cannot remove; report those that are still there.
+	var left []string
+	for _, img := range images {
+		if _, found, err := e.ImageID(ctx, img.ID); err != nil || found {
+			left = append(left, describe(img))
+		}
+	}
+	if len(left) == 0 {
+		return deleted, nil
+	}
+	return deleted, fmt.Errorf("could not remove %d image(s) (%s): %w; remove the containers that use them (%s ps -a) and retry",
+		len(left), strings.Join(left, ", "), runErr, e.name)
+}
+
+func describe(img Image) string {
+	if len(img.Refs) > 0 {
+		return strings.Join(img.Refs, " ")
+	}
+	return img.ID
+}
+
+func (e *cli) PruneDangling(ctx context.Context) (int64, error) {
+	if e.name == Docker {
+		var total int64
+		for _, args := range [][]string{{"image", "prune", "-f"}, {"builder", "prune", "-f"}} {
+			n, err := e.pruneReported(ctx, args...)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+		return total, nil
+	}
+	// podman keeps no separate build cache: intermediate images are its cache, and "image prune"
+	// removes the dangling ones. It prints only IDs, so add up the listed sizes of those.
+	dangling, err := e.listImages(ctx, "dangling=true")
+	if err != nil {
+		return 0, fmt.Errorf("prune dangling images: %w", err)
+	}
+	out, err := e.output(ctx, "image", "prune", "-f")
+	if err != nil {
+		return 0, fmt.Errorf("prune dangling images: %w", err)
+	}
+	removed := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if id := normalizeID(line); id != "" {
+			removed[id] = true
+		}
+	}
+	var total int64
+	for _, img := range dangling {
+		if removed[img.ID] {
+			total += img.Size
+		}
+	}
+	return total, nil
+}
+
+// pruneReported runs a prune command that prints "Total reclaimed space: X".
+func (e *cli) pruneReported(ctx context.Context, args ...string) (int64, error) {
+	out, err := e.output(ctx, args...)
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	n, err := reclaimedSpace(string(out))
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", e.name, strings.Join(args, " "), err)
+	}
+	return n, nil
+}
+
+func (e *cli) PruneAll(ctx context.Context, keep []string) (int64, error) {
+	if err := validateKeep(keep); err != nil {
+		return 0, err
+	}
+	// Without -a: "system prune -a" would delete every image without a container, kept ones included.
+	total, err := e.pruneReported(ctx, "system", "prune", "-f", "--volumes")
+	if err != nil {
+		return total, err
+	}
+	images, err := e.listImages(ctx)
+	if err != nil {
+		return total, fmt.Errorf("prune images: %w", err)
+	}
+	var doomed []Image
+	for _, img := range images {
+		if !Kept(img, keep) {
+			doomed = append(doomed, img)
+		}
+	}
+	deleted, removeErr := e.remove(ctx, doomed)
+	for _, img := range doomed {
+		if deleted[img.ID] {
+			total += img.Size
+		}
+	}
+	if removeErr != nil {
+		return total, fmt.Errorf("prune images: %w", removeErr)
+	}
+	if e.name == Docker {
+		n, err := e.pruneReported(ctx, "builder", "prune", "-a", "-f")
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (e *cli) Info(ctx context.Context) (Info, error) {
+	if e.name == Podman {
+		out, err := e.output(ctx, "info", "--format", "json")
+		if err != nil {
+			return Info{}, e.infoError(err)
+		}
+		var raw struct {
+			Host struct {
+				ServiceIsRemote bool `json:"serviceIsRemote"`
+			} `json:"host"`
+			Store struct {
+				GraphRoot string `json:"graphRoot"`
+			} `json:"store"`
+			Version struct {
+				Version string `json:"Version"`
+			} `json:"version"`
+		}
+		if err := decodeJSON(out, &raw); err != nil {
+			return Info{}, fmt.Errorf("podman info: parse output: %w", err)
+		}
+		if raw.Store.GraphRoot == "" {
+			return Info{}, fmt.Errorf("podman info printed no store.graphRoot; check `podman info`")
+		}
+		return Info{GraphRoot: raw.Store.GraphRoot, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version}, nil
+	}
+	out, err := e.output(ctx, "info", "--format", "{{json .}}")
+	if err != nil {
+		return Info{}, e.infoError(err)
+	}
+	var raw struct {
+		DockerRootDir string   `json:"DockerRootDir"`
+		ServerVersion string   `json:"ServerVersion"`
+		ServerErrors  []string `json:"ServerErrors"`
+	}
+	if err := decodeJSON(out, &raw); err != nil {
+		return Info{}, fmt.Errorf("docker info: parse output: %w", err)
+	}
+	// With the daemon down, docker info still exits 0 and prints empty fields plus ServerErrors.
+	if len(raw.ServerErrors) > 0 || raw.DockerRootDir == "" {
+		return Info{}, e.notRunning(fmt.Errorf("docker info: %s", strings.Join(raw.ServerErrors, "; ")))
+	}
+	return Info{GraphRoot: raw.DockerRootDir, Remote: dockerHostRemote(), Version: raw.ServerVersion}, nil
+}
+
+func (e *cli) infoError(err error) error {
+	if errors.Is(err, ErrNotInstalled) {
+		return err
+	}
+	if connectionFailure(err) {
+		return e.notRunning(err)
+	}
+	return fmt.Errorf("%s info: %w", e.name, err)
+}
+
+func (e *cli) DiskUsage(ctx context.Context) (Usage, error) {
+	// podman 4 prints the literal word "json" for every row with --format json; a template works
+	// for both engines (podman: numbers, docker: human-readable strings).
+	out, err := e.output(ctx, "system", "df", "--format", "{{json .}}")
+	if err != nil {
+		return Usage{}, fmt.Errorf("disk usage: %w", err)
+	}
+	usage, err := parseDiskUsage(out)
+	if err != nil {
+		return Usage{}, fmt.Errorf("disk usage: parse `%s system df` output: %w", e.name, err)
+	}
+	return usage, nil
+}
+
+// pingTimeout bounds Ping: a hung daemon must not hang detection.
+const pingTimeout = 30 * time.Second

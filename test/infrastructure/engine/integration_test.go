@@ -1,0 +1,257 @@
+package engine_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
+)
+
+func TestRealEngines(t *testing.T) {
+	for _, name := range []string{engine.Podman, engine.Docker} {
+		t.Run(name, func(t *testing.T) {
+			e := enginetest.Real(t, name)
+			enginetest.Lock(t)
+			testRealEngine(t, e)
+		})
+	}
+}
+
+// kindenvKeep is what every aggressive prune must keep: the Kind node image and setup's caches.
+func kindenvKeep() []string {
+	keep := []string{"kindenv/*", "localhost/kindenv/*"}
+	if node := enginetest.NodeImage(); node != "" {
+		keep = append(keep, node)
+	}
+	return keep
+}
+
+func testRealEngine(t *testing.T, e engine.Engine) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := e.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, err := e.Images(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	info, err := e.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("info: %+v", info)
+	if !info.Remote {
+		if st, err := os.Stat(info.GraphRoot); err != nil || !st.IsDir() {
+			t.Errorf("graph root %q is not a directory: %v", info.GraphRoot, err)
+		}
+	}
+
+	unique := enginetest.Unique(t)
+	repo := "localhost/kindling-it-" + unique
+	run := "it-" + unique
+	contextDir, containerfile := enginetest.HelloContext(t)
+	var created []string
+	t.Cleanup(func() {
+		if err := e.Remove(context.Background(), created); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+	build := func(ref string, labels map[string]string) string {
+		t.Helper()
+		if err := e.Build(ctx, engine.BuildSpec{Ref: ref, Containerfile: containerfile, ContextDir: contextDir, Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+		id, found, err := e.ImageID(ctx, ref)
+		if err != nil || !found || !strings.HasPrefix(id, "sha256:") || len(id) != len("sha256:")+64 {
+			t.Fatalf("ImageID(%s) = %q, %v, %v", ref, id, found, err)
+		}
+		created = append(created, id)
+		return id
+	}
+	refOne, refTwo, unrelatedRef := repo+"/hello:one", repo+"/hello:two", repo+"/unrelated:1"
+	idOne := build(refOne, map[string]string{"dev.kindling.run": run, "dev.kindling.variant": "one"})
+	idTwo := build(refTwo, map[string]string{"dev.kindling.run": run, "dev.kindling.variant": "two"})
+	build(unrelatedRef, map[string]string{"dev.kindling.run": "other-" + unique})
+	if idOne == idTwo {
+		t.Fatal("different labels should give different image IDs")
+	}
+
+	if _, found, err := e.ImageID(ctx, repo+"/missing:1"); found || err != nil {
+		t.Errorf("missing image: found=%v err=%v", found, err)
+	}
+
+	t.Run("build failure shows the log tail", func(t *testing.T) {
+		broken := filepath.Join(t.TempDir(), "Containerfile")
+		if err := os.WriteFile(broken, []byte("FROM scratch\nCOPY no-such-file /x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := e.Build(ctx, engine.BuildSpec{Ref: repo + "/broken:1", Containerfile: broken, ContextDir: contextDir})
+		if err == nil || !strings.Contains(err.Error(), "no-such-file") {
+			t.Fatalf("want an error quoting the build log, got %v", err)
+		}
+		t.Logf("build failure: %v", err)
+	})
+
+	images, err := e.Images(ctx, map[string]string{"dev.kindling.run": run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, img := range images {
+		ids = append(ids, img.ID)
+		if img.Size <= 0 || img.Labels["dev.kindling.run"] != run || len(img.Refs) != 1 {
+			t.Errorf("image = %+v", img)
+		}
+	}
+	slices.Sort(ids)
+	if want := []string{idOne, idTwo}; !slices.Equal(ids, slices.Sorted(slices.Values(want))) {
+		t.Errorf("Images(run=%s) = %v, want %v", run, ids, want)
+	}
+
+	usage, err := e.DiskUsage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("disk usage: %+v", usage)
+	if usage.Images <= 0 {
+		t.Errorf("disk usage reports no image bytes: %+v", usage)
+	}
+
+	path := filepath.Join(t.TempDir(), "two.tar")
+	if err := e.Save(ctx, path, []string{refOne, refTwo}); err != nil {
+		t.Fatal(err)
+	}
+	verified, err := archive.Verify(path, []string{refOne, refTwo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("archive of two images: %d bytes", verified.Size)
+	if verified.Images[0].ID != idOne || verified.Images[1].ID != idTwo {
+		t.Errorf("archive IDs %+v, engine IDs %s %s", verified.Images, idOne, idTwo)
+	}
+
+	if err := e.Remove(ctx, []string{idOne, idTwo}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{refOne, refTwo} {
+		if _, found, _ := e.ImageID(ctx, ref); found {
+			t.Errorf("%s survived Remove", ref)
+		}
+	}
+	if _, found, _ := e.ImageID(ctx, unrelatedRef); !found {
+		t.Fatalf("the unrelated image %s was removed too", unrelatedRef)
+	}
+
+	// Re-using a tag leaves the old image dangling.
+	danglingRef := repo + "/dangling:1"
+	old := build(danglingRef, map[string]string{"dev.kindling.variant": "old"})
+	build(danglingRef, map[string]string{"dev.kindling.variant": "new"})
+	reclaimed, err := e.PruneDangling(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("PruneDangling reclaimed %d bytes", reclaimed)
+	if _, found, _ := e.ImageID(ctx, old); found {
+		t.Errorf("dangling image %s survived PruneDangling", old)
+	}
+
+	keepRef := "localhost/kindenv/kindling-it-" + unique + ":keep"
+	kept := build(keepRef, map[string]string{"dev.kindling.variant": "kept"})
+	keep := kindenvKeep()
+	var protected []engine.Image
+	for _, img := range before {
+		if engine.Kept(img, keep) {
+			protected = append(protected, img)
+		} else {
+			// Images this test did not create: spare them from other work on this machine.
+			keep = append(keep, img.ID)
+		}
+	}
+	reclaimed, err = e.PruneAll(ctx, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("PruneAll reclaimed %d bytes; kept %d kindenv image(s)", reclaimed, len(protected))
+	if _, found, _ := e.ImageID(ctx, unrelatedRef); found {
+		t.Errorf("PruneAll left %s", unrelatedRef)
+	}
+	if id, found, _ := e.ImageID(ctx, keepRef); !found || id != kept {
+		t.Errorf("PruneAll removed %s, which matches localhost/kindenv/*", keepRef)
+	}
+	for _, img := range protected {
+		if _, found, _ := e.ImageID(ctx, img.ID); !found {
+			t.Errorf("PruneAll removed kindenv image %v", img.Refs)
+		}
+	}
+	if reclaimed <= 0 {
+		t.Errorf("PruneAll removed %s but reports %d reclaimed bytes", unrelatedRef, reclaimed)
+	}
+}
+
+func TestCopyImageBetweenEngines(t *testing.T) {
+	docker := enginetest.Real(t, engine.Docker)
+	podman := enginetest.Real(t, engine.Podman)
+	enginetest.Lock(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	ref := "localhost/kindling-it-" + enginetest.Unique(t) + "/copied:1"
+	contextDir, containerfile := enginetest.HelloContext(t)
+	if err := docker.Build(ctx, engine.BuildSpec{Ref: ref, Containerfile: containerfile, ContextDir: contextDir}); err != nil {
+		t.Fatal(err)
+	}
+	dockerID, _, err := docker.ImageID(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = docker.Remove(context.Background(), []string{dockerID}) })
+
+	copyImage(ctx, t, docker, podman, ref)
+	podmanID, found, err := podman.ImageID(ctx, ref)
+	if err != nil || !found {
+		t.Fatalf("podman does not have %s after LoadImage: %v", ref, err)
+	}
+	t.Cleanup(func() { _ = podman.Remove(context.Background(), []string{podmanID}) })
+	if podmanID != dockerID {
+		t.Errorf("image ID changed in the copy: docker %s, podman %s", dockerID, podmanID)
+	}
+
+	// And back again.
+	if err := docker.Remove(ctx, []string{dockerID}); err != nil {
+		t.Fatal(err)
+	}
+	copyImage(ctx, t, podman, docker, ref)
+	if id, found, err := docker.ImageID(ctx, ref); err != nil || !found || id != dockerID {
+		t.Errorf("after copying back docker has %s as %q (found %v, %v), want %s", ref, id, found, err, dockerID)
+	}
+}
+
+// copyImage streams ref from one engine into the other without a temporary file.
+func copyImage(ctx context.Context, t *testing.T, from, to engine.Engine, ref string) {
+	t.Helper()
+	reader, writer := io.Pipe()
+	saved := make(chan error, 1)
+	go func() {
+		err := from.SaveImage(ctx, writer, ref)
+		writer.CloseWithError(err)
+		saved <- err
+	}()
+	err := to.LoadImage(ctx, reader)
+	reader.CloseWithError(io.ErrClosedPipe)
+	if saveErr := <-saved; saveErr != nil {
+		t.Fatalf("%s save: %v", from.Name(), saveErr)
+	}
+	if err != nil {
+		t.Fatalf("%s load: %v", to.Name(), err)
+	}
+}
