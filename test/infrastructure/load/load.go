@@ -1,0 +1,210 @@
+// Package load streams a verified docker-archive into the containerd of every Kind node and checks
+// afterwards that each node holds every wanted image, by ID and reference.
+package load
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+)
+
+// Image is an image the archive holds and every node must end up with.
+type Image struct {
+	Ref string // e.g. "localhost/datastorage:aianalysis-0123abcd4567"
+	ID  string // "sha256:<config digest>", the same in the engine, the archive and the node
+}
+
+// NodeResult says what happened on one node.
+type NodeResult struct {
+	Name     string
+	Imported bool // false: every image was already present
+	Duration time.Duration
+}
+
+// Result of Archive; Images were checked on every node.
+type Result struct {
+	Nodes  []NodeResult
+	Images []Image
+}
+
+// How long to wait for the CRI (kubelet's view) to list freshly imported images; containerd's
+// CRI plugin learns about ctr imports through events, asynchronously.
+var (
+	verifyTimeout  = 15 * time.Second
+	verifyInterval = 250 * time.Millisecond
+)
+
+// Archive imports the docker-archive at archivePath into every node concurrently, skipping nodes
+// that already hold every wanted image, then checks every wanted image on every node.
+func Archive(ctx context.Context, ns []nodes.Node, archivePath string, want []Image, log func(format string, args ...any)) (Result, error) {
+	logf := log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if len(ns) == 0 {
+		return Result{}, fmt.Errorf("load %s: no nodes given", archivePath)
+	}
+	if err := validate(want); err != nil {
+		return Result{}, fmt.Errorf("load %s: %w", archivePath, err)
+	}
+	if _, err := os.Stat(archivePath); err != nil {
+		return Result{}, fmt.Errorf("load image archive: %w", err)
+	}
+
+	results := make([]NodeResult, len(ns))
+	errs := make([]error, len(ns))
+	var wg sync.WaitGroup
+	for i, n := range ns {
+		wg.Go(func() {
+			results[i], errs[i] = loadNode(ctx, n, archivePath, want, logf)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Result{Nodes: results}, err
+	}
+	return Result{Nodes: results, Images: want}, nil
+}
+
+func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Image, logf func(string, ...any)) (res NodeResult, err error) {
+	start := time.Now()
+	res.Name = n.String()
+	defer func() { res.Duration = time.Since(start) }()
+	have, err := listImages(ctx, n)
+	if err != nil {
+		return res, err
+	}
+	if len(missing(have, want)) == 0 {
+		logf("node %s: %d image(s) already present, not importing %s", n, len(want), archivePath)
+		return res, nil
+	}
+	snapshotter, err := detectSnapshotter(ctx, n)
+	if err != nil {
+		return res, err
+	}
+	f, err := os.Open(archivePath)
+	if err != nil {
+		return res, fmt.Errorf("node %s: %w", n, err)
+	}
+	defer f.Close()
+	logf("node %s: importing %s (snapshotter %s)", n, archivePath, snapshotter)
+	_, err = nodeRun(ctx, n, f, importArgs(snapshotter, true)...)
+	if err != nil && strings.Contains(err.Error(), "flag provided but not defined") {
+		// containerd 1.x: its ctr imports locally and has no --local
+		logf("node %s: ctr has no --local, importing like kind does (layers kept twice)", n)
+		if _, err = f.Seek(0, io.SeekStart); err == nil {
+			_, err = nodeRun(ctx, n, f, importArgs(snapshotter, false)...)
+		}
+	}
+	if err != nil {
+		return res, fmt.Errorf("import %s: %w", archivePath, err)
+	}
+	res.Imported = true
+	if err := verify(ctx, n, want); err != nil {
+		return res, fmt.Errorf("after importing %s: %w", archivePath, err)
+	}
+	logf("node %s: imported and checked %d image(s) in %s", n, len(want), time.Since(start).Round(10*time.Millisecond))
+	return res, nil
+}
+
+// importArgs is kind's nodeutils.LoadImageArchive command, the archive on stdin. With discard,
+// ctr drops each layer blob once it is unpacked into the snapshotter, so a node holds an image
+// once instead of twice (measured: +21 MB instead of +42 MB for a 21 MB archive); containerd 2.x
+// allows that only with --local (no transfer service). Pods run from such images as usual.
+func importArgs(snapshotter string, discard bool) []string {
+	args := []string{"ctr", "--namespace=k8s.io", "images", "import"}
+	if discard {
+		args = append(args, "--local", "--discard-unpacked-layers")
+	}
+	return append(args, "--all-platforms", "--digests", "--snapshotter="+snapshotter, "-")
+}
+
+// verify waits until the node's CRI lists every wanted image by ID and reference.
+func verify(ctx context.Context, n nodes.Node, want []Image) error {
+	deadline := time.Now().Add(verifyTimeout)
+	for {
+		have, err := listImages(ctx, n)
+		if err != nil {
+			return err
+		}
+		miss := missing(have, want)
+		if len(miss) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			var names []string
+			for _, m := range miss {
+				names = append(names, fmt.Sprintf("%s (%s)", m.Ref, m.ID))
+			}
+			return fmt.Errorf("node %s is missing %s", n, strings.Join(names, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(verifyInterval):
+		}
+	}
+}
+
+// Missing returns the wanted images the node lacks (by ID and reference, as the kubelet sees them).
+func Missing(ctx context.Context, n nodes.Node, want []Image) ([]Image, error) {
+	have, err := listImages(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	return missing(have, want), nil
+}
+
+// listImages lists the node's images as the kubelet sees them.
+func listImages(ctx context.Context, n nodes.Node) ([]nodeImage, error) {
+	out, err := nodeRun(ctx, n, nil, "crictl", "images", "-o", "json")
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	imgs, err := parseCrictlImages(out)
+	if err != nil {
+		return nil, fmt.Errorf("list images in node %s: %w", n, err)
+	}
+	return imgs, nil
+}
+
+func detectSnapshotter(ctx context.Context, n nodes.Node) (string, error) {
+	out, err := nodeRun(ctx, n, nil, "containerd", "config", "dump")
+	if err != nil {
+		return "", fmt.Errorf("detect containerd snapshotter: %w", err)
+	}
+	s, err := parseSnapshotter(string(out))
+	if err != nil {
+		return "", fmt.Errorf("detect containerd snapshotter in node %s: %w", n, err)
+	}
+	return s, nil
+}
+
+// nodeRun runs argv in the node and returns stdout only: ctr's cgroup v1 deprecation warning and
+// other diagnostics go to stderr, which only shows up in errors.
+func nodeRun(ctx context.Context, n nodes.Node, stdin io.Reader, argv ...string) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := n.CommandContext(ctx, argv[0], argv[1:]...).SetStdout(&stdout).SetStderr(&stderr)
+	if stdin != nil {
+		cmd.SetStdin(stdin)
+	}
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 2000 {
+			msg = "..." + msg[len(msg)-2000:]
+		}
+		return nil, fmt.Errorf("node %s: %s: %w: %s", n, strings.Join(argv, " "), err, msg)
+	}
+	return stdout.Bytes(), nil
+}
