@@ -46,7 +46,6 @@ func TestExpectedObjects(t *testing.T) {
 		"20-rbac.yaml: ClusterRole kindling-aianalysis",
 		"20-rbac.yaml: ClusterRoleBinding kindling-aianalysis",
 		"30-policy.yaml: ConfigMap aianalysis-policy",
-		"40-datastorage.yaml: PersistentVolumeClaim datastorage-data",
 		"40-datastorage.yaml: Deployment datastorage",
 		"40-datastorage.yaml: Service datastorage",
 		"41-holmesgpt-api.yaml: Deployment holmesgpt-api",
@@ -152,7 +151,7 @@ func TestDatastorageDeployment(t *testing.T) {
 	var d appsv1.Deployment
 	decodeStrict(t, find(t, objs, "Deployment", "datastorage"), &d)
 	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-		t.Errorf("strategy %q, want Recreate (ReadWriteOnce volume)", d.Spec.Strategy.Type)
+		t.Errorf("strategy %q, want Recreate (bbolt locks its file)", d.Spec.Strategy.Type)
 	}
 	sc := d.Spec.Template.Spec.SecurityContext
 	if sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 65532 || sc.FSGroup == nil || *sc.FSGroup != 65532 {
@@ -166,15 +165,8 @@ func TestDatastorageDeployment(t *testing.T) {
 		t.Errorf("volume mounts %+v, want the data volume at /data", c.VolumeMounts)
 	}
 	vols := d.Spec.Template.Spec.Volumes
-	if len(vols) != 1 || vols[0].PersistentVolumeClaim == nil || vols[0].PersistentVolumeClaim.ClaimName != "datastorage-data" {
-		t.Errorf("volumes %+v, want the PVC datastorage-data", vols)
-	}
-
-	var pvc corev1.PersistentVolumeClaim
-	decodeStrict(t, find(t, objs, "PersistentVolumeClaim", "datastorage-data"), &pvc)
-	size := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
-	if !slices.Equal(pvc.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}) || size.String() != "1Gi" {
-		t.Errorf("PVC access modes %v size %s, want ReadWriteOnce 1Gi", pvc.Spec.AccessModes, size.String())
+	if len(vols) != 1 || vols[0].Name != "data" || vols[0].EmptyDir == nil || vols[0].EmptyDir.SizeLimit == nil {
+		t.Errorf("volumes %+v, want the size-limited emptyDir data", vols)
 	}
 }
 

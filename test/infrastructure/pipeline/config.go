@@ -1,0 +1,175 @@
+package pipeline
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/suite"
+)
+
+// Prune modes.
+const (
+	PruneScoped     = "scoped"
+	PruneAggressive = "aggressive"
+)
+
+// Config is everything a run takes from its environment, read and checked once.
+type Config struct {
+	Root                 string // repository root
+	Suite                suite.Suite
+	Engine               string // CONTAINER_ENGINE: "", "podman" or "docker"
+	Parallelism          int    // E2E_PARALLELISM
+	ArchiveDir           string // E2E_ARCHIVE_DIR ("" = archive.DefaultDir)
+	Prune                string // E2E_PRUNE: scoped or aggressive
+	PruneKeep            []string
+	RunDir               string // E2E_RUN_DIR/<suite>: state, kubeconfig, logs
+	ClusterName          string // KIND_CLUSTER_NAME or kindling-<suite>
+	NodeImage            string // KIND_NODE_IMAGE ("" = kind's default)
+	ReuseCluster         bool   // E2E_REUSE_CLUSTER
+	KeepArchives         bool   // E2E_KEEP_ARCHIVES
+	KeepClusterOnFailure bool   // E2E_KEEP_CLUSTER_ON_FAILURE
+	RolloutTimeout       time.Duration
+	TestTimeout          time.Duration
+	Registry             *Registry // IMAGE_REGISTRY + IMAGE_TAG: registry mode
+}
+
+// Registry is registry mode: images come from Host at Tag, nothing is built, exported, pruned or loaded.
+type Registry struct{ Host, Tag string }
+
+// Env lists every environment variable a run reads, with its meaning, for help texts and the README.
+var Env = [][2]string{
+	{"CONTAINER_ENGINE", "podman or docker; default: podman if it answers, else docker"},
+	{"E2E_PARALLELISM", "concurrent image builds; default: number of CPUs"},
+	{"E2E_ARCHIVE_DIR", "where suite archives are written; default: <user cache>/kindling/archives (0700)"},
+	{"E2E_PRUNE", "scoped (this run's images + dangling build cache; default) or aggressive (all the engine can reclaim)"},
+	{"E2E_PRUNE_KEEP", "comma-separated image refs or globs aggressive prune keeps (the Kind node image is always kept)"},
+	{"E2E_RUN_DIR", "run-local state, kubeconfig and logs; default: .kindling"},
+	{"KIND_CLUSTER_NAME", "cluster name; default: kindling-<suite>"},
+	{"KIND_NODE_IMAGE", "Kind node image; default: the one in /etc/kindenv.env, else kind's own (pulled)"},
+	{"E2E_REUSE_CLUSTER", "true: reuse an existing cluster of that name instead of failing"},
+	{"E2E_KEEP_ARCHIVES", "true: keep the archive after load (and after a failed load)"},
+	{"E2E_KEEP_CLUSTER_ON_FAILURE", "true: e2e keeps the cluster when something failed"},
+	{"E2E_ROLLOUT_TIMEOUT", "how long deploy waits for rollouts; default 3m"},
+	{"E2E_TEST_TIMEOUT", "go test -timeout for the e2e suite; default 15m"},
+	{"IMAGE_REGISTRY", "registry mode: pull images from this registry (needs IMAGE_TAG)"},
+	{"IMAGE_TAG", "registry mode: the tag of every image"},
+	{"DISK_REPORT_FORMAT", "text (default) or json"},
+	{"NO_COLOR", "set to disable colour"},
+	{"GITHUB_STEP_SUMMARY", "when set, reports are appended to it as markdown"},
+}
+
+// ConfigFromEnv reads the run's settings for suite s; every bad value is reported at once.
+func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
+	c := Config{
+		Root:           root,
+		Suite:          s,
+		Engine:         os.Getenv("CONTAINER_ENGINE"),
+		ArchiveDir:     os.Getenv("E2E_ARCHIVE_DIR"),
+		NodeImage:      os.Getenv("KIND_NODE_IMAGE"),
+		ClusterName:    os.Getenv("KIND_CLUSTER_NAME"),
+		Prune:          strings.ToLower(strings.TrimSpace(os.Getenv("E2E_PRUNE"))),
+		RunDir:         os.Getenv("E2E_RUN_DIR"),
+		Parallelism:    runtime.NumCPU(),
+		RolloutTimeout: 3 * time.Minute,
+		TestTimeout:    15 * time.Minute,
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	switch c.Engine {
+	case "", "podman", "docker":
+	default:
+		bad("CONTAINER_ENGINE=%q: use podman or docker, or leave it unset to detect", c.Engine)
+	}
+	if v := os.Getenv("E2E_PARALLELISM"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			bad("E2E_PARALLELISM=%q: want a whole number of at least 1", v)
+		} else {
+			c.Parallelism = n
+		}
+	}
+	switch c.Prune {
+	case "":
+		c.Prune = PruneScoped
+	case PruneScoped, PruneAggressive:
+	default:
+		bad("E2E_PRUNE=%q: use scoped or aggressive", c.Prune)
+	}
+	for _, k := range strings.Split(os.Getenv("E2E_PRUNE_KEEP"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.PruneKeep = append(c.PruneKeep, k)
+		}
+	}
+	if c.NodeImage == "" {
+		c.NodeImage = nodeImageFromKindenv(kindenvFile)
+	}
+	if c.NodeImage != "" {
+		c.PruneKeep = append(c.PruneKeep, c.NodeImage)
+	}
+	if c.RunDir == "" {
+		c.RunDir = filepath.Join(root, ".kindling")
+	}
+	c.RunDir = filepath.Join(c.RunDir, s.Name)
+	if c.ClusterName == "" {
+		c.ClusterName = "kindling-" + s.Name
+	}
+	for name, dst := range map[string]*bool{
+		"E2E_REUSE_CLUSTER":           &c.ReuseCluster,
+		"E2E_KEEP_ARCHIVES":           &c.KeepArchives,
+		"E2E_KEEP_CLUSTER_ON_FAILURE": &c.KeepClusterOnFailure,
+	} {
+		if v := os.Getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				bad("%s=%q: use true or false", name, v)
+			}
+			*dst = b
+		}
+	}
+	for name, dst := range map[string]*time.Duration{
+		"E2E_ROLLOUT_TIMEOUT": &c.RolloutTimeout,
+		"E2E_TEST_TIMEOUT":    &c.TestTimeout,
+	} {
+		if v := os.Getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				bad("%s=%q: want a positive duration such as 90s or 5m", name, v)
+			}
+			*dst = d
+		}
+	}
+	reg, tag := os.Getenv("IMAGE_REGISTRY"), os.Getenv("IMAGE_TAG")
+	switch {
+	case reg != "" && tag != "":
+		c.Registry = &Registry{Host: strings.TrimSuffix(reg, "/"), Tag: tag}
+	case reg != "" || tag != "":
+		bad("registry mode needs both IMAGE_REGISTRY and IMAGE_TAG (got IMAGE_REGISTRY=%q IMAGE_TAG=%q)", reg, tag)
+	}
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("bad environment:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}
+
+// kindenvFile is written by ../shared/kindenv/setup on machines without registry access.
+var kindenvFile = "/etc/kindenv.env"
+
+// nodeImageFromKindenv reads KIND_NODE_IMAGE from a NAME=value file, or returns "".
+func nodeImageFromKindenv(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "KIND_NODE_IMAGE="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return ""
+}

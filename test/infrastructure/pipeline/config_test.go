@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/suite"
+)
+
+func clearEnv(t *testing.T) {
+	for _, kv := range Env {
+		t.Setenv(kv[0], "")
+	}
+	old := kindenvFile
+	kindenvFile = filepath.Join(t.TempDir(), "none.env")
+	t.Cleanup(func() { kindenvFile = old })
+}
+
+func TestNodeImageFromKindenv(t *testing.T) {
+	clearEnv(t)
+	kindenvFile = filepath.Join(t.TempDir(), "kindenv.env")
+	os.WriteFile(kindenvFile, []byte("KINDENV_KIND_VERSION=v0.33.0\nKIND_NODE_IMAGE=kindenv/node:v1.34.4\n"), 0o644)
+	c, err := ConfigFromEnv("/repo", suite.AIAnalysis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeImage != "kindenv/node:v1.34.4" {
+		t.Errorf("node image = %q, want the one from %s", c.NodeImage, kindenvFile)
+	}
+	t.Setenv("KIND_NODE_IMAGE", "mine:v1")
+	if c, _ := ConfigFromEnv("/repo", suite.AIAnalysis); c.NodeImage != "mine:v1" {
+		t.Errorf("KIND_NODE_IMAGE must win over the file, got %q", c.NodeImage)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("KIND_NODE_IMAGE", "kindenv/node:v1")
+	c, err := ConfigFromEnv("/repo", suite.AIAnalysis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Prune != PruneScoped || c.ClusterName != "kindling-aianalysis" || c.RunDir != "/repo/.kindling/aianalysis" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.Parallelism < 1 || c.RolloutTimeout != 3*time.Minute || c.Registry != nil {
+		t.Errorf("defaults: %+v", c)
+	}
+	if len(c.PruneKeep) != 1 || c.PruneKeep[0] != "kindenv/node:v1" {
+		t.Errorf("the node image must always be kept by aggressive prune, keep = %v", c.PruneKeep)
+	}
+}
+
+func TestConfigReportsEveryBadValueAtOnce(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("CONTAINER_ENGINE", "rkt")
+	t.Setenv("E2E_PARALLELISM", "0")
+	t.Setenv("E2E_PRUNE", "everything")
+	t.Setenv("E2E_REUSE_CLUSTER", "yes please")
+	t.Setenv("E2E_ROLLOUT_TIMEOUT", "soon")
+	t.Setenv("IMAGE_REGISTRY", "registry.example:5000")
+	_, err := ConfigFromEnv("/repo", suite.AIAnalysis)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"CONTAINER_ENGINE", "E2E_PARALLELISM", "E2E_PRUNE", "E2E_REUSE_CLUSTER", "E2E_ROLLOUT_TIMEOUT", "IMAGE_TAG"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestConfigRegistryMode(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("IMAGE_REGISTRY", "registry.example:5000/")
+	t.Setenv("IMAGE_TAG", "v1.2.3")
+	c, err := ConfigFromEnv("/repo", suite.AIAnalysis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Registry == nil || c.Registry.Host != "registry.example:5000" || c.Registry.Tag != "v1.2.3" {
+		t.Errorf("registry = %+v", c.Registry)
+	}
+}

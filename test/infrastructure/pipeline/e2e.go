@@ -1,0 +1,82 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// TestCounts counts the e2e suite's top-level and sub tests by outcome.
+type TestCounts struct{ Passed, Failed, Skipped int }
+
+func (c TestCounts) String() string {
+	return fmt.Sprintf("%d passed, %d failed, %d skipped", c.Passed, c.Failed, c.Skipped)
+}
+
+// Test runs the suite's e2e tests (build tag e2e) against the deployed cluster.
+func (r *Run) Test(ctx context.Context) error {
+	d, err := need(r.deployed, "deploy", "test")
+	if err != nil {
+		return err
+	}
+	return r.timed(ctx, "test", "TESTED", func() error {
+		counts, err := RunE2E(ctx, r.cfg, d.Loaded.Cluster.Kubeconfig, r.out)
+		r.mu.Lock()
+		r.tests = &counts
+		r.mu.Unlock()
+		r.logf("test", "%s", counts)
+		return err
+	})
+}
+
+// RunE2E runs `go test -tags e2e` on the suite's e2e package with KUBECONFIG set, streaming its
+// output to out and counting the results.
+func RunE2E(ctx context.Context, cfg Config, kubeconfig string, out io.Writer) (TestCounts, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return TestCounts{}, fmt.Errorf("the go command is needed to run the e2e suite: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, goBin, "test", "-tags", "e2e", "-count=1", "-v",
+		"-timeout", cfg.TestTimeout.String(), cfg.Suite.E2E)
+	cmd.Dir = cfg.Root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return TestCounts{}, err
+	}
+	done := make(chan TestCounts)
+	go func() { done <- countTests(io.TeeReader(pr, out)) }()
+	err = cmd.Wait()
+	pw.Close()
+	counts := <-done
+	if err != nil {
+		return counts, fmt.Errorf("e2e suite %s failed (%s): %w", cfg.Suite.E2E, counts, err)
+	}
+	if counts.Passed == 0 {
+		return counts, fmt.Errorf("e2e suite %s ran no test", cfg.Suite.E2E)
+	}
+	return counts, nil
+}
+
+func countTests(r io.Reader) TestCounts {
+	var c TestCounts
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(line, "--- PASS:"):
+			c.Passed++
+		case strings.HasPrefix(line, "--- FAIL:"):
+			c.Failed++
+		case strings.HasPrefix(line, "--- SKIP:"):
+			c.Skipped++
+		}
+	}
+	io.Copy(io.Discard, r)
+	return c
+}

@@ -1,0 +1,122 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
+)
+
+// Export writes every image of the suite into one archive, verifies it and records it. The archive
+// becomes the images' only copy once prune has run, so nothing unverified is ever recorded.
+func (r *Run) Export(ctx context.Context) error {
+	if r.exported != nil {
+		return nil
+	}
+	b, err := need(r.built, "build", "export")
+	if err != nil {
+		return err
+	}
+	return r.timed(ctx, "export", "EXPORTED", func() error {
+		e, err := r.export(ctx, b)
+		r.exported = ptr(e, err)
+		return err
+	})
+}
+
+func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
+	log := r.logger("export")
+	if r.cfg.Registry != nil {
+		log("skipped: registry mode, nothing to export")
+		return Exported{Images: b.Images}, nil
+	}
+	if r.loadedStillTrue(ctx) {
+		log("skipped: the images are already on every node of cluster %s", r.st.Loaded.Cluster)
+		return Exported{Images: b.Images, Consumed: true}, nil
+	}
+	if r.archiveStillTrue() {
+		log("up to date: %s (%s, sha256 %.12s)", r.st.Archive.Path, human(r.st.Archive.Size), r.st.Archive.SHA256)
+		return Exported{Images: b.Images, Archive: *r.st.Archive}, nil
+	}
+	eng, err := r.engine(ctx)
+	if err != nil {
+		return Exported{}, err
+	}
+	refs := make([]string, len(b.Images))
+	for i, img := range b.Images {
+		refs[i] = img.Ref
+	}
+	v, err := archive.Write(ctx, r.cfg.ArchiveDir, r.cfg.Suite.Name, r.st.RunID, refs,
+		func(ctx context.Context, path string) error { return eng.Save(ctx, path, refs) })
+	for _, f := range v.Removed {
+		log("removed stale archive %s (%s)", f.Path, human(f.Size))
+	}
+	if err != nil {
+		return Exported{}, err
+	}
+	if err := sameIDs(b.Images, v.Images); err != nil {
+		os.Remove(v.Path)
+		return Exported{}, fmt.Errorf("archive %s does not hold the built images: %w (deleted it; run the build again)", v.Path, err)
+	}
+	a := state.Archive{Path: v.Path, Size: v.Size, SHA256: v.SHA256, Verified: time.Now().UTC()}
+	log("wrote and verified %s: %d images, %s, sha256 %.12s", a.Path, len(v.Images), human(a.Size), a.SHA256)
+	r.st.Archive = &a
+	r.valid["archive"] = true
+	if err := r.save(); err != nil {
+		return Exported{}, err
+	}
+	return Exported{Images: b.Images, Archive: a}, nil
+}
+
+// sameIDs checks that the archive holds every built image under its ref with the same image ID.
+func sameIDs(built []state.Image, inArchive []archive.Image) error {
+	for _, img := range built {
+		got, ok := "", false
+		for _, a := range inArchive {
+			if archive.SameRef(a.Ref, img.Ref) {
+				got, ok = a.ID, true
+			}
+		}
+		switch {
+		case !ok:
+			return fmt.Errorf("%s is missing", img.Ref)
+		case img.ID != "" && got != img.ID:
+			return fmt.Errorf("%s has image ID %s in the archive but %s in the engine", img.Ref, got, img.ID)
+		}
+	}
+	return nil
+}
+
+// archiveStillTrue reports whether the recorded archive exists and still hashes as recorded.
+func (r *Run) archiveStillTrue() bool {
+	a := r.st.Archive
+	if a == nil {
+		return false
+	}
+	if ok, seen := r.valid["archive"]; seen {
+		return ok
+	}
+	sum, size, err := archive.Rehash(a.Path)
+	ok := err == nil && sum == a.SHA256 && size == a.Size
+	if !ok && err == nil {
+		r.logf("export", "recorded archive %s changed since it was verified (sha256 %.12s, now %.12s): not using it", a.Path, a.SHA256, sum)
+	}
+	r.valid["archive"] = ok
+	return ok
+}
+
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

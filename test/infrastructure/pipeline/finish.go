@@ -1,0 +1,131 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
+)
+
+// Finish ends an e2e run. On failure it first exports the cluster's logs to the run directory and
+// keeps the cluster when E2E_KEEP_CLUSTER_ON_FAILURE=true; otherwise it deletes the cluster. It
+// prints the summary either way and returns runErr (joined with any teardown error).
+func (r *Run) Finish(ctx context.Context, runErr error) error {
+	ctx = context.WithoutCancel(ctx) // tear down even after Ctrl-C
+	log := r.logger("teardown")
+	var errs []error
+	c := r.st.Cluster
+	if runErr != nil && c != nil {
+		dir := filepath.Join(r.cfg.RunDir, "logs", time.Now().UTC().Format("20060102-150405"))
+		if err := cluster.ExportLogs(ctx, c.Name, c.Provider, dir); err != nil {
+			log("could not export the cluster's logs: %v", err)
+		} else {
+			log("cluster logs exported to %s", dir)
+		}
+	}
+	switch {
+	case c == nil:
+	case runErr != nil && r.cfg.KeepClusterOnFailure:
+		log("keeping cluster %s for inspection (E2E_KEEP_CLUSTER_ON_FAILURE=true): KUBECONFIG=%s; delete it with \"go run magefile.go %s:down\"",
+			c.Name, c.Kubeconfig, r.cfg.Suite.Name)
+	default:
+		if err := r.Down(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.disk.Stop()
+	r.Summary()
+	if runErr != nil {
+		return errors.Join(append([]error{runErr}, errs...)...)
+	}
+	return errors.Join(errs...)
+}
+
+// Down deletes the suite's cluster and archive and forgets the run.
+func (r *Run) Down(ctx context.Context) error {
+	log := r.logger("down")
+	var errs []error
+	name, provider := r.cfg.ClusterName, r.cfg.Engine
+	if c := r.st.Cluster; c != nil {
+		name, provider = c.Name, c.Provider
+	}
+	if provider == "" {
+		provider = r.st.Engine
+	}
+	if provider == "" {
+		eng, err := r.engine(ctx)
+		if err != nil {
+			return err
+		}
+		provider = eng.Name()
+	}
+	exists, err := cluster.Exists(ctx, name, provider)
+	switch {
+	case err != nil:
+		errs = append(errs, err)
+	case exists:
+		if err := cluster.Delete(ctx, name, provider, filepath.Join(r.cfg.RunDir, "kubeconfig")); err != nil {
+			errs = append(errs, err)
+		} else {
+			log("deleted cluster %s (%s)", name, provider)
+		}
+	default:
+		log("no cluster %s (%s) to delete", name, provider)
+	}
+	if a := r.st.Archive; a != nil && !r.cfg.KeepArchives {
+		if err := os.Remove(a.Path); err == nil {
+			log("removed %s", a.Path)
+		}
+	}
+	if len(errs) == 0 {
+		r.st = state.Suite{}
+		if err := os.Remove(statePath(r.cfg)); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Summary prints the run's phases with their durations, the disk checkpoints with peaks per
+// filesystem, and the test counts.
+func (r *Run) Summary() {
+	r.mu.Lock()
+	phases, tests := r.phases, r.tests
+	r.mu.Unlock()
+	fmt.Fprintf(r.out, "\nSummary of %s (run %s, engine %s, total %s)\n", r.cfg.Suite.Name, r.runID, r.engineName(), time.Since(r.started).Round(time.Second))
+	tw := tabwriter.NewWriter(r.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "phase\tduration")
+	for _, p := range phases {
+		fmt.Fprintf(tw, "%s\t%s\n", p.Name, p.Duration.Round(100*time.Millisecond))
+	}
+	tw.Flush()
+	fmt.Fprintln(r.out)
+	r.disk.Summary(r.out)
+	if tests != nil {
+		fmt.Fprintf(r.out, "\ne2e tests: %s\n", tests)
+	}
+	if md := os.Getenv("GITHUB_STEP_SUMMARY"); md != "" {
+		if f, err := os.OpenFile(md, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			r.disk.WriteSummaryMarkdown(f)
+			f.Close()
+		}
+	}
+}
+
+func (r *Run) engineName() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.eng != nil {
+		return r.eng.Name()
+	}
+	return r.st.Engine
+}
+
+var _ = disk.Place{}

@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/load"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
+)
+
+// Load streams the verified archive into every node's containerd, checks every node holds every
+// image, then removes the archive (also when the load failed, unless E2E_KEEP_ARCHIVES=true).
+func (r *Run) Load(ctx context.Context) error {
+	if r.loaded != nil {
+		return nil
+	}
+	c, err := need(r.cluster, "cluster", "load")
+	if err != nil {
+		return err
+	}
+	e, err := need(r.exported, "export", "load")
+	if err != nil {
+		return err
+	}
+	err = r.timed(ctx, "load", "AFTER_LOAD", func() error {
+		l, err := r.load(ctx, c, e)
+		r.loaded = ptr(l, err)
+		return err
+	})
+	if e.Archive.Path != "" && !e.Consumed && r.cfg.Registry == nil {
+		r.removeArchive(ctx, e.Archive.Path, err)
+	}
+	return err
+}
+
+func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
+	log := r.logger("load")
+	if reg := r.cfg.Registry; reg != nil {
+		log("skipped: registry mode, nodes pull from %s", reg.Host)
+		return Loaded{Cluster: c.Cluster, Images: e.Images, Registry: reg}, nil
+	}
+	if e.Consumed || r.loadedStillTrue(ctx) {
+		log("up to date: every node of %s holds every image", c.Name)
+		return Loaded{Cluster: c.Cluster, Images: e.Images}, nil
+	}
+	nodes, err := cluster.Nodes(ctx, c.Name, c.Provider)
+	if err != nil {
+		return Loaded{}, err
+	}
+	want := make([]load.Image, len(e.Images))
+	for i, img := range e.Images {
+		want[i] = load.Image{Ref: img.Ref, ID: img.ID}
+	}
+	res, err := load.Archive(ctx, nodes, e.Archive.Path, want, log)
+	if err != nil {
+		return Loaded{}, err
+	}
+	var names []string
+	for _, n := range res.Nodes {
+		names = append(names, n.Name)
+	}
+	r.st.Loaded = &state.Loaded{Cluster: c.Name, Nodes: names, Images: e.Images, At: time.Now().UTC()}
+	r.valid["loaded"] = true
+	return Loaded{Cluster: c.Cluster, Images: e.Images}, r.save()
+}
+
+// removeArchive deletes the archive once its images are on the nodes (or the load failed).
+func (r *Run) removeArchive(ctx context.Context, path string, loadErr error) {
+	log := r.logger("load")
+	if r.cfg.KeepArchives {
+		log("keeping %s (E2E_KEEP_ARCHIVES=true)", path)
+		return
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		log("could not remove %s: %v", path, err)
+		return
+	}
+	if loadErr != nil {
+		log("removed %s after the failed load; the next run rebuilds the images", path)
+	} else {
+		log("removed %s: its images are on the nodes", path)
+	}
+	if r.st.Loaded != nil {
+		r.st.Loaded.ArchiveRemoved = true
+	}
+	r.st.Archive = nil
+	r.valid["archive"] = false
+	if err := r.save(); err != nil {
+		log("%v", err)
+	}
+	if _, err := r.disk.Checkpoint(ctx, "AFTER_CLEANUP"); err != nil {
+		log("disk checkpoint AFTER_CLEANUP failed: %v", err)
+	}
+}
+
+// loadedStillTrue reports whether the recorded load is still real: the cluster exists and every
+// node lists every image by ID.
+func (r *Run) loadedStillTrue(ctx context.Context) bool {
+	l, c := r.st.Loaded, r.st.Cluster
+	if l == nil || c == nil || l.Cluster != c.Name {
+		return false
+	}
+	if ok, seen := r.valid["loaded"]; seen {
+		return ok
+	}
+	ok := func() bool {
+		nodes, err := cluster.Nodes(ctx, c.Name, c.Provider)
+		if err != nil || len(nodes) == 0 {
+			return false
+		}
+		want := make([]load.Image, len(l.Images))
+		for i, img := range l.Images {
+			want[i] = load.Image{Ref: img.Ref, ID: img.ID}
+		}
+		for _, n := range nodes {
+			missing, err := load.Missing(ctx, n, want)
+			if err != nil || len(missing) > 0 {
+				return false
+			}
+		}
+		return true
+	}()
+	if !ok {
+		r.logf("load", "recorded load on %s is no longer true (cluster or images gone): not using it", c.Name)
+	}
+	r.valid["loaded"] = ok
+	return ok
+}
+
+var _ = fmt.Sprint

@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
+	"github.com/kindling-dev/kindling/test/infrastructure/suite"
+)
+
+// newTestRun makes a run of a one-service suite in a throwaway repository, on a fake engine.
+func newTestRun(t *testing.T, root string, eng *enginetest.Engine) (*Run, *bytes.Buffer) {
+	t.Helper()
+	cfg := Config{
+		Root:        root,
+		Suite:       suite.Suite{Name: "unit", Services: []string{"alpha"}},
+		RunDir:      filepath.Join(root, ".kindling", "unit"),
+		ArchiveDir:  filepath.Join(root, "archives"),
+		Prune:       PruneScoped,
+		Parallelism: 1,
+	}
+	var out bytes.Buffer
+	r, err := New(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.eng = eng
+	r.addPlaces(disk.Place{Name: "fake graph root", Path: t.TempDir()})
+	return r, &out
+}
+
+func TestPhasesNeedTheProductOfTheOneBefore(t *testing.T) {
+	r, _ := newTestRun(t, t.TempDir(), &enginetest.Engine{})
+	ctx := context.Background()
+	for name, phase := range map[string]func(context.Context) error{
+		"export": r.Export, "prune": r.Prune, "cluster": r.Cluster, "load": r.Load, "deploy": r.Deploy, "test": r.Test,
+	} {
+		err := phase(ctx)
+		if err == nil || !strings.Contains(err.Error(), "has not run in this process") {
+			t.Errorf("%s without its predecessor: err = %v, want a 'has not run' error", name, err)
+		}
+	}
+}
+
+func TestPruneRefusesImagesWithoutAVerifiedArchive(t *testing.T) {
+	eng := &enginetest.Engine{}
+	r, _ := newTestRun(t, t.TempDir(), eng)
+	r.st.RunID = "run-1"
+	ref := "localhost/alpha:unit-0123456789ab"
+	id := eng.AddImage(ref, map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-1"})
+	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id}}} // no archive
+
+	err := r.Prune(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "refusing to prune") || !strings.Contains(err.Error(), ref) {
+		t.Fatalf("err = %v, want a refusal naming %s", err, ref)
+	}
+	if _, found, _ := eng.ImageID(context.Background(), ref); !found {
+		t.Error("the image was deleted although no verified archive holds it")
+	}
+}
+
+func TestPruneRefusesAnUnexportedImageOfTheRun(t *testing.T) {
+	eng := &enginetest.Engine{}
+	r, _ := newTestRun(t, t.TempDir(), eng)
+	r.st.RunID = "run-1"
+	ref := "localhost/alpha:unit-0123456789ab"
+	id := eng.AddImage(ref, map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-1"})
+	stray := eng.AddImage("localhost/beta:unit-ffffffffffff", map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-1"})
+	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
+
+	err := r.Prune(context.Background())
+	if err == nil || !strings.Contains(err.Error(), stray) {
+		t.Fatalf("err = %v, want a refusal naming the unexported image %s", err, stray)
+	}
+}
+
+func TestScopedPruneRemovesOnlyThisRunsImages(t *testing.T) {
+	eng := &enginetest.Engine{}
+	r, out := newTestRun(t, t.TempDir(), eng)
+	r.st.RunID = "run-1"
+	ref := "localhost/alpha:unit-0123456789ab"
+	id := eng.AddImage(ref, map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-0"}) // reused from an earlier run
+	other := eng.AddImage("localhost/alpha:unit-older", map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-0"})
+	unrelated := eng.AddImage("docker.io/library/someone-elses:latest", nil)
+	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
+
+	if err := r.Prune(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	images, _ := eng.Images(context.Background(), nil)
+	var left []string
+	for _, img := range images {
+		left = append(left, img.ID)
+	}
+	if strings.Contains(strings.Join(left, " "), id) {
+		t.Errorf("this run's image %s survived the prune", ref)
+	}
+	for _, keep := range []string{other, unrelated} {
+		if !strings.Contains(strings.Join(left, " "), keep) {
+			t.Errorf("image %s, not this run's, was pruned", keep)
+		}
+	}
+	if r.st.Pruned == nil || r.st.Pruned.Mode != PruneScoped || len(r.st.Pruned.RemovedIDs) != 1 {
+		t.Errorf("state after prune = %+v", r.st.Pruned)
+	}
+	if !strings.Contains(out.String(), "engine says it reclaimed") || !strings.Contains(out.String(), "gained") {
+		t.Errorf("prune must report both numbers:\n%s", out)
+	}
+}
+
+// The flow's own trap: after prune the images are gone from the engine on purpose. A later phase in
+// a new process must take the verified archive as the build's product, not rebuild.
+func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
+	root := enginetest.Repo(t, "alpha")
+	eng := &enginetest.Engine{}
+	ctx := context.Background()
+
+	first, _ := newTestRun(t, root, eng)
+	if err := first.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(eng.Builds()); n != 1 {
+		t.Fatalf("first build ran %d image builds, want 1", n)
+	}
+	// Export (by hand: the fake engine cannot save) and prune.
+	path := filepath.Join(first.cfg.ArchiveDir, "unit-"+first.st.RunID+".tar")
+	os.MkdirAll(first.cfg.ArchiveDir, 0o700)
+	os.WriteFile(path, []byte("stands in for a verified archive"), 0o600)
+	sum, size, err := archive.Rehash(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.st.Archive = &state.Archive{Path: path, Size: size, SHA256: sum}
+	if err := first.save(); err != nil {
+		t.Fatal(err)
+	}
+	eng.Remove(ctx, []string{first.st.Images[0].ID})
+
+	second, out := newTestRun(t, root, eng)
+	if err := second.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(eng.Builds()); n != 1 {
+		t.Errorf("build after prune rebuilt the images (%d builds in all), want it to take the archive", n)
+	}
+	if !strings.Contains(out.String(), "verified archive") {
+		t.Errorf("build should say the archive is its product:\n%s", out)
+	}
+	if second.st.RunID != first.st.RunID {
+		t.Errorf("same inputs started a new run (%s → %s)", first.st.RunID, second.st.RunID)
+	}
+
+	// A tampered archive is not trusted: the images are built again.
+	os.WriteFile(path, []byte("tampered"), 0o600)
+	third, _ := newTestRun(t, root, eng)
+	if err := third.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(eng.Builds()); n != 2 {
+		t.Errorf("a changed archive was trusted: %d builds in all, want 2", n)
+	}
+}
+
+func TestCountTests(t *testing.T) {
+	out := `=== RUN   TestDecisions
+=== RUN   TestDecisions/a
+    --- PASS: TestDecisions/a (1.00s)
+    --- SKIP: TestDecisions/b (0.00s)
+--- FAIL: TestDecisions (1.00s)
+--- PASS: TestPolicy (2.00s)
+FAIL
+`
+	got := countTests(strings.NewReader(out))
+	if got != (TestCounts{Passed: 2, Failed: 1, Skipped: 1}) {
+		t.Errorf("countTests = %+v", got)
+	}
+}

@@ -1,0 +1,131 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
+)
+
+// Prune frees the engine's storage before the cluster is created. It refuses to delete any image
+// that is not in a verified archive (or already on the cluster's nodes), and reports two numbers
+// that are never confused: what the engine says it reclaimed, and what the filesystem holding the
+// engine's storage actually gained.
+func (r *Run) Prune(ctx context.Context) error {
+	if r.pruned != nil {
+		return nil
+	}
+	e, err := need(r.exported, "export", "prune")
+	if err != nil {
+		return err
+	}
+	return r.timed(ctx, "prune", "AFTER_PRUNE", func() error {
+		err := r.prune(ctx, e)
+		r.pruned = ptr(Pruned{Exported: e}, err)
+		return err
+	})
+}
+
+func (r *Run) prune(ctx context.Context, e Exported) error {
+	log := r.logger("prune")
+	if r.cfg.Registry != nil {
+		log("skipped: registry mode, no local images to prune")
+		return nil
+	}
+	eng, err := r.engine(ctx)
+	if err != nil {
+		return err
+	}
+	safe := map[string]bool{} // image IDs whose bytes are safe elsewhere
+	if e.Consumed || e.Archive.Path != "" {
+		for _, img := range e.Images {
+			safe[img.ID] = true
+		}
+	}
+	// This run's images: the ones it recorded, and any other image labelled with its run id.
+	recorded := map[string]bool{}
+	for _, img := range e.Images {
+		recorded[img.ID] = true
+	}
+	suiteImages, err := eng.Images(ctx, map[string]string{"dev.kindling.suite": r.cfg.Suite.Name})
+	if err != nil {
+		return err
+	}
+	victims := map[string]string{} // ID → refs, for messages
+	var victimBytes int64
+	for _, img := range suiteImages {
+		if recorded[img.ID] || img.Labels["dev.kindling.run"] == r.st.RunID {
+			victims[img.ID] = strings.Join(img.Refs, ",")
+			victimBytes += img.Size
+		}
+	}
+	for id, ref := range victims {
+		if !safe[id] {
+			return fmt.Errorf("refusing to prune: image %s (%s) is not in a verified archive; run \"go run magefile.go %s:export\" first", ref, id, r.cfg.Suite.Name)
+		}
+	}
+
+	graph, err := r.graphRoot()
+	if err != nil {
+		return err
+	}
+	before, err := disk.Measure(ctx, graph)
+	if err != nil {
+		return err
+	}
+	var reclaimed int64
+	var removed []string
+	switch r.cfg.Prune {
+	case PruneAggressive:
+		log("aggressive: removing every image, stopped container, unused volume and build cache %s can reclaim (keeping %v)", eng.Name(), r.cfg.PruneKeep)
+		if reclaimed, err = eng.PruneAll(ctx, r.cfg.PruneKeep); err != nil {
+			return err
+		}
+	default:
+		for id := range victims {
+			removed = append(removed, id)
+		}
+		if len(removed) > 0 {
+			if err := eng.Remove(ctx, removed); err != nil {
+				return err
+			}
+		}
+		n, err := eng.PruneDangling(ctx)
+		if err != nil {
+			return err
+		}
+		reclaimed = victimBytes + n // rmi prints no size: the removed images' sizes as the engine listed them
+		log("scoped: removed %d images of run %s and the dangling build cache", len(removed), r.st.RunID)
+	}
+	after, err := disk.Measure(ctx, graph)
+	if err != nil {
+		return err
+	}
+	gained := usedOf(before) - usedOf(after)
+	log("engine says it reclaimed %s; the filesystem holding %s gained %s", human(reclaimed), graph[0].Path, human(gained))
+	r.st.Pruned = &state.Prune{Mode: r.cfg.Prune, RemovedIDs: removed, EngineReclaimed: reclaimed, FilesystemGained: gained, At: time.Now().UTC()}
+	return r.save()
+}
+
+// graphRoot is the place that holds the engine's images: the one prune must measure.
+func (r *Run) graphRoot() ([]disk.Place, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.extraPlaces {
+		if p.Name == r.eng.Name()+" graph root" {
+			return []disk.Place{p}, nil
+		}
+	}
+	return nil, fmt.Errorf("%s did not report its graph root (%s info): cannot measure what prune gains", r.eng.Name(), r.eng.Name())
+}
+
+func usedOf(s disk.Snapshot) int64 {
+	var n int64
+	for _, fs := range s.Filesystems {
+		n += int64(fs.Used)
+	}
+	return n
+}

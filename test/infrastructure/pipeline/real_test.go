@@ -1,0 +1,227 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
+	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
+	"github.com/kindling-dev/kindling/test/infrastructure/load"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
+	"github.com/kindling-dev/kindling/test/infrastructure/suite"
+	"github.com/kindling-dev/kindling/test/infrastructure/testenv"
+)
+
+// TestRealDeployPhase runs the deploy phase against a real Kind cluster holding a real image of
+// holmesgpt-api that went through build, save and load: with the container engine made
+// unavailable, and on the failure paths that matter.
+func TestRealDeployPhase(t *testing.T) {
+	testenv.Short(t)
+	testenv.RequireEngine(t, "docker")
+	nodeImage := testenv.NodeImage(t)
+	ctx := context.Background()
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unique := enginetest.Unique(t)
+	eng, err := engine.New("docker", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// build → save → cluster → load, with the real pieces.
+	opts := build.Options{Engine: eng, Suite: "it" + unique, RunID: "it-" + unique, RepoRoot: root, WorkDir: t.TempDir(), Parallelism: 1, Log: t.Logf}
+	planned, err := build.Plan(ctx, opts, []build.Service{{Name: "holmesgpt-api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := build.Images(ctx, opts, planned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := built[0]
+	t.Cleanup(func() { eng.Remove(context.Background(), []string{img.ID}) })
+	tarball := filepath.Join(t.TempDir(), "suite.tar")
+	if err := eng.Save(ctx, tarball, []string{img.Ref}); err != nil {
+		t.Fatal(err)
+	}
+
+	name := "kindling-it-" + unique
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	c, err := cluster.Create(ctx, cluster.Options{Name: name, Provider: "docker", NodeImage: nodeImage,
+		KubeconfigPath: kubeconfig, WaitForReady: 3 * time.Minute, Log: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Delete(context.Background(), name, "docker", kubeconfig); err != nil {
+			t.Errorf("delete cluster %s: %v", name, err)
+		}
+	})
+	nodes, err := cluster.Nodes(ctx, name, "docker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := load.Archive(ctx, nodes, tarball, []load.Image{{Ref: img.Ref, ID: img.ID}}, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	loaded := Loaded{
+		Cluster: state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig},
+		Images:  []state.Image{{Service: "holmesgpt-api", Ref: img.Ref, ID: img.ID}},
+	}
+	kube := clientFor(t, kubeconfig)
+
+	t.Run("deploys with the engine unavailable", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir()) // no podman, no docker, no kubectl
+		t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+		t.Setenv("CONTAINER_HOST", "unix:///nonexistent/podman.sock")
+		for _, bin := range []string{"docker", "podman"} {
+			if _, err := exec.LookPath(bin); err == nil {
+				t.Fatalf("%s is still reachable", bin)
+			}
+		}
+		cfg := testConfig(t, manifests(t, map[string]string{
+			"00-namespace.yaml":     namespaceYAML("it-deploy"),
+			"41-holmesgpt-api.yaml": deploymentYAML("it-deploy", "holmesgpt-api", "${HOLMESGPT_API_IMAGE}"),
+		}), time.Minute)
+		var diag bytes.Buffer
+		if err := Deploy(ctx, cfg, loaded, t.Logf, &diag); err != nil {
+			t.Fatalf("deploy without an engine: %v\n%s", err, diag.String())
+		}
+		d, err := kube.AppsV1().Deployments("it-deploy").Get(ctx, "holmesgpt-api", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status.AvailableReplicas != 1 {
+			t.Errorf("deployment not available after deploy: %+v", d.Status)
+		}
+		if got := d.Spec.Template.Spec.Containers[0].Image; got != img.Ref {
+			t.Errorf("deployed image %s, want the loaded %s", got, img.Ref)
+		}
+	})
+
+	t.Run("an image that was not loaded fails before anything is applied", func(t *testing.T) {
+		cfg := testConfig(t, manifests(t, map[string]string{
+			"00-namespace.yaml": namespaceYAML("it-unloaded"),
+			"40-ghost.yaml":     deploymentYAML("it-unloaded", "ghost", "localhost/ghost:never-built"),
+		}), time.Minute)
+		err := Deploy(ctx, cfg, loaded, t.Logf, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "localhost/ghost:never-built") || !strings.Contains(err.Error(), "40-ghost.yaml") {
+			t.Fatalf("err = %v, want one naming the image and the manifest", err)
+		}
+		if _, err := kube.CoreV1().Namespaces().Get(ctx, "it-unloaded", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("namespace it-unloaded exists (err %v): something was applied", err)
+		}
+	})
+
+	t.Run("a rollout that times out prints diagnostics", func(t *testing.T) {
+		cfg := testConfig(t, manifests(t, map[string]string{
+			"00-namespace.yaml": namespaceYAML("it-timeout"),
+			"40-ghost.yaml":     deploymentYAML("it-timeout", "ghost", "${GHOST_IMAGE}"),
+		}), 20*time.Second)
+		// Claim an image is loaded that no node has: the kubelet reports ErrImageNeverPull.
+		lying := loaded
+		lying.Images = append(append([]state.Image{}, loaded.Images...), state.Image{Service: "ghost", Ref: "localhost/ghost:not-on-any-node"})
+		var diag bytes.Buffer
+		err := Deploy(ctx, cfg, lying, t.Logf, &diag)
+		if err == nil || !strings.Contains(err.Error(), "it-timeout/ghost") {
+			t.Fatalf("err = %v, want a rollout timeout naming it-timeout/ghost", err)
+		}
+		for _, want := range []string{"ErrImageNeverPull", "events", "pod ghost-"} {
+			if !strings.Contains(diag.String(), want) {
+				t.Errorf("diagnostics lack %q:\n%s", want, diag.String())
+			}
+		}
+	})
+
+	t.Run("a cluster name already taken is a clear error", func(t *testing.T) {
+		cfg := testConfig(t, "", time.Minute)
+		cfg.ClusterName, cfg.NodeImage = name, nodeImage
+		r, err := New(cfg, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.eng = eng
+		_, err = r.createCluster(ctx)
+		if !errors.Is(err, cluster.ErrClusterExists) {
+			t.Fatalf("err = %v, want ErrClusterExists", err)
+		}
+		for _, want := range []string{name, "unit:down", "E2E_REUSE_CLUSTER=true"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not mention %q", err, want)
+			}
+		}
+	})
+}
+
+func testConfig(t *testing.T, manifestsDir string, rollout time.Duration) Config {
+	dir := t.TempDir()
+	return Config{
+		Root:           "/",
+		Suite:          suite.Suite{Name: "unit", Manifests: manifestsDir},
+		RunDir:         filepath.Join(dir, "run"),
+		ArchiveDir:     filepath.Join(dir, "archives"),
+		RolloutTimeout: rollout,
+	}
+}
+
+func manifests(t *testing.T, files map[string]string) string {
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func namespaceYAML(ns string) string {
+	return "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n"
+}
+
+func deploymentYAML(ns, name, image string) string {
+	return `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ` + name + `
+  namespace: ` + ns + `
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: ` + name + `}
+  template:
+    metadata:
+      labels: {app: ` + name + `}
+    spec:
+      containers:
+        - name: ` + name + `
+          image: ` + image + `
+          imagePullPolicy: Never
+          readinessProbe:
+            httpGet: {path: /readyz, port: 8080}
+            periodSeconds: 1
+`
+}
+
+func clientFor(t *testing.T, kubeconfig string) kubernetes.Interface {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubernetes.NewForConfigOrDie(cfg)
+}

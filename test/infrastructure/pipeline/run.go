@@ -1,0 +1,240 @@
+// Package pipeline composes the phases of a suite's run: build → export → prune → cluster → load →
+// deploy → test. Each phase takes the typed product of the one before it and never calls back into an
+// earlier phase's tools; the deploy phase in particular sees only what load put on the nodes.
+//
+// Products are also written to a state file, so the phases can run as separate processes (CI steps).
+// A phase that finds its product already there, and still true, says so and returns.
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fatih/color"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
+)
+
+// Built is the build phase's product: the suite's images, by service.
+type Built struct {
+	Images []state.Image
+}
+
+// Exported is the export phase's product: the images and the verified archive that holds them.
+// Consumed means a load already put the archive's images on the cluster and the file is gone.
+type Exported struct {
+	Images   []state.Image
+	Archive  state.Archive
+	Consumed bool
+}
+
+// Pruned proves the prune phase ran: the images now live only in the archive (or on the nodes).
+type Pruned struct {
+	Exported Exported
+}
+
+// Cluster is the cluster phase's product.
+type Cluster struct {
+	state.Cluster
+}
+
+// Loaded is the load phase's product, and all the deploy phase ever sees: the cluster and the
+// images that are on every one of its nodes.
+type Loaded struct {
+	Cluster  state.Cluster
+	Images   []state.Image
+	Registry *Registry
+}
+
+// Run is one suite's run in this process. Its phases memoise their products, so the Mage graph
+// can ask for a phase several times and it runs once.
+type Run struct {
+	cfg  Config
+	out  io.Writer
+	disk *disk.Recorder
+
+	mu      sync.Mutex
+	st      state.Suite
+	runID   string // kept for the summary after Down forgets the state
+	eng     engine.Engine
+	started time.Time
+	phases  []phaseTime
+	tests   *TestCounts
+
+	built    *Built
+	exported *Exported
+	pruned   *Pruned
+	cluster  *Cluster
+	loaded   *Loaded
+	deployed *Deployed
+	valid    map[string]bool // reality checks already done in this process
+
+	extraPlaces []disk.Place
+}
+
+type phaseTime struct {
+	Name     string
+	Duration time.Duration
+	Note     string
+}
+
+// New starts a run of cfg.Suite, reading its state file. Output goes to out.
+func New(cfg Config, out io.Writer) (*Run, error) {
+	st, err := state.Read(statePath(cfg))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ArchiveDir == "" {
+		if cfg.ArchiveDir, err = archive.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	r := &Run{cfg: cfg, out: out, st: st, started: time.Now(), valid: map[string]bool{}}
+	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
+	return r, nil
+}
+
+// Config returns the run's configuration.
+func (r *Run) Config() Config { return r.cfg }
+
+func statePath(cfg Config) string { return filepath.Join(cfg.RunDir, "state.json") }
+
+func (r *Run) save() error { return state.Write(statePath(r.cfg), r.st) }
+
+var phaseColor = color.New(color.FgCyan, color.Bold)
+
+// logf prints one line for a phase: "[build]   message".
+func (r *Run) logf(phase, format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.out, "%s %s\n", phaseColor.Sprintf("%-9s", "["+phase+"]"), fmt.Sprintf(format, args...))
+}
+
+func (r *Run) logger(phase string) func(string, ...any) {
+	return func(format string, args ...any) { r.logf(phase, format, args...) }
+}
+
+// timed runs one phase, records its duration and, on success, a disk checkpoint.
+func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() error) error {
+	r.startSampler(ctx)
+	start := time.Now()
+	err := fn()
+	r.mu.Lock()
+	r.phases = append(r.phases, phaseTime{Name: phase, Duration: time.Since(start)})
+	r.mu.Unlock()
+	if err != nil {
+		if !strings.HasPrefix(err.Error(), phase+":") {
+			err = fmt.Errorf("%s: %w", phase, err)
+		}
+		return err
+	}
+	if checkpoint != "" {
+		if _, cerr := r.disk.Checkpoint(ctx, checkpoint); cerr != nil {
+			r.logf(phase, "disk checkpoint %s failed: %v", checkpoint, cerr)
+		}
+	}
+	return nil
+}
+
+var samplerOnce sync.Map
+
+func (r *Run) startSampler(ctx context.Context) {
+	if _, loaded := samplerOnce.LoadOrStore(r, true); loaded {
+		return
+	}
+	if _, err := r.disk.Checkpoint(ctx, "START"); err != nil {
+		r.logf("disk", "START checkpoint failed: %v", err)
+	}
+	r.disk.Start(context.WithoutCancel(ctx))
+}
+
+// engine returns the run's container engine, chosen once per run and recorded in the state file,
+// because the same choice later drives the Kind provider and the load.
+func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.eng != nil {
+		return r.eng, nil
+	}
+	want := r.cfg.Engine
+	if r.st.Engine != "" && r.st.RunID != "" {
+		if want != "" && want != r.st.Engine {
+			return nil, fmt.Errorf("CONTAINER_ENGINE=%s, but this run of suite %s uses %s (recorded in %s): unset CONTAINER_ENGINE, or run \"go run magefile.go %s:down\" to start over",
+				want, r.cfg.Suite.Name, r.st.Engine, statePath(r.cfg), r.cfg.Suite.Name)
+		}
+		want = r.st.Engine
+	}
+	eng, err := engine.Detect(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	r.eng = eng
+	if info, err := eng.Info(ctx); err == nil && info.GraphRoot != "" {
+		r.extraPlaces = append(r.extraPlaces, disk.Place{Name: eng.Name() + " graph root", Path: info.GraphRoot})
+	}
+	return eng, nil
+}
+
+// beginRun starts a new run id in the state, keeping the record of a cluster this suite created.
+func (r *Run) beginRun(engineName string) {
+	r.st = state.Suite{
+		Suite:   r.cfg.Suite.Name,
+		RunID:   newRunID(),
+		Engine:  engineName,
+		Started: time.Now().UTC(),
+		Cluster: r.st.Cluster,
+	}
+	r.runID = r.st.RunID
+	r.valid = map[string]bool{}
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return time.Now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b)
+}
+
+// places are the filesystems the disk reports measure: where the bytes actually live. The list
+// grows as the run learns more (the engine's graph root, then the Kind nodes' storage); it is
+// computed once per discovery, not on every sample.
+func (r *Run) places() []disk.Place {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := []disk.Place{{Name: "temp dir", Path: os.TempDir()}}
+	p = append(p, disk.Place{Name: "archive dir", Path: r.cfg.ArchiveDir})
+	return append(p, r.extraPlaces...)
+}
+
+func (r *Run) addPlaces(p ...disk.Place) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.extraPlaces = append(r.extraPlaces, p...)
+}
+
+// need returns the product of an earlier phase, which the Mage graph ran before this one.
+func need[T any](p *T, earlier, phase string) (T, error) {
+	if p == nil {
+		var zero T
+		return zero, fmt.Errorf("%s needs the product of the %s phase, which has not run in this process: run %s through its Mage target, which runs its dependencies first", phase, earlier, phase)
+	}
+	return *p, nil
+}
+
+// ptr keeps a phase's product only when the phase succeeded.
+func ptr[T any](v T, err error) *T {
+	if err != nil {
+		return nil
+	}
+	return &v
+}
