@@ -11,15 +11,14 @@ import (
 	"github.com/fatih/color"
 )
 
-// Styles; each honours color.NoColor (non-terminals, NO_COLOR) when rendering.
-var (
-	styleHeader = color.New(color.Bold)
-	styleTitle  = color.New(color.FgCyan, color.Bold)
-	styleGrow   = color.New(color.FgYellow)
-	styleShrink = color.New(color.FgGreen)
-	styleWarn   = color.New(color.FgYellow, color.Bold)
-	styleCrit   = color.New(color.FgRed, color.Bold)
-)
+// Styles, made when used: color.New reads NO_COLOR when it is called, and color.NoColor (false
+// for non-terminals) when it renders.
+func styleHeader() *color.Color { return color.New(color.Bold) }
+func styleTitle() *color.Color  { return color.New(color.FgCyan, color.Bold) }
+func styleGrow() *color.Color   { return color.New(color.FgYellow) }
+func styleShrink() *color.Color { return color.New(color.FgGreen) }
+func styleWarn() *color.Color   { return color.New(color.FgYellow, color.Bold) }
+func styleCrit() *color.Color   { return color.New(color.FgRed, color.Bold) }
 
 var units = []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 
@@ -72,9 +71,9 @@ func humanDuration(d time.Duration) string {
 func percentStyle(p float64) *color.Color {
 	switch {
 	case p >= 90:
-		return styleCrit
+		return styleCrit()
 	case p >= 80:
-		return styleWarn
+		return styleWarn()
 	default:
 		return nil
 	}
@@ -83,9 +82,9 @@ func percentStyle(p float64) *color.Color {
 func deltaStyle(d int64) *color.Color {
 	switch {
 	case d > 0:
-		return styleGrow
+		return styleGrow()
 	case d < 0:
-		return styleShrink
+		return styleShrink()
 	default:
 		return nil
 	}

@@ -198,7 +198,7 @@ func writeCheckpoint(w io.Writer, cp Checkpoint, prevName string) error {
 	if prevName != "" {
 		since = "since " + prevName
 	}
-	head := fmt.Sprintf("%s %s  %s %s\n", styleTitle.Sprint("disk"), styleTitle.Sprint(cp.Name),
+	head := fmt.Sprintf("%s %s  %s %s\n", styleTitle().Sprint("disk"), styleTitle().Sprint(cp.Name),
 		humanDuration(cp.Elapsed), since)
 	if err := writeString(w, head); err != nil {
 		return err
@@ -218,7 +218,7 @@ func writeCheckpoint(w io.Writer, cp Checkpoint, prevName string) error {
 
 func deltaCell(c Change) cell {
 	if c.New {
-		return cell{"new", styleGrow}
+		return cell{"new", styleGrow()}
 	}
 	return cell{HumanDelta(c.Delta), deltaStyle(c.Delta)}
 }
@@ -278,12 +278,12 @@ func (r *Recorder) Summary(w io.Writer) error {
 	if len(phases) == 0 {
 		return writeString(w, "disk: no checkpoints recorded\n")
 	}
-	if err := writeString(w, styleTitle.Sprint("disk usage by phase")+"\n"); err != nil {
+	if err := writeString(w, styleTitle().Sprint("disk usage by phase")+"\n"); err != nil {
 		return err
 	}
 	rows := [][]cell{{
-		{"PHASE", styleHeader}, {"DURATION", styleHeader}, {"FILESYSTEM", styleHeader}, {"USED", styleHeader},
-		{"PEAK", styleHeader}, {"DELTA", styleHeader}, {"SAMPLES", styleHeader},
+		{"PHASE", styleHeader()}, {"DURATION", styleHeader()}, {"FILESYSTEM", styleHeader()}, {"USED", styleHeader()},
+		{"PEAK", styleHeader()}, {"DELTA", styleHeader()}, {"SAMPLES", styleHeader()},
 	}}
 	for _, p := range phases {
 		if len(p.Filesystems) == 0 {
@@ -301,7 +301,7 @@ func (r *Recorder) Summary(w io.Writer) error {
 	if err := writeTable(w, "", rows); err != nil {
 		return err
 	}
-	rows = [][]cell{{{"OVERALL PEAK", styleHeader}, {"USE%", styleHeader}, {"DURING", styleHeader}, {"FILESYSTEM", styleHeader}}}
+	rows = [][]cell{{{"OVERALL PEAK", styleHeader()}, {"USE%", styleHeader()}, {"DURING", styleHeader()}, {"FILESYSTEM", styleHeader()}}}
 	for _, o := range overallPeaks(phases) {
 		rows = append(rows, []cell{{HumanBytes(o.peak), percentStyle(o.pct)}, {fmt.Sprintf("%.1f%%", o.pct), percentStyle(o.pct)},
 			plain(o.phase), plain(o.label)})
@@ -313,7 +313,7 @@ func (r *Recorder) Summary(w io.Writer) error {
 		return err
 	}
 	if msg := r.samplerNote(); msg != "" {
-		return writeString(w, "\n"+styleWarn.Sprint(msg)+"\n")
+		return writeString(w, "\n"+styleWarn().Sprint(msg)+"\n")
 	}
 	return nil
 }
@@ -322,7 +322,7 @@ func (r *Recorder) Summary(w io.Writer) error {
 func peakStyle(c Change) *color.Color {
 	start := int64(c.Used) - c.Delta
 	if c.Peak > c.Used && int64(c.Peak) > start {
-		return styleWarn
+		return styleWarn()
 	}
 	return nil
 }

@@ -37,13 +37,13 @@ type Archive struct {
 // WriteText writes the report as aligned columns, coloured unless color.NoColor is set.
 func (r Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s\n", styleTitle.Sprint("disk usage"), r.Time.Format(time.RFC3339))
+	fmt.Fprintf(&b, "%s %s\n", styleTitle().Sprint("disk usage"), r.Time.Format(time.RFC3339))
 	if err := writeString(w, b.String()); err != nil {
 		return err
 	}
 	rows := [][]cell{{
-		{"MOUNT", styleHeader}, {"DEVICE", styleHeader}, {"TYPE", styleHeader}, {"SIZE", styleHeader},
-		{"USED", styleHeader}, {"FREE", styleHeader}, {"USE%", styleHeader}, {"PLACES", styleHeader},
+		{"MOUNT", styleHeader()}, {"DEVICE", styleHeader()}, {"TYPE", styleHeader()}, {"SIZE", styleHeader()},
+		{"USED", styleHeader()}, {"FREE", styleHeader()}, {"USE%", styleHeader()}, {"PLACES", styleHeader()},
 	}}
 	for _, f := range r.Filesystems {
 		first := ""
@@ -67,8 +67,8 @@ func (r Report) WriteText(w io.Writer) error {
 			return err
 		}
 		rows := [][]cell{
-			{{"ENGINE", styleHeader}, {"IMAGES", styleHeader}, {"CONTAINERS", styleHeader},
-				{"VOLUMES", styleHeader}, {"BUILD CACHE", styleHeader}, {"RECLAIMABLE", styleHeader}},
+			{{"ENGINE", styleHeader()}, {"IMAGES", styleHeader()}, {"CONTAINERS", styleHeader()},
+				{"VOLUMES", styleHeader()}, {"BUILD CACHE", styleHeader()}, {"RECLAIMABLE", styleHeader()}},
 			{plain(e.Name), plain(humanSigned(e.Images)), plain(humanSigned(e.Containers)),
 				plain(humanSigned(e.Volumes)), plain(humanSigned(e.BuildCache)), plain(humanSigned(e.Reclaimable))},
 		}
@@ -80,13 +80,13 @@ func (r Report) WriteText(w io.Writer) error {
 		if err := writeString(w, "\n"); err != nil {
 			return err
 		}
-		rows := [][]cell{{{"ARCHIVE", styleHeader}, {"SIZE", styleHeader}}}
+		rows := [][]cell{{{"ARCHIVE", styleHeader()}, {"SIZE", styleHeader()}}}
 		var total int64
 		for _, a := range r.Archives {
 			total += a.Size
 			rows = append(rows, []cell{plain(a.Path), plain(humanSigned(a.Size))})
 		}
-		rows = append(rows, []cell{{fmt.Sprintf("total (%d)", len(r.Archives)), styleHeader}, {humanSigned(total), styleHeader}})
+		rows = append(rows, []cell{{fmt.Sprintf("total (%d)", len(r.Archives)), styleHeader()}, {humanSigned(total), styleHeader()}})
 		if err := writeTable(w, "", rows); err != nil {
 			return err
 		}

@@ -34,6 +34,9 @@ func sampleReport() Report {
 
 func withColor(t *testing.T, enabled bool) {
 	t.Helper()
+	if enabled {
+		t.Setenv("NO_COLOR", "")
+	}
 	old := color.NoColor
 	color.NoColor = !enabled
 	t.Cleanup(func() { color.NoColor = old })

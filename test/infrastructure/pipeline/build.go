@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
@@ -75,11 +74,6 @@ func (r *Run) build(ctx context.Context) (Built, error) {
 	images := make([]state.Image, len(results))
 	for i, res := range results {
 		images[i] = state.Image{Service: res.Service.Name, Ref: res.Ref, ID: res.ID}
-		if res.UpToDate {
-			log("%-14s up to date  %s", res.Service.Name, res.Ref)
-		} else {
-			log("%-14s built in %s  %s", res.Service.Name, res.Duration.Round(100*time.Millisecond), res.Ref)
-		}
 	}
 	r.st.Images, r.st.Archive, r.st.Pruned, r.st.Loaded = images, nil, nil, nil
 	if err := r.save(); err != nil {

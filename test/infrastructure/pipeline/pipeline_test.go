@@ -182,3 +182,31 @@ FAIL
 		t.Errorf("countTests = %+v", got)
 	}
 }
+
+// Registry mode: the images come from a registry, so build, export, prune and load each say in
+// one line that they are skipped, and load hands deploy the registry's references.
+func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
+	r, out := newTestRun(t, t.TempDir(), &enginetest.Engine{})
+	r.cfg.Registry = &Registry{Host: "registry.example:5000", Tag: "v1"}
+	ctx := context.Background()
+	for _, phase := range []func(context.Context) error{r.Build, r.Export, r.Prune} {
+		if err := phase(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := r.load(ctx, Cluster{}, *r.exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Registry == nil || len(l.Images) != 1 || l.Images[0].Ref != "registry.example:5000/alpha:v1" {
+		t.Errorf("loaded in registry mode = %+v", l)
+	}
+	for _, phase := range []string{"[build]", "[export]", "[prune]", "[load]"} {
+		if n := strings.Count(out.String(), phase+" "); n != 1 || !strings.Contains(out.String(), phase) {
+			t.Errorf("%s printed %d lines, want one skip line:\n%s", phase, n, out)
+		}
+	}
+	if strings.Count(out.String(), "skipped") != 4 {
+		t.Errorf("want 4 skip lines:\n%s", out)
+	}
+}

@@ -62,6 +62,10 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 			victimBytes += img.Size
 		}
 	}
+	if len(victims) == 0 && r.st.Pruned != nil {
+		log("up to date: this run's images were pruned at %s", r.st.Pruned.At.Format(time.RFC3339))
+		return nil
+	}
 	for id, ref := range victims {
 		if !safe[id] {
 			return fmt.Errorf("refusing to prune: image %s (%s) is not in a verified archive; run \"go run magefile.go %s:export\" first", ref, id, r.cfg.Suite.Name)

@@ -1,0 +1,237 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
+	"github.com/kindling-dev/kindling/test/infrastructure/suite"
+)
+
+// TestRealBuildExportPrune runs the first half of the flow on the real podman and the real docker:
+// the three services of the AIAnalysis suite are built, answer /healthz from their containers,
+// go into one verified archive, and a scoped prune removes exactly this run's images.
+func TestRealBuildExportPrune(t *testing.T) {
+	for _, name := range []string{"podman", "docker"} {
+		t.Run(name, func(t *testing.T) {
+			eng := enginetest.Real(t, name)
+			enginetest.Lock(t)
+			realBuildExportPrune(t, eng)
+		})
+	}
+}
+
+func realBuildExportPrune(t *testing.T, eng engine.Engine) {
+	ctx := context.Background()
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unique := enginetest.Unique(t)
+	s := suite.AIAnalysis
+	s.Name = "it" + unique // tags, labels and archive names of this test only
+	dir := t.TempDir()
+	cfg := Config{Root: root, Suite: s, Engine: eng.Name(), Parallelism: 2, Prune: PruneScoped,
+		RunDir: filepath.Join(dir, "run"), ArchiveDir: filepath.Join(dir, "archives")}
+	var out bytes.Buffer
+	r, err := New(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("run output:\n%s", out.String())
+		}
+	})
+
+	// An image of someone else's, which no prune of this run may touch.
+	ctxDir, containerfile := enginetest.HelloContext(t)
+	unrelated := "localhost/kindling-it-" + unique + "/unrelated:v1"
+	if err := eng.Build(ctx, engine.BuildSpec{Ref: unrelated, Containerfile: containerfile, ContextDir: ctxDir,
+		Labels: map[string]string{"dev.kindling.suite": s.Name, "dev.kindling.run": "another-run"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if id, found, _ := eng.ImageID(context.Background(), unrelated); found {
+			eng.Remove(context.Background(), []string{id})
+		}
+	})
+
+	if err := r.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	built := r.built.Images
+	t.Cleanup(func() {
+		for _, img := range built {
+			if _, found, _ := eng.ImageID(context.Background(), img.Ref); found {
+				eng.Remove(context.Background(), []string{img.ID})
+			}
+		}
+	})
+	if len(built) != 3 {
+		t.Fatalf("built %d images, want 3: %+v", len(built), built)
+	}
+	var perImage int64
+	for _, img := range built {
+		checkImageConfig(t, eng.Name(), img.Ref)
+		if img.Service != "aianalysis" { // the controller needs a Kubernetes API; the e2e suite runs it
+			checkHealthz(t, eng.Name(), img.Ref)
+		}
+		size := savedSize(t, eng, img.Ref)
+		perImage += size
+		t.Logf("%s %s: image %s, saved alone %s", eng.Name(), img.Service, img.Ref, human(size))
+	}
+
+	if err := r.Export(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := r.exported.Archive
+	refs := []string{built[0].Ref, built[1].Ref, built[2].Ref}
+	if v, err := archive.Verify(a.Path, refs); err != nil || v.SHA256 != a.SHA256 {
+		t.Fatalf("the recorded archive does not verify on its own: %v (sha %s, recorded %s)", err, v.SHA256, a.SHA256)
+	}
+	t.Logf("%s: one archive of the 3 images %s, the images saved one by one %s", eng.Name(), human(a.Size), human(perImage))
+	if a.Size > perImage {
+		t.Errorf("the suite archive (%d bytes) is larger than the images saved one by one (%d bytes): shared blobs stored twice?", a.Size, perImage)
+	}
+
+	if err := r.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range built {
+		if _, found, _ := eng.ImageID(ctx, img.Ref); found {
+			t.Errorf("%s survived the scoped prune", img.Ref)
+		}
+	}
+	if _, found, _ := eng.ImageID(ctx, unrelated); !found {
+		t.Errorf("the unrelated image %s was pruned", unrelated)
+	}
+	p := r.st.Pruned
+	t.Logf("%s scoped prune: engine says %s reclaimed, the graph root's filesystem gained %s", eng.Name(), human(p.EngineReclaimed), human(p.FilesystemGained))
+	if p.EngineReclaimed <= 0 {
+		t.Errorf("engine-reported reclaimed bytes = %d, want > 0 after removing 3 images", p.EngineReclaimed)
+	}
+
+	// A new process after prune: the build takes the archive, nothing is rebuilt.
+	again, err := New(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range built {
+		if _, found, _ := eng.ImageID(ctx, img.Ref); found {
+			t.Errorf("%s was rebuilt after prune", img.Ref)
+		}
+	}
+
+	// The disk report measures the graph root itself, and agrees with statfs on it.
+	info, err := eng.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := disk.Measure(ctx, []disk.Place{{Name: "graph root", Path: info.GraphRoot}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(info.GraphRoot, &st); err != nil {
+		t.Fatal(err)
+	}
+	fs := snap.Filesystems[0]
+	total, used := st.Blocks*uint64(st.Bsize), (st.Blocks-st.Bfree)*uint64(st.Bsize)
+	if diff(fs.Total, total) > total/100 || diff(fs.Used, used) > total/100 {
+		t.Errorf("report for %s: total %d used %d; statfs: total %d used %d (want within 1%%)", info.GraphRoot, fs.Total, fs.Used, total, used)
+	}
+}
+
+func diff(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// checkImageConfig checks what the image runs: a non-root numeric user and the service's binary.
+func checkImageConfig(t *testing.T, engineName, ref string) {
+	t.Helper()
+	out, err := exec.Command(engineName, "image", "inspect", "--format", "{{json .Config}}", ref).Output()
+	if err != nil {
+		t.Fatalf("%s image inspect %s: %v", engineName, ref, err)
+	}
+	var cfg struct {
+		User       string
+		Entrypoint []string
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatalf("image config of %s: %v: %s", ref, err, out)
+	}
+	if cfg.User != "65532:65532" || len(cfg.Entrypoint) != 1 || !strings.HasPrefix(cfg.Entrypoint[0], "/") {
+		t.Errorf("%s: user %q entrypoint %v, want 65532:65532 and the service binary", ref, cfg.User, cfg.Entrypoint)
+	}
+}
+
+// checkHealthz runs the image with the engine, publishing its port on loopback, and asks /healthz.
+func checkHealthz(t *testing.T, engineName, ref string) {
+	t.Helper()
+	args := []string{"run", "-d", "--rm", "-p", "127.0.0.1::8080"}
+	if strings.Contains(ref, "datastorage") {
+		args = append(args, "--tmpfs", "/data:mode=1777")
+	}
+	out, err := exec.Command(engineName, append(args, ref)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s run %s: %v\n%s", engineName, ref, err, out)
+	}
+	id := strings.TrimSpace(string(out))
+	defer exec.Command(engineName, "rm", "-f", id).Run()
+	port, err := exec.Command(engineName, "port", id, "8080").Output()
+	if err != nil {
+		t.Fatalf("%s port %s: %v", engineName, id, err)
+	}
+	addr := strings.TrimSpace(strings.Split(string(port), "\n")[0])
+	url := "http://" + strings.Replace(addr, "0.0.0.0", "127.0.0.1", 1) + "/healthz"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			logs, _ := exec.Command(engineName, "logs", id).CombinedOutput()
+			t.Fatalf("%s in %s: GET %s: %v\ncontainer logs:\n%s", ref, engineName, url, err, logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func savedSize(t *testing.T, eng engine.Engine, ref string) int64 {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "one.tar")
+	if err := eng.Save(context.Background(), path, []string{ref}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	return fi.Size()
+}
