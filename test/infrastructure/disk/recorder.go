@@ -233,10 +233,11 @@ func (r *Recorder) Phases() []Phase {
 }
 
 type overall struct {
-	label string
-	peak  uint64
-	pct   float64
-	phase string
+	label  string
+	peak   uint64
+	pct    float64
+	phase  string
+	places []string
 }
 
 // overallPeaks returns, per filesystem in first-seen order, the highest phase peak.
@@ -251,7 +252,9 @@ func overallPeaks(phases []Phase) []overall {
 				o = &overall{label: fsLabel(c.Filesystem)}
 				by[k] = o
 				order = append(order, k)
-			} else if c.Peak <= o.peak {
+			}
+			o.places = c.Places // the latest list: places appear as the run learns them
+			if ok && c.Peak <= o.peak {
 				continue
 			}
 			o.peak, o.phase = c.Peak, p.Name
@@ -301,10 +304,10 @@ func (r *Recorder) Summary(w io.Writer) error {
 	if err := writeTable(w, "", rows); err != nil {
 		return err
 	}
-	rows = [][]cell{{{"OVERALL PEAK", styleHeader()}, {"USE%", styleHeader()}, {"DURING", styleHeader()}, {"FILESYSTEM", styleHeader()}}}
+	rows = [][]cell{{{"OVERALL PEAK", styleHeader()}, {"USE%", styleHeader()}, {"DURING", styleHeader()}, {"FILESYSTEM", styleHeader()}, {"HOLDS", styleHeader()}}}
 	for _, o := range overallPeaks(phases) {
 		rows = append(rows, []cell{{HumanBytes(o.peak), percentStyle(o.pct)}, {fmt.Sprintf("%.1f%%", o.pct), percentStyle(o.pct)},
-			plain(o.phase), plain(o.label)})
+			plain(o.phase), plain(o.label), plain(strings.Join(o.places, ", "))})
 	}
 	if err := writeString(w, "\n"); err != nil {
 		return err
