@@ -109,7 +109,7 @@ func (r *Run) Summary() {
 	fmt.Fprintln(r.out)
 	r.disk.Summary(r.out)
 	if tests != nil {
-		fmt.Fprintf(r.out, "\ne2e tests: %s\n", tests)
+		fmt.Fprintf(r.out, "\ne2e: %s\n", tests)
 	}
 	if md := os.Getenv("GITHUB_STEP_SUMMARY"); md != "" {
 		if f, err := os.OpenFile(md, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {

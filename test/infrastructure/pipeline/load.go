@@ -2,9 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
+
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
@@ -54,9 +55,16 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 	for i, img := range e.Images {
 		want[i] = load.Image{Ref: img.Ref, ID: img.ID}
 	}
+	before := containerdBytes(ctx, nodes)
 	res, err := load.Archive(ctx, nodes, e.Archive.Path, want, log)
 	if err != nil {
 		return Loaded{}, err
+	}
+	after := containerdBytes(ctx, nodes)
+	for name, n := range after {
+		if b, ok := before[name]; ok {
+			log("node %s: containerd's storage grew by %s for an archive of %s", name, human(n-b), human(e.Archive.Size))
+		}
 	}
 	var names []string
 	for _, n := range res.Nodes {
@@ -130,4 +138,14 @@ func (r *Run) loadedStillTrue(ctx context.Context) bool {
 	return ok
 }
 
-var _ = fmt.Sprint
+// containerdBytes measures what containerd holds in each node, to compare the loaded images'
+// footprint on the node with the archive's size. Nodes that cannot be measured are left out.
+func containerdBytes(ctx context.Context, ns []nodes.Node) map[string]int64 {
+	out := map[string]int64{}
+	for _, n := range ns {
+		if b, err := cluster.NodeImageBytes(ctx, n); err == nil {
+			out[n.String()] = b
+		}
+	}
+	return out
+}
