@@ -18,40 +18,40 @@ const aianalysis = "aianalysis"
 // Skips images already present with the same input-hash tag, and after prune takes the verified
 // archive or the loaded nodes as the build's product instead of rebuilding.
 // Environment: CONTAINER_ENGINE, E2E_PARALLELISM, E2E_RUN_DIR, IMAGE_REGISTRY, IMAGE_TAG.
-func (Aianalysis) Build(ctx context.Context) error { return buildPhase(ctx, aianalysis) }
+func (Aianalysis) Build(ctx context.Context) error { return target(ctx, aianalysis, buildPhase) }
 
 // Export writes all the suite's images into one archive, verifies every blob, then records it.
 //
 // Stale archives of earlier runs are removed first. Environment: E2E_ARCHIVE_DIR.
-func (Aianalysis) Export(ctx context.Context) error { return exportPhase(ctx, aianalysis) }
+func (Aianalysis) Export(ctx context.Context) error { return target(ctx, aianalysis, exportPhase) }
 
 // Prune removes the suite's images from the engine once they are in a verified archive.
 //
 // Environment: E2E_PRUNE=scoped (default: this run's images and dangling build cache) or
 // aggressive (everything the engine can reclaim), E2E_PRUNE_KEEP (images aggressive prune keeps;
 // the Kind node image is always kept).
-func (Aianalysis) Prune(ctx context.Context) error { return prunePhase(ctx, aianalysis) }
+func (Aianalysis) Prune(ctx context.Context) error { return target(ctx, aianalysis, prunePhase) }
 
 // Cluster creates the suite's Kind cluster, after prune, with the run's engine as provider.
 //
 // Environment: KIND_CLUSTER_NAME (default kindling-aianalysis), KIND_NODE_IMAGE,
 // E2E_REUSE_CLUSTER=true to reuse an existing cluster of that name.
-func (Aianalysis) Cluster(ctx context.Context) error { return clusterPhase(ctx, aianalysis) }
+func (Aianalysis) Cluster(ctx context.Context) error { return target(ctx, aianalysis, clusterPhase) }
 
 // Load streams the verified archive into every node, checks each node, then removes the archive.
 //
 // Environment: E2E_KEEP_ARCHIVES=true keeps the archive.
-func (Aianalysis) Load(ctx context.Context) error { return loadPhase(ctx, aianalysis) }
+func (Aianalysis) Load(ctx context.Context) error { return target(ctx, aianalysis, loadPhase) }
 
 // Deploy applies manifests/ for the loaded images; it never touches the container engine.
 //
 // Environment: E2E_ROLLOUT_TIMEOUT (default 3m).
-func (Aianalysis) Deploy(ctx context.Context) error { return deployPhase(ctx, aianalysis) }
+func (Aianalysis) Deploy(ctx context.Context) error { return target(ctx, aianalysis, deployPhase) }
 
 // Test runs the e2e suite (go test -tags e2e ./test/e2e/aianalysis) against the deployed cluster.
 //
 // Environment: E2E_TEST_TIMEOUT (default 15m).
-func (Aianalysis) Test(ctx context.Context) error { return testPhase(ctx, aianalysis) }
+func (Aianalysis) Test(ctx context.Context) error { return target(ctx, aianalysis, testPhase) }
 
 // E2e is the main job: build, export, prune, cluster, load, deploy, test, summary, teardown.
 //

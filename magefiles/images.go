@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/magefile/mage/mg"
 )
@@ -30,10 +31,9 @@ func forSuites(ctx context.Context, phase func(context.Context, string) error) e
 	if err != nil {
 		return err
 	}
-	var deps []any
+	var errs []error
 	for _, s := range suites {
-		deps = append(deps, mg.F(phase, s.Name))
+		errs = append(errs, target(ctx, s.Name, phase))
 	}
-	mg.SerialCtxDeps(ctx, deps...)
-	return nil
+	return errors.Join(errs...)
 }

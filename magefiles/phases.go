@@ -68,6 +68,22 @@ func e2e(ctx context.Context, name string) (err error) {
 	return nil
 }
 
+// target runs a phase as a top-level target — the phases before it run first, through the
+// graph — and ends with the run's summary: phases, durations, disk checkpoints and peaks.
+func target(ctx context.Context, name string, phase func(context.Context, string) error) (err error) {
+	r, err := runNamed(name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = depFailure(p)
+		}
+		r.Summary()
+	}()
+	return phase(ctx, name)
+}
+
 func down(ctx context.Context, name string) error {
 	return phase(name, func(r *pipeline.Run) error { return r.Down(ctx) })
 }

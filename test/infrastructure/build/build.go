@@ -298,11 +298,6 @@ func ParseParallelism(value string) (int, error) {
 	return n, nil
 }
 
-// ParallelismFromEnv is ParseParallelism of $E2E_PARALLELISM.
-func ParallelismFromEnv() (int, error) {
-	return ParseParallelism(os.Getenv(ParallelismEnv))
-}
-
 // tail keeps the last max bytes of a command's combined output.
 type tail struct {
 	mu  sync.Mutex

@@ -258,8 +258,4 @@ func TestParseParallelism(t *testing.T) {
 			t.Errorf("ParseParallelism(%q) = %v", bad, err)
 		}
 	}
-	t.Setenv("E2E_PARALLELISM", "7")
-	if n, err := build.ParallelismFromEnv(); err != nil || n != 7 {
-		t.Errorf("from env = %d, %v", n, err)
-	}
 }

@@ -51,7 +51,7 @@ func (r *Run) build(ctx context.Context) (Built, error) {
 	if err != nil {
 		return Built{}, err
 	}
-	if !sameRefs(r.st.Images, planned) || r.st.Engine != eng.Name() {
+	if !sameRefs(r.st.Images, planned) {
 		r.beginRun(eng.Name())
 	}
 	opts.RunID, r.runID = r.st.RunID, r.st.RunID

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -10,8 +11,8 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
-// Cluster creates the suite's Kind cluster with the run's engine as provider. It takes Pruned
-// because it comes after prune: the cluster's nodes need the space prune freed.
+// Cluster creates the suite's Kind cluster with the run's engine as provider. It needs the prune
+// phase's product: the nodes need the space prune freed.
 func (r *Run) Cluster(ctx context.Context) error {
 	if r.cluster != nil {
 		return nil
@@ -20,7 +21,8 @@ func (r *Run) Cluster(ctx context.Context) error {
 		return err
 	}
 	return r.timed(ctx, "cluster", "CLUSTER_CREATED", func() error {
-		_, err := r.createCluster(ctx)
+		c, err := r.createCluster(ctx)
+		r.cluster = ptr(c, err)
 		return err
 	})
 }
@@ -31,22 +33,42 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 	if err != nil {
 		return Cluster{}, err
 	}
-	if r.cfg.NodeImage == "" {
-		log("KIND_NODE_IMAGE is not set: using kind's default node image, which must be pulled from a registry")
+	name, provider := r.cfg.ClusterName, eng.Name()
+	if rec := r.st.Cluster; rec != nil && (rec.Name != name || rec.Provider != provider) {
+		if ok, _ := cluster.Exists(ctx, rec.Name, rec.Provider); ok {
+			return Cluster{}, fmt.Errorf("this run's cluster is %s (%s, recorded in %s), but now %s (%s) is asked for: run \"go run magefile.go %s:down\" first, or keep KIND_CLUSTER_NAME as it was",
+				rec.Name, rec.Provider, statePath(r.cfg), name, provider, r.cfg.Suite.Name)
+		}
+		r.st.Cluster = nil // the recorded cluster is gone
 	}
-	nodeImage, err := cluster.EnsureNodeImage(ctx, eng.Name(), r.cfg.NodeImage, log)
+	exists, err := cluster.Exists(ctx, name, provider)
 	if err != nil {
 		return Cluster{}, err
 	}
-	// A cluster this suite created earlier in the run is ours to keep using; any other cluster of
-	// that name is reused only when asked.
-	ours := r.st.Cluster != nil && r.st.Cluster.Name == r.cfg.ClusterName && r.st.Cluster.Provider == eng.Name()
+	// A cluster this suite created is ours to keep using; any other is reused only when asked.
+	ours := exists && r.st.Cluster != nil && r.st.Cluster.Created
+	kubeconfig := filepath.Join(r.cfg.RunDir, "kubeconfig")
+	nodeImage := r.cfg.NodeImage
+	if !exists {
+		if nodeImage == "" {
+			log("KIND_NODE_IMAGE is not set: using kind's default node image, which must be pulled from a registry")
+		}
+		if nodeImage, err = cluster.EnsureNodeImage(ctx, provider, nodeImage, log); err != nil {
+			return Cluster{}, err
+		}
+		// Record the cluster before kind starts: an interrupted or half-failed create is still
+		// ours to delete (by e2e's teardown or aianalysis:down).
+		r.st.Cluster = &state.Cluster{Name: name, Provider: provider, Kubeconfig: kubeconfig, Created: true}
+		if err := r.save(); err != nil {
+			return Cluster{}, err
+		}
+	}
 	c, err := cluster.Create(ctx, cluster.Options{
-		Name:           r.cfg.ClusterName,
-		Provider:       eng.Name(),
+		Name:           name,
+		Provider:       provider,
 		NodeImage:      nodeImage,
 		ConfigPath:     r.kindConfig(),
-		KubeconfigPath: filepath.Join(r.cfg.RunDir, "kubeconfig"),
+		KubeconfigPath: kubeconfig,
 		Reuse:          ours || r.cfg.ReuseCluster,
 		DeleteHint:     "go run magefile.go " + r.cfg.Suite.Name + ":down",
 		WaitForReady:   3 * time.Minute,
@@ -55,17 +77,23 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 	if err != nil {
 		return Cluster{}, err
 	}
-	out := Cluster{state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig}}
-	r.cluster = &out
-	r.addPlaces(r.nodePlaces(ctx, out)...)
+	out := Cluster{state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}}
+	r.addPlaces(r.nodePlaces(ctx, out, c.Nodes)...)
 	r.st.Cluster = &out.Cluster
 	return out, r.save()
 }
 
+func (r *Run) kindConfig() string {
+	if r.cfg.Suite.KindConfig == "" {
+		return ""
+	}
+	return filepath.Join(r.cfg.Root, r.cfg.Suite.KindConfig)
+}
+
 // nodePlaces are the host directories that back the nodes' /var, where containerd keeps the
 // loaded images: the filesystem that really fills up when images are loaded.
-func (r *Run) nodePlaces(ctx context.Context, c Cluster) []disk.Place {
-	paths, err := cluster.NodeStorage(ctx, cluster.Cluster{Name: c.Name, Provider: c.Provider})
+func (r *Run) nodePlaces(ctx context.Context, c Cluster, nodes []string) []disk.Place {
+	paths, err := cluster.NodeStorage(ctx, cluster.Cluster{Name: c.Name, Provider: c.Provider, Nodes: nodes})
 	if err != nil {
 		r.logf("cluster", "cannot find the nodes' storage on the host, disk reports will miss it: %v", err)
 		return nil
@@ -75,11 +103,4 @@ func (r *Run) nodePlaces(ctx context.Context, c Cluster) []disk.Place {
 		places = append(places, disk.Place{Name: "node " + p.Node + " /var", Path: p.Path})
 	}
 	return places
-}
-
-func (r *Run) kindConfig() string {
-	if r.cfg.Suite.KindConfig == "" {
-		return ""
-	}
-	return filepath.Join(r.cfg.Root, r.cfg.Suite.KindConfig)
 }

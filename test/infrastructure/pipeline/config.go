@@ -3,12 +3,16 @@ package pipeline
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
+	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 
@@ -86,13 +90,10 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 	default:
 		bad("CONTAINER_ENGINE=%q: use podman or docker, or leave it unset to detect", c.Engine)
 	}
-	if v := os.Getenv("E2E_PARALLELISM"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			bad("E2E_PARALLELISM=%q: want a whole number of at least 1", v)
-		} else {
-			c.Parallelism = n
-		}
+	if n, err := build.ParseParallelism(os.Getenv(build.ParallelismEnv)); err != nil {
+		bad("%v", err)
+	} else {
+		c.Parallelism = n
 	}
 	switch c.Prune {
 	case "":
@@ -103,6 +104,9 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 	}
 	for _, k := range strings.Split(os.Getenv("E2E_PRUNE_KEEP"), ",") {
 		if k = strings.TrimSpace(k); k != "" {
+			if _, err := path.Match(k, ""); err != nil {
+				bad("E2E_PRUNE_KEEP: %q is not a valid glob (%v)", k, err)
+			}
 			c.PruneKeep = append(c.PruneKeep, k)
 		}
 	}
@@ -115,34 +119,54 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 	if c.RunDir == "" {
 		c.RunDir = filepath.Join(root, ".kindling")
 	}
+	// Absolute, because go test runs the e2e binary in its package's directory.
+	for _, dir := range []*string{&c.RunDir, &c.ArchiveDir} {
+		if *dir != "" {
+			if abs, err := filepath.Abs(*dir); err == nil {
+				*dir = abs
+			}
+		}
+	}
 	c.RunDir = filepath.Join(c.RunDir, s.Name)
 	if c.ClusterName == "" {
 		c.ClusterName = "kindling-" + s.Name
 	}
-	for name, dst := range map[string]*bool{
-		"E2E_REUSE_CLUSTER":           &c.ReuseCluster,
-		"E2E_KEEP_ARCHIVES":           &c.KeepArchives,
-		"E2E_KEEP_CLUSTER_ON_FAILURE": &c.KeepClusterOnFailure,
+	if err := cluster.ValidateName(c.ClusterName); err != nil {
+		bad("KIND_CLUSTER_NAME=%q: %v", c.ClusterName, err)
+	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{
+		{"E2E_REUSE_CLUSTER", &c.ReuseCluster},
+		{"E2E_KEEP_ARCHIVES", &c.KeepArchives},
+		{"E2E_KEEP_CLUSTER_ON_FAILURE", &c.KeepClusterOnFailure},
 	} {
-		if v := os.Getenv(name); v != "" {
-			b, err := strconv.ParseBool(v)
+		if v := os.Getenv(b.name); v != "" {
+			parsed, err := strconv.ParseBool(v)
 			if err != nil {
-				bad("%s=%q: use true or false", name, v)
+				bad("%s=%q: use true or false", b.name, v)
 			}
-			*dst = b
+			*b.dst = parsed
 		}
 	}
-	for name, dst := range map[string]*time.Duration{
-		"E2E_ROLLOUT_TIMEOUT": &c.RolloutTimeout,
-		"E2E_TEST_TIMEOUT":    &c.TestTimeout,
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"E2E_ROLLOUT_TIMEOUT", &c.RolloutTimeout},
+		{"E2E_TEST_TIMEOUT", &c.TestTimeout},
 	} {
-		if v := os.Getenv(name); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				bad("%s=%q: want a positive duration such as 90s or 5m", name, v)
+		if v := os.Getenv(d.name); v != "" {
+			parsed, err := time.ParseDuration(v)
+			if err != nil || parsed <= 0 {
+				bad("%s=%q: want a positive duration such as 90s or 5m", d.name, v)
 			}
-			*dst = d
+			*d.dst = parsed
 		}
+	}
+	if _, err := disk.FormatFromEnv(); err != nil {
+		bad("%v", err)
 	}
 	reg, tag := os.Getenv("IMAGE_REGISTRY"), os.Getenv("IMAGE_TAG")
 	switch {

@@ -62,11 +62,14 @@ func TestConfigReportsEveryBadValueAtOnce(t *testing.T) {
 	t.Setenv("E2E_REUSE_CLUSTER", "yes please")
 	t.Setenv("E2E_ROLLOUT_TIMEOUT", "soon")
 	t.Setenv("IMAGE_REGISTRY", "registry.example:5000")
+	t.Setenv("KIND_CLUSTER_NAME", "Not_A_DNS_Label")
+	t.Setenv("E2E_PRUNE_KEEP", "kindenv/[")
+	t.Setenv("DISK_REPORT_FORMAT", "yaml")
 	_, err := ConfigFromEnv("/repo", suite.AIAnalysis)
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"CONTAINER_ENGINE", "E2E_PARALLELISM", "E2E_PRUNE", "E2E_REUSE_CLUSTER", "E2E_ROLLOUT_TIMEOUT", "IMAGE_TAG"} {
+	for _, want := range []string{"CONTAINER_ENGINE", "E2E_PARALLELISM", "E2E_PRUNE=", "E2E_REUSE_CLUSTER", "E2E_ROLLOUT_TIMEOUT", "IMAGE_TAG", "KIND_CLUSTER_NAME", "E2E_PRUNE_KEEP", "DISK_REPORT_FORMAT"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s:\n%v", want, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // TestCounts counts the e2e suite's top-level and sub tests by outcome.
@@ -44,6 +46,11 @@ func RunE2E(ctx context.Context, cfg Config, kubeconfig string, out io.Writer) (
 		"-timeout", cfg.TestTimeout.String(), cfg.Suite.E2E)
 	cmd.Dir = cfg.Root
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	// go test runs the test binary as a child: cancel the whole process group, so Ctrl-C stops
+	// the tests too, and don't wait forever for output from a child that ignores it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGINT) }
+	cmd.WaitDelay = 10 * time.Second
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -66,6 +73,7 @@ func RunE2E(ctx context.Context, cfg Config, kubeconfig string, out io.Writer) (
 func countTests(r io.Reader) TestCounts {
 	var c TestCounts
 	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {

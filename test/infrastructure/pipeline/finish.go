@@ -10,19 +10,20 @@ import (
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
-	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
-// Finish ends an e2e run. On failure it first exports the cluster's logs to the run directory and
-// keeps the cluster when E2E_KEEP_CLUSTER_ON_FAILURE=true; otherwise it deletes the cluster. It
-// prints the summary either way and returns runErr (joined with any teardown error).
+// Finish ends an e2e run. On failure it first exports the cluster's logs to the run directory
+// (not after Ctrl-C or a timeout: Mage leaves a few seconds, which go to deleting the cluster), and
+// keeps the cluster when E2E_KEEP_CLUSTER_ON_FAILURE=true; otherwise it deletes a cluster this run
+// created. It prints the summary either way and returns runErr joined with any teardown error.
 func (r *Run) Finish(ctx context.Context, runErr error) error {
-	ctx = context.WithoutCancel(ctx) // tear down even after Ctrl-C
+	interrupted := ctx.Err() != nil
+	ctx = context.WithoutCancel(ctx)
 	log := r.logger("teardown")
 	var errs []error
 	c := r.st.Cluster
-	if runErr != nil && c != nil {
+	if runErr != nil && c != nil && !interrupted {
 		dir := filepath.Join(r.cfg.RunDir, "logs", time.Now().UTC().Format("20060102-150405"))
 		if err := cluster.ExportLogs(ctx, c.Name, c.Provider, dir); err != nil {
 			log("could not export the cluster's logs: %v", err)
@@ -32,6 +33,8 @@ func (r *Run) Finish(ctx context.Context, runErr error) error {
 	}
 	switch {
 	case c == nil:
+	case !c.Created:
+		log("leaving cluster %s: this run reused it (E2E_REUSE_CLUSTER=true) and did not create it", c.Name)
 	case runErr != nil && r.cfg.KeepClusterOnFailure:
 		log("keeping cluster %s for inspection (E2E_KEEP_CLUSTER_ON_FAILURE=true): KUBECONFIG=%s; delete it with \"go run magefile.go %s:down\"",
 			c.Name, c.Kubeconfig, r.cfg.Suite.Name)
@@ -40,24 +43,22 @@ func (r *Run) Finish(ctx context.Context, runErr error) error {
 			errs = append(errs, err)
 		}
 	}
-	r.disk.Stop()
 	r.Summary()
-	if runErr != nil {
-		return errors.Join(append([]error{runErr}, errs...)...)
-	}
-	return errors.Join(errs...)
+	return errors.Join(append([]error{runErr}, errs...)...)
 }
 
 // Down deletes the suite's cluster and archive and forgets the run.
 func (r *Run) Down(ctx context.Context) error {
 	log := r.logger("down")
-	var errs []error
-	name, provider := r.cfg.ClusterName, r.cfg.Engine
+	name, provider := r.cfg.ClusterName, ""
 	if c := r.st.Cluster; c != nil {
 		name, provider = c.Name, c.Provider
 	}
 	if provider == "" {
-		provider = r.st.Engine
+		var err error
+		if provider, err = r.engineName(); err != nil {
+			return err
+		}
 	}
 	if provider == "" {
 		eng, err := r.engine(ctx)
@@ -69,13 +70,12 @@ func (r *Run) Down(ctx context.Context) error {
 	exists, err := cluster.Exists(ctx, name, provider)
 	switch {
 	case err != nil:
-		errs = append(errs, err)
+		return err
 	case exists:
 		if err := cluster.Delete(ctx, name, provider, filepath.Join(r.cfg.RunDir, "kubeconfig")); err != nil {
-			errs = append(errs, err)
-		} else {
-			log("deleted cluster %s (%s)", name, provider)
+			return err
 		}
+		log("deleted cluster %s (%s)", name, provider)
 	default:
 		log("no cluster %s (%s) to delete", name, provider)
 	}
@@ -84,22 +84,22 @@ func (r *Run) Down(ctx context.Context) error {
 			log("removed %s", a.Path)
 		}
 	}
-	if len(errs) == 0 {
-		r.st = state.Suite{}
-		if err := os.Remove(statePath(r.cfg)); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, err)
-		}
+	if err := os.Remove(statePath(r.cfg)); err != nil && !os.IsNotExist(err) {
+		return err
 	}
-	return errors.Join(errs...)
+	r.st = state.Suite{}
+	return nil
 }
 
-// Summary prints the run's phases with their durations, the disk checkpoints with peaks per
-// filesystem, and the test counts.
+// Summary stops the disk sampler and prints the run's phases with their durations, the disk
+// checkpoints with peaks per filesystem, and the test counts; with GITHUB_STEP_SUMMARY set, the
+// disk table is appended to it as markdown.
 func (r *Run) Summary() {
+	r.disk.Stop()
 	r.mu.Lock()
 	phases, tests := r.phases, r.tests
 	r.mu.Unlock()
-	fmt.Fprintf(r.out, "\nSummary of %s (run %s, engine %s, total %s)\n", r.cfg.Suite.Name, r.runID, r.engineName(), time.Since(r.started).Round(time.Second))
+	fmt.Fprintf(r.out, "\nSummary of %s (run %s, engine %s, total %s)\n", r.cfg.Suite.Name, r.runID, r.engineLabel(), time.Since(r.started).Round(time.Second))
 	tw := tabwriter.NewWriter(r.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\tduration")
 	for _, p := range phases {
@@ -108,24 +108,22 @@ func (r *Run) Summary() {
 	tw.Flush()
 	fmt.Fprintln(r.out)
 	r.disk.Summary(r.out)
+	if err := r.disk.AppendStepSummary(); err != nil {
+		fmt.Fprintf(r.out, "could not append to GITHUB_STEP_SUMMARY: %v\n", err)
+	}
 	if tests != nil {
 		fmt.Fprintf(r.out, "\ne2e: %s\n", tests)
 	}
-	if md := os.Getenv("GITHUB_STEP_SUMMARY"); md != "" {
-		if f, err := os.OpenFile(md, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			r.disk.WriteSummaryMarkdown(f)
-			f.Close()
-		}
-	}
 }
 
-func (r *Run) engineName() string {
+func (r *Run) engineLabel() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.eng != nil {
 		return r.eng.Name()
 	}
-	return r.st.Engine
+	if r.st.Engine != "" {
+		return r.st.Engine
+	}
+	return "none"
 }
-
-var _ = disk.Place{}

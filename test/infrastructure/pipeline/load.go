@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
@@ -43,9 +44,12 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 		log("skipped: registry mode, nodes pull from %s", reg.Host)
 		return Loaded{Cluster: c.Cluster, Images: e.Images, Registry: reg}, nil
 	}
-	if e.Consumed || r.loadedStillTrue(ctx) {
+	if r.loadedStillTrue(ctx) && r.st.Loaded.Cluster == c.Name {
 		log("up to date: every node of %s holds every image", c.Name)
 		return Loaded{Cluster: c.Cluster, Images: e.Images}, nil
+	}
+	if e.Consumed || e.Archive.Path == "" {
+		return Loaded{}, fmt.Errorf("no archive to load into %s: the images were loaded elsewhere and the archive removed; run \"go run magefile.go %s:down\" and start the suite again", c.Name, r.cfg.Suite.Name)
 	}
 	nodes, err := cluster.Nodes(ctx, c.Name, c.Provider)
 	if err != nil {

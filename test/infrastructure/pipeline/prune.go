@@ -35,6 +35,10 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		log("skipped: registry mode, no local images to prune")
 		return nil
 	}
+	if p := r.st.Pruned; p != nil { // the build records no prune; nothing was built since this one
+		log("up to date: this run's images were pruned at %s", p.At.Format(time.RFC3339))
+		return nil
+	}
 	eng, err := r.engine(ctx)
 	if err != nil {
 		return err
@@ -55,16 +59,10 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		return err
 	}
 	victims := map[string]string{} // ID → refs, for messages
-	var victimBytes int64
 	for _, img := range suiteImages {
 		if recorded[img.ID] || img.Labels["dev.kindling.run"] == r.st.RunID {
 			victims[img.ID] = strings.Join(img.Refs, ",")
-			victimBytes += img.Size
 		}
-	}
-	if len(victims) == 0 && r.st.Pruned != nil {
-		log("up to date: this run's images were pruned at %s", r.st.Pruned.At.Format(time.RFC3339))
-		return nil
 	}
 	for id, ref := range victims {
 		if !safe[id] {
@@ -80,6 +78,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	if err != nil {
 		return err
 	}
+	usageBefore, usageErr := eng.DiskUsage(ctx)
 	var reclaimed int64
 	var removed []string
 	switch r.cfg.Prune {
@@ -101,7 +100,11 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		if err != nil {
 			return err
 		}
-		reclaimed = victimBytes + n // rmi prints no size: the removed images' sizes as the engine listed them
+		// rmi prints no size: what the engine's own accounting (system df) lost is what it reclaimed.
+		reclaimed = n
+		if usageAfter, err := eng.DiskUsage(ctx); err == nil && usageErr == nil {
+			reclaimed = usageBefore.Images + usageBefore.BuildCache - usageAfter.Images - usageAfter.BuildCache
+		}
 		log("scoped: removed %d images of run %s and the dangling build cache", len(removed), r.st.RunID)
 	}
 	after, err := disk.Measure(ctx, graph)

@@ -23,7 +23,7 @@ func (r *Run) Report(ctx context.Context) error {
 	}
 	if c := r.st.Cluster; c != nil {
 		if ok, _ := cluster.Exists(ctx, c.Name, c.Provider); ok {
-			r.addPlaces(r.nodePlaces(ctx, Cluster{*c})...)
+			r.addPlaces(r.nodePlaces(ctx, Cluster{*c}, nil)...)
 		}
 	}
 	snap, err := disk.Measure(ctx, r.places())

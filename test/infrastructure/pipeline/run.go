@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
@@ -81,12 +83,12 @@ type Run struct {
 	valid    map[string]bool // reality checks already done in this process
 
 	extraPlaces []disk.Place
+	startOnce   sync.Once
 }
 
 type phaseTime struct {
 	Name     string
 	Duration time.Duration
-	Note     string
 }
 
 // New starts a run of cfg.Suite, reading its state file. Output goes to out.
@@ -125,33 +127,40 @@ func (r *Run) logger(phase string) func(string, ...any) {
 	return func(format string, args ...any) { r.logf(phase, format, args...) }
 }
 
-// timed runs one phase, records its duration and, on success, a disk checkpoint.
+// timed runs one phase, records its duration and a disk checkpoint: the phase's own on success,
+// <CHECKPOINT>_FAILED on failure, since a phase that runs out of disk is the one to see.
 func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() error) error {
-	r.startSampler(ctx)
+	r.startOnce.Do(func() { r.start(ctx) })
 	start := time.Now()
 	err := fn()
 	r.mu.Lock()
 	r.phases = append(r.phases, phaseTime{Name: phase, Duration: time.Since(start)})
 	r.mu.Unlock()
 	if err != nil {
+		checkpoint += "_FAILED"
 		if !strings.HasPrefix(err.Error(), phase+":") {
 			err = fmt.Errorf("%s: %w", phase, err)
 		}
-		return err
 	}
-	if checkpoint != "" {
-		if _, cerr := r.disk.Checkpoint(ctx, checkpoint); cerr != nil {
-			r.logf(phase, "disk checkpoint %s failed: %v", checkpoint, cerr)
-		}
+	if _, cerr := r.disk.Checkpoint(context.WithoutCancel(ctx), checkpoint); cerr != nil {
+		r.logf(phase, "disk checkpoint %s failed: %v", checkpoint, cerr)
 	}
-	return nil
+	return err
 }
 
-var samplerOnce sync.Map
-
-func (r *Run) startSampler(ctx context.Context) {
-	if _, loaded := samplerOnce.LoadOrStore(r, true); loaded {
-		return
+// start takes the START checkpoint and starts the peak sampler. It first learns every place it
+// can already know — the engine's graph root, the recorded cluster's nodes — so that START
+// measures the filesystems the phases will fill.
+func (r *Run) start(ctx context.Context) {
+	if r.cfg.Registry == nil {
+		if _, err := r.engine(ctx); err != nil {
+			r.logf("disk", "no engine yet, the disk reports miss its graph root: %v", err)
+		}
+	}
+	if c := r.st.Cluster; c != nil {
+		if ok, err := cluster.Exists(ctx, c.Name, c.Provider); err == nil && ok {
+			r.addPlaces(r.nodePlaces(ctx, Cluster{*c}, nil)...)
+		}
 	}
 	if _, err := r.disk.Checkpoint(ctx, "START"); err != nil {
 		r.logf("disk", "START checkpoint failed: %v", err)
@@ -161,29 +170,48 @@ func (r *Run) startSampler(ctx context.Context) {
 
 // engine returns the run's container engine, chosen once per run and recorded in the state file,
 // because the same choice later drives the Kind provider and the load.
+// Phases run one after another, so only the sampler reads r.eng concurrently (through places).
 func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.eng != nil {
 		return r.eng, nil
 	}
-	want := r.cfg.Engine
-	if r.st.Engine != "" && r.st.RunID != "" {
-		if want != "" && want != r.st.Engine {
-			return nil, fmt.Errorf("CONTAINER_ENGINE=%s, but this run of suite %s uses %s (recorded in %s): unset CONTAINER_ENGINE, or run \"go run magefile.go %s:down\" to start over",
-				want, r.cfg.Suite.Name, r.st.Engine, statePath(r.cfg), r.cfg.Suite.Name)
-		}
-		want = r.st.Engine
+	want, err := r.engineName()
+	if err != nil {
+		return nil, err
 	}
 	eng, err := engine.Detect(ctx, want)
 	if err != nil {
 		return nil, err
 	}
+	info, err := eng.Info(ctx)
+	if err != nil || info.GraphRoot == "" {
+		return nil, fmt.Errorf("%s info gave no graph root (%v): cannot tell which filesystem holds the images", eng.Name(), err)
+	}
+	r.addPlaces(disk.Place{Name: eng.Name() + " graph root", Path: info.GraphRoot})
+	r.mu.Lock()
 	r.eng = eng
-	if info, err := eng.Info(ctx); err == nil && info.GraphRoot != "" {
-		r.extraPlaces = append(r.extraPlaces, disk.Place{Name: eng.Name() + " graph root", Path: info.GraphRoot})
+	r.mu.Unlock()
+	if r.st.Engine == "" {
+		r.st.Engine = eng.Name()
+		if r.st.RunID != "" {
+			return eng, r.save()
+		}
 	}
 	return eng, nil
+}
+
+// engineName is the engine this run must use: the recorded one, which CONTAINER_ENGINE may not
+// contradict, else CONTAINER_ENGINE, else "" (detect).
+func (r *Run) engineName() (string, error) {
+	want := r.cfg.Engine
+	if r.st.Engine != "" {
+		if want != "" && want != r.st.Engine {
+			return "", fmt.Errorf("CONTAINER_ENGINE=%s, but this run of suite %s uses %s (recorded in %s): unset CONTAINER_ENGINE, or run \"go run magefile.go %s:down\" to start over",
+				want, r.cfg.Suite.Name, r.st.Engine, statePath(r.cfg), r.cfg.Suite.Name)
+		}
+		want = r.st.Engine
+	}
+	return want, nil
 }
 
 // beginRun starts a new run id in the state, keeping the record of a cluster this suite created.
@@ -216,10 +244,14 @@ func (r *Run) places() []disk.Place {
 	return append(p, r.extraPlaces...)
 }
 
-func (r *Run) addPlaces(p ...disk.Place) {
+func (r *Run) addPlaces(places ...disk.Place) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.extraPlaces = append(r.extraPlaces, p...)
+	for _, p := range places {
+		if !slices.Contains(r.extraPlaces, p) {
+			r.extraPlaces = append(r.extraPlaces, p)
+		}
+	}
 }
 
 // need returns the product of an earlier phase, which the Mage graph ran before this one.

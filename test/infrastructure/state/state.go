@@ -44,6 +44,7 @@ type Cluster struct {
 	Name       string `json:"name"`
 	Provider   string `json:"provider"`
 	Kubeconfig string `json:"kubeconfig"`
+	Created    bool   `json:"created"` // by this suite's run (false: an existing cluster reused on request)
 }
 
 // Loaded is what the load phase put on the nodes.
@@ -57,17 +58,16 @@ type Loaded struct {
 
 // Suite is the state file of one suite.
 type Suite struct {
-	Version  int       `json:"version"`
-	Suite    string    `json:"suite"`
-	RunID    string    `json:"runId"`
-	Engine   string    `json:"engine,omitempty"`
-	Started  time.Time `json:"started"`
-	Images   []Image   `json:"images,omitempty"`  // built (or planned, when a later product stands in for them)
-	Archive  *Archive  `json:"archive,omitempty"` // exported and verified
-	Pruned   *Prune    `json:"pruned,omitempty"`
-	Cluster  *Cluster  `json:"cluster,omitempty"`
-	Loaded   *Loaded   `json:"loaded,omitempty"`
-	Deployed time.Time `json:"deployed,omitzero"`
+	Version int       `json:"version"`
+	Suite   string    `json:"suite"`
+	RunID   string    `json:"runId"`
+	Engine  string    `json:"engine,omitempty"`
+	Started time.Time `json:"started"`
+	Images  []Image   `json:"images,omitempty"`  // built (or planned, when a later product stands in for them)
+	Archive *Archive  `json:"archive,omitempty"` // exported and verified
+	Pruned  *Prune    `json:"pruned,omitempty"`
+	Cluster *Cluster  `json:"cluster,omitempty"`
+	Loaded  *Loaded   `json:"loaded,omitempty"`
 }
 
 // Read reads the state file at path. A missing file, or one written by another version, gives an
