@@ -7,6 +7,10 @@ import (
 	"time"
 
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/kindling-dev/kindling/services/datastorage/api"
+	"github.com/kindling-dev/kindling/services/internal/httpjson"
+	"github.com/kindling-dev/kindling/services/internal/serve"
 )
 
 // maxEventBytes caps the body of POST /api/v1/audit/events.
@@ -28,18 +32,18 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/audit/events", s.listEvents)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	return logRequests(s.logger, mux)
+	return serve.LogRequests(s.logger, mux)
 }
 
 func (s *server) createEvent(w http.ResponseWriter, r *http.Request) {
-	var req eventRequest
-	if apiErr := decodeJSON(w, r, maxEventBytes, &req); apiErr != nil {
-		writeError(w, apiErr)
+	var req api.EventRequest
+	if apiErr := httpjson.Decode(w, r, maxEventBytes, &req); apiErr != nil {
+		httpjson.WriteError(w, apiErr)
 		return
 	}
-	ev, invalid := req.toEvent(s.now())
+	ev, invalid := toEvent(req, s.now())
 	if invalid != nil {
-		writeError(w, &apiError{status: http.StatusBadRequest, Message: invalid.String(), Field: invalid.Field})
+		httpjson.WriteError(w, &httpjson.Error{Status: http.StatusBadRequest, Message: invalid.String(), Field: invalid.Field})
 		return
 	}
 	stored, created, err := s.store.Append(ev)
@@ -48,17 +52,17 @@ func (s *server) createEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !created {
-		writeJSON(w, http.StatusOK, stored)
+		httpjson.Write(w, http.StatusOK, stored)
 		return
 	}
-	writeJSON(w, http.StatusCreated, stored)
+	httpjson.Write(w, http.StatusCreated, stored)
 }
 
 func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 	query := r.URL.Query()
 	correlationID := query.Get("correlation_id")
 	if correlationID == "" {
-		writeError(w, &apiError{status: http.StatusBadRequest, Message: "correlation_id query parameter is required", Field: "correlation_id"})
+		httpjson.WriteError(w, &httpjson.Error{Status: http.StatusBadRequest, Message: "correlation_id query parameter is required", Field: "correlation_id"})
 		return
 	}
 	events, err := s.store.ByCorrelation(correlationID, query.Get("event_type"))
@@ -66,26 +70,26 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.storeFailed(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string][]Event{"events": events})
+	httpjson.Write(w, http.StatusOK, api.EventList{Events: events})
 }
 
 func (s *server) storeFailed(w http.ResponseWriter, err error) {
 	s.logger.Error("audit store", "err", err)
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-		writeError(w, &apiError{status: http.StatusServiceUnavailable, Message: "audit store is not open"})
+		httpjson.WriteError(w, &httpjson.Error{Status: http.StatusServiceUnavailable, Message: "audit store is not open"})
 		return
 	}
-	writeError(w, &apiError{status: http.StatusInternalServerError, Message: "audit store failed; see server log"})
+	httpjson.WriteError(w, &httpjson.Error{Status: http.StatusInternalServerError, Message: "audit store failed; see server log"})
 }
 
 func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if err := s.store.Ping(); err != nil {
-		writeError(w, &apiError{status: http.StatusServiceUnavailable, Message: "audit store unavailable: " + err.Error()})
+		httpjson.WriteError(w, &httpjson.Error{Status: http.StatusServiceUnavailable, Message: "audit store unavailable: " + err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -2,13 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kindling-dev/kindling/services/datastorage/api"
+	"github.com/kindling-dev/kindling/services/internal/servicetest"
 )
 
 var fixedNow = time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
@@ -21,28 +23,6 @@ func newTestServer(t *testing.T) (*httptest.Server, *Store) {
 	ts := httptest.NewServer(srv.routes())
 	t.Cleanup(ts.Close)
 	return ts, store
-}
-
-func do(t *testing.T, method, url, body string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusMethodNotAllowed && ct != "application/json" {
-		t.Errorf("%s %s: Content-Type %q, want application/json", method, url, ct)
-	}
-	return resp.StatusCode, data
 }
 
 func decode[T any](t *testing.T, data []byte) T {
@@ -59,7 +39,7 @@ const validEvent = `{"correlation_id":"c1","event_type":"aianalysis.completed","
 
 func TestCreateEventReturns201WithStoredEvent(t *testing.T) {
 	ts, _ := newTestServer(t)
-	status, body := do(t, "POST", ts.URL+"/api/v1/audit/events", validEvent)
+	status, body := servicetest.Do(t, "POST", ts.URL+"/api/v1/audit/events", validEvent)
 	if status != http.StatusCreated {
 		t.Fatalf("status %d body %s, want 201", status, body)
 	}
@@ -81,19 +61,19 @@ func TestCreateEventReturns201WithStoredEvent(t *testing.T) {
 func TestCreateEventIdempotencyKey(t *testing.T) {
 	ts, _ := newTestServer(t)
 	body := `{"event_id":"k-1","correlation_id":"c1","event_type":"t","source":"s","timestamp":"2025-01-02T03:04:05Z"}`
-	status, first := do(t, "POST", ts.URL+"/api/v1/audit/events", body)
+	status, first := servicetest.Do(t, "POST", ts.URL+"/api/v1/audit/events", body)
 	if status != http.StatusCreated {
 		t.Fatalf("first POST: status %d body %s", status, first)
 	}
-	status, second := do(t, "POST", ts.URL+"/api/v1/audit/events", body)
+	status, second := servicetest.Do(t, "POST", ts.URL+"/api/v1/audit/events", body)
 	if status != http.StatusOK {
 		t.Fatalf("repeat POST: status %d body %s, want 200", status, second)
 	}
 	if string(first) != string(second) {
 		t.Errorf("repeat POST returned\n%s\nwant the stored event\n%s", second, first)
 	}
-	_, list := do(t, "GET", ts.URL+"/api/v1/audit/events?correlation_id=c1", "")
-	if n := len(decode[struct{ Events []Event }](t, list).Events); n != 1 {
+	_, list := servicetest.Do(t, "GET", ts.URL+"/api/v1/audit/events?correlation_id=c1", "")
+	if n := len(decode[api.EventList](t, list).Events); n != 1 {
 		t.Errorf("%d events stored, want 1", n)
 	}
 }
@@ -127,7 +107,7 @@ func TestCreateEventValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body := do(t, "POST", ts.URL+"/api/v1/audit/events", tt.body)
+			status, body := servicetest.Do(t, "POST", ts.URL+"/api/v1/audit/events", tt.body)
 			if status != tt.status {
 				t.Fatalf("status %d body %s, want %d", status, body, tt.status)
 			}
@@ -146,7 +126,7 @@ func TestCreateEventAcceptsNullOrMissingPayload(t *testing.T) {
 	ts, _ := newTestServer(t)
 	for _, payload := range []string{``, `,"payload":null`} {
 		body := `{"correlation_id":"c","event_type":"t","source":"s","timestamp":"2025-01-02T03:04:05.123Z"` + payload + `}`
-		status, resp := do(t, "POST", ts.URL+"/api/v1/audit/events", body)
+		status, resp := servicetest.Do(t, "POST", ts.URL+"/api/v1/audit/events", body)
 		if status != http.StatusCreated {
 			t.Fatalf("payload %q: status %d body %s", payload, status, resp)
 		}
@@ -160,17 +140,17 @@ func TestListEvents(t *testing.T) {
 	ts, _ := newTestServer(t)
 	for _, e := range []struct{ cid, typ string }{{"c1", "a"}, {"c2", "a"}, {"c1", "b"}, {"c1", "a"}} {
 		body := `{"correlation_id":"` + e.cid + `","event_type":"` + e.typ + `","source":"s","timestamp":"2025-01-02T03:04:05Z"}`
-		if status, resp := do(t, "POST", ts.URL+"/api/v1/audit/events", body); status != http.StatusCreated {
+		if status, resp := servicetest.Do(t, "POST", ts.URL+"/api/v1/audit/events", body); status != http.StatusCreated {
 			t.Fatalf("seed: status %d body %s", status, resp)
 		}
 	}
 	ids := func(query string) string {
-		status, body := do(t, "GET", ts.URL+"/api/v1/audit/events?"+query, "")
+		status, body := servicetest.Do(t, "GET", ts.URL+"/api/v1/audit/events?"+query, "")
 		if status != http.StatusOK {
 			t.Fatalf("GET %s: status %d body %s", query, status, body)
 		}
 		var out []string
-		for _, ev := range decode[struct{ Events []Event }](t, body).Events {
+		for _, ev := range decode[api.EventList](t, body).Events {
 			out = append(out, ev.ID[len(ev.ID)-1:])
 		}
 		return strings.Join(out, ",")
@@ -182,7 +162,7 @@ func TestListEvents(t *testing.T) {
 		t.Errorf("c1 type a ids = %s, want 1,4", got)
 	}
 
-	status, body := do(t, "GET", ts.URL+"/api/v1/audit/events?correlation_id=none", "")
+	status, body := servicetest.Do(t, "GET", ts.URL+"/api/v1/audit/events?correlation_id=none", "")
 	if status != http.StatusOK || strings.TrimSpace(string(body)) != `{"events":[]}` {
 		t.Errorf("unknown correlation: status %d body %s, want 200 {\"events\":[]}", status, body)
 	}
@@ -190,7 +170,7 @@ func TestListEvents(t *testing.T) {
 
 func TestListEventsRequiresCorrelationID(t *testing.T) {
 	ts, _ := newTestServer(t)
-	status, body := do(t, "GET", ts.URL+"/api/v1/audit/events", "")
+	status, body := servicetest.Do(t, "GET", ts.URL+"/api/v1/audit/events", "")
 	if status != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400", status)
 	}
@@ -202,27 +182,27 @@ func TestListEventsRequiresCorrelationID(t *testing.T) {
 func TestProbes(t *testing.T) {
 	ts, store := newTestServer(t)
 	for _, path := range []string{"/healthz", "/readyz"} {
-		status, body := do(t, "GET", ts.URL+path, "")
+		status, body := servicetest.Do(t, "GET", ts.URL+path, "")
 		if status != http.StatusOK || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
 			t.Errorf("%s: status %d body %s, want 200 {\"status\":\"ok\"}", path, status, body)
 		}
 	}
 
 	store.Close()
-	if status, _ := do(t, "GET", ts.URL+"/readyz", ""); status != http.StatusServiceUnavailable {
+	if status, _ := servicetest.Do(t, "GET", ts.URL+"/readyz", ""); status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with closed store: status %d, want 503", status)
 	}
-	if status, _ := do(t, "GET", ts.URL+"/healthz", ""); status != http.StatusOK {
+	if status, _ := servicetest.Do(t, "GET", ts.URL+"/healthz", ""); status != http.StatusOK {
 		t.Errorf("/healthz with closed store: status %d, want 200", status)
 	}
-	if status, _ := do(t, "POST", ts.URL+"/api/v1/audit/events", validEvent); status != http.StatusServiceUnavailable {
+	if status, _ := servicetest.Do(t, "POST", ts.URL+"/api/v1/audit/events", validEvent); status != http.StatusServiceUnavailable {
 		t.Errorf("POST with closed store: status %d, want 503", status)
 	}
 }
 
 func TestWrongMethodIsRejected(t *testing.T) {
 	ts, _ := newTestServer(t)
-	if status, _ := do(t, "DELETE", ts.URL+"/api/v1/audit/events", ""); status != http.StatusMethodNotAllowed {
+	if status, _ := servicetest.Do(t, "DELETE", ts.URL+"/api/v1/audit/events", ""); status != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE: status %d, want 405", status)
 	}
 }

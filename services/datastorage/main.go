@@ -3,63 +3,26 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
-)
 
-const shutdownTimeout = 10 * time.Second
+	"github.com/kindling-dev/kindling/services/internal/serve"
+)
 
 type config struct {
 	listen  string
 	dataDir string
 }
 
-func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	slog.SetDefault(logger)
-
-	cfg, err := parseConfig(os.Args[1:], os.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		logger.Error("invalid command line", "err", err)
-		os.Exit(2)
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := run(ctx, cfg, logger); err != nil {
-		logger.Error("datastorage failed", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { serve.Main("datastorage", parseConfig, run) }
 
 // parseConfig reads flags, falling back to environment variables, then defaults.
 func parseConfig(args []string, getenv func(string) string) (config, error) {
-	envOr := func(key, fallback string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return fallback
-	}
 	var cfg config
-	fs := flag.NewFlagSet("datastorage", flag.ContinueOnError)
-	fs.StringVar(&cfg.listen, "listen", envOr("LISTEN_ADDR", ":8080"), "listen address (env LISTEN_ADDR)")
-	fs.StringVar(&cfg.dataDir, "data-dir", envOr("DATA_DIR", "/data"), "directory holding audit.db (env DATA_DIR)")
-	if err := fs.Parse(args); err != nil {
+	fs := serve.FlagSet("datastorage", getenv, &cfg.listen)
+	fs.StringVar(&cfg.dataDir, "data-dir", serve.EnvOr(getenv, "DATA_DIR", "/data"), "directory holding audit.db (env DATA_DIR)")
+	if err := serve.Parse(fs, args); err != nil {
 		return config{}, err
-	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	return cfg, nil
 }
@@ -72,36 +35,11 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	defer store.Close()
 
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
-	}
-	srv := &http.Server{
-		Handler:           newServer(store, logger).routes(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("datastorage listening", "addr", ln.Addr().String(), "data_dir", cfg.dataDir)
-
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve on %s: %w", cfg.listen, err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down", "timeout", shutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("drain HTTP server: %w", err)
+	if err := serve.Run(ctx, logger, "datastorage", cfg.listen, newServer(store, logger).routes(), "data_dir", cfg.dataDir); err != nil {
+		return err
 	}
 	if err := store.Close(); err != nil {
 		return fmt.Errorf("close audit database: %w", err)
 	}
-	logger.Info("stopped")
 	return nil
 }

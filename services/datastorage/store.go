@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/kindling-dev/kindling/services/datastorage/api"
 )
 
 // Bucket layout:
@@ -64,7 +66,7 @@ func OpenStore(dir string) (*Store, error) {
 // ev.EventID is set and already stored, it returns the stored event and
 // created=false instead. The event and its index entries are written in one
 // transaction, so a crash never leaves a partially indexed event.
-func (s *Store) Append(ev Event) (stored Event, created bool, err error) {
+func (s *Store) Append(ev api.Event) (stored api.Event, created bool, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		events := tx.Bucket(eventsBucket)
 		byEventID := tx.Bucket(byEventIDBucket)
@@ -98,15 +100,15 @@ func (s *Store) Append(ev Event) (stored Event, created bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return Event{}, false, fmt.Errorf("append audit event: %w", err)
+		return api.Event{}, false, fmt.Errorf("append audit event: %w", err)
 	}
 	return stored, created, nil
 }
 
 // ByCorrelation lists the events of one correlation id in insertion order,
 // optionally only those of eventType.
-func (s *Store) ByCorrelation(correlationID, eventType string) ([]Event, error) {
-	out := []Event{}
+func (s *Store) ByCorrelation(correlationID, eventType string) ([]api.Event, error) {
+	out := []api.Event{}
 	prefix := correlationKey(correlationID, nil)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		events := tx.Bucket(eventsBucket)
@@ -116,7 +118,7 @@ func (s *Store) ByCorrelation(correlationID, eventType string) ([]Event, error) 
 			if data == nil {
 				return fmt.Errorf("index entry %x points at a missing event", k)
 			}
-			var ev Event
+			var ev api.Event
 			if err := json.Unmarshal(data, &ev); err != nil {
 				return fmt.Errorf("decode event %x: %w", k[len(prefix):], err)
 			}

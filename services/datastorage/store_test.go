@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/kindling-dev/kindling/services/datastorage/api"
 )
 
 func openTestStore(t *testing.T, dir string) *Store {
@@ -23,8 +25,8 @@ func openTestStore(t *testing.T, dir string) *Store {
 	return s
 }
 
-func testEvent(correlationID, eventType string) Event {
-	return Event{
+func testEvent(correlationID, eventType string) api.Event {
+	return api.Event{
 		CorrelationID: correlationID,
 		EventType:     eventType,
 		Source:        "test",

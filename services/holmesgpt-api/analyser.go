@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/kindling-dev/kindling/services/holmesgpt-api/api"
 )
 
 // The analyser stands in for the LLM that the real HolmesGPT consults. The
@@ -21,31 +23,6 @@ const analyserName = "rules/v1"
 // humanReviewBelow is the confidence under which a human must review.
 const humanReviewBelow = 0.5
 
-// Signal is the alert being investigated.
-type Signal struct {
-	Name      string            `json:"name"`
-	Namespace string            `json:"namespace"`
-	Kind      string            `json:"kind"`
-	Severity  string            `json:"severity"`
-	Reason    string            `json:"reason"`
-	Labels    map[string]string `json:"labels"`
-}
-
-// Workflow is the remediation the analyser recommends.
-type Workflow struct {
-	ID         string            `json:"id"`
-	Parameters map[string]string `json:"parameters"`
-}
-
-// Investigation is the analyser's answer.
-type Investigation struct {
-	RootCause           string   `json:"root_cause"`
-	Confidence          float64  `json:"confidence"`
-	RecommendedWorkflow Workflow `json:"recommended_workflow"`
-	NeedsHumanReview    bool     `json:"needs_human_review"`
-	Analyser            string   `json:"analyser"`
-}
-
 type rule struct {
 	reason      string
 	workflow    string
@@ -54,7 +31,7 @@ type rule struct {
 	// explanation completes "<Kind>/<name> in namespace <ns> ...".
 	explanation string
 	// parameters adds rule-specific workflow parameters.
-	parameters func(Signal) map[string]string
+	parameters func(api.Signal) map[string]string
 }
 
 // rules is the whole decision table. Reasons match case-insensitively.
@@ -62,35 +39,35 @@ var rules = []rule{
 	{
 		reason: "OOMKilled", workflow: "increase-memory-limit", confidence: 0.92, defaultKind: "Pod",
 		explanation: "was OOMKilled: a container exceeded its memory limit and was killed by the kernel",
-		parameters: func(s Signal) map[string]string {
+		parameters: func(s api.Signal) map[string]string {
 			return withLabel(map[string]string{"memory_increase_percent": "50"}, s, "container")
 		},
 	},
 	{
 		reason: "CrashLoopBackOff", workflow: "rollback-deployment", confidence: 0.85, defaultKind: "Deployment",
 		explanation: "is in CrashLoopBackOff: its containers exit right after start, most likely because of the latest rollout",
-		parameters: func(s Signal) map[string]string {
+		parameters: func(s api.Signal) map[string]string {
 			return withLabel(map[string]string{"to_revision": "previous"}, s, "container")
 		},
 	},
 	{
 		reason: "ImagePullBackOff", workflow: "fix-image-reference", confidence: 0.88, defaultKind: "Pod",
 		explanation: "cannot pull its container image: the image reference is wrong or the registry refuses it",
-		parameters: func(s Signal) map[string]string {
+		parameters: func(s api.Signal) map[string]string {
 			return withLabel(map[string]string{}, s, "image")
 		},
 	},
 	{
 		reason: "NodeNotReady", workflow: "drain-node", confidence: 0.9, defaultKind: "Node",
 		explanation: "is NotReady: its kubelet stopped reporting, so its workloads should move to healthy nodes",
-		parameters: func(s Signal) map[string]string {
+		parameters: func(s api.Signal) map[string]string {
 			return map[string]string{"node_name": s.Name, "grace_period_seconds": "300"}
 		},
 	},
 	{
 		reason: "HighLatency", workflow: "scale-out", confidence: 0.75, defaultKind: "Deployment",
 		explanation: "shows high latency: demand exceeds the capacity of its current replicas",
-		parameters: func(s Signal) map[string]string {
+		parameters: func(s api.Signal) map[string]string {
 			return map[string]string{"replica_increase": "2"}
 		},
 	},
@@ -104,7 +81,7 @@ const (
 
 // Analyse investigates a validated signal. Severity does not change the
 // confidence: it says how urgent a problem is, not how sure the diagnosis is.
-func Analyse(s Signal) Investigation {
+func Analyse(s api.Signal) api.Investigation {
 	r, ok := findRule(s.Reason)
 	if !ok {
 		return unclassifiedInvestigation(s)
@@ -117,14 +94,14 @@ func Analyse(s Signal) Investigation {
 	params["target_kind"] = kind
 	params["target_name"] = s.Name
 	params["namespace"] = s.Namespace
-	return finish(Investigation{
+	return finish(api.Investigation{
 		RootCause:           fmt.Sprintf("%s/%s in namespace %s %s.", kind, s.Name, s.Namespace, r.explanation),
 		Confidence:          r.confidence,
-		RecommendedWorkflow: Workflow{ID: r.workflow, Parameters: params},
+		RecommendedWorkflow: api.Workflow{ID: r.workflow, Parameters: params},
 	})
 }
 
-func unclassifiedInvestigation(s Signal) Investigation {
+func unclassifiedInvestigation(s api.Signal) api.Investigation {
 	target := s.Name
 	if s.Kind != "" {
 		target = s.Kind + "/" + s.Name
@@ -138,14 +115,14 @@ func unclassifiedInvestigation(s Signal) Investigation {
 		reason = fmt.Sprintf("reason %q matches no rule", r)
 		params["reason"] = r
 	}
-	return finish(Investigation{
+	return finish(api.Investigation{
 		RootCause:           fmt.Sprintf("unclassified signal: %s for %s in namespace %s; a human must investigate.", reason, target, s.Namespace),
 		Confidence:          unclassifiedConfidence,
-		RecommendedWorkflow: Workflow{ID: unclassifiedWorkflow, Parameters: params},
+		RecommendedWorkflow: api.Workflow{ID: unclassifiedWorkflow, Parameters: params},
 	})
 }
 
-func finish(inv Investigation) Investigation {
+func finish(inv api.Investigation) api.Investigation {
 	inv.NeedsHumanReview = inv.Confidence < humanReviewBelow
 	inv.Analyser = analyserName
 	return inv
@@ -162,7 +139,7 @@ func findRule(reason string) (rule, bool) {
 }
 
 // withLabel copies the signal's label key into params when it is set.
-func withLabel(params map[string]string, s Signal, key string) map[string]string {
+func withLabel(params map[string]string, s api.Signal, key string) map[string]string {
 	if v := s.Labels[key]; v != "" {
 		params[key] = v
 	}

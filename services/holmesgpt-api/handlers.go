@@ -5,6 +5,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/kindling-dev/kindling/services/holmesgpt-api/api"
+	"github.com/kindling-dev/kindling/services/internal/httpjson"
+	"github.com/kindling-dev/kindling/services/internal/serve"
 )
 
 // maxInvestigateBytes caps the body of POST /api/v1/investigate.
@@ -12,15 +16,10 @@ const maxInvestigateBytes = 64 << 10
 
 var severities = []string{"info", "warning", "critical"}
 
-// investigateRequest is the body of POST /api/v1/investigate.
-type investigateRequest struct {
-	Signal *Signal `json:"signal"`
-}
-
-// validate reports the first problem with the request, or nil.
-func (r investigateRequest) validate() *apiError {
-	invalid := func(field, message string) *apiError {
-		return &apiError{status: http.StatusBadRequest, Field: field, Message: field + " " + message}
+// validate reports the first problem with the body of POST /api/v1/investigate, or nil.
+func validate(r api.InvestigateRequest) *httpjson.Error {
+	invalid := func(field, message string) *httpjson.Error {
+		return &httpjson.Error{Status: http.StatusBadRequest, Field: field, Message: field + " " + message}
 	}
 	switch {
 	case r.Signal == nil:
@@ -40,23 +39,23 @@ func routes(logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /api/v1/investigate", investigate)
 	mux.HandleFunc("GET /healthz", ok)
 	mux.HandleFunc("GET /readyz", ok)
-	return logRequests(logger, mux)
+	return serve.LogRequests(logger, mux)
 }
 
 func investigate(w http.ResponseWriter, r *http.Request) {
-	var req investigateRequest
-	if apiErr := decodeJSON(w, r, maxInvestigateBytes, &req); apiErr != nil {
-		writeError(w, apiErr)
+	var req api.InvestigateRequest
+	if apiErr := httpjson.Decode(w, r, maxInvestigateBytes, &req); apiErr != nil {
+		httpjson.WriteError(w, apiErr)
 		return
 	}
-	if apiErr := req.validate(); apiErr != nil {
-		writeError(w, apiErr)
+	if apiErr := validate(req); apiErr != nil {
+		httpjson.WriteError(w, apiErr)
 		return
 	}
-	writeJSON(w, http.StatusOK, Analyse(*req.Signal))
+	httpjson.Write(w, http.StatusOK, Analyse(*req.Signal))
 }
 
 // ok serves both probes: the service has no dependencies, so serving means ready.
 func ok(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/kindling-dev/kindling/services/holmesgpt-api/api"
+	"github.com/kindling-dev/kindling/services/internal/servicetest"
 )
 
 func newTestServer(t *testing.T) *httptest.Server {
@@ -17,34 +19,12 @@ func newTestServer(t *testing.T) *httptest.Server {
 	return ts
 }
 
-func do(t *testing.T, method, url, body string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusMethodNotAllowed && ct != "application/json" {
-		t.Errorf("%s %s: Content-Type %q, want application/json", method, url, ct)
-	}
-	return resp.StatusCode, data
-}
-
 const oomRequest = `{"signal":{"name":"api-7d9","namespace":"prod","kind":"Pod","severity":"critical",
 	"reason":"OOMKilled","labels":{"container":"app","team":"payments"}}}`
 
 func TestInvestigateReturnsExactAnswer(t *testing.T) {
 	ts := newTestServer(t)
-	status, body := do(t, "POST", ts.URL+"/api/v1/investigate", oomRequest)
+	status, body := servicetest.Do(t, "POST", ts.URL+"/api/v1/investigate", oomRequest)
 	if status != http.StatusOK {
 		t.Fatalf("status %d body %s", status, body)
 	}
@@ -59,9 +39,9 @@ func TestInvestigateReturnsExactAnswer(t *testing.T) {
 
 func TestInvestigateIsByteIdenticalAcrossRequests(t *testing.T) {
 	ts := newTestServer(t)
-	_, first := do(t, "POST", ts.URL+"/api/v1/investigate", oomRequest)
+	_, first := servicetest.Do(t, "POST", ts.URL+"/api/v1/investigate", oomRequest)
 	for range 10 {
-		if _, again := do(t, "POST", ts.URL+"/api/v1/investigate", oomRequest); string(again) != string(first) {
+		if _, again := servicetest.Do(t, "POST", ts.URL+"/api/v1/investigate", oomRequest); string(again) != string(first) {
 			t.Fatalf("responses differ:\n%s\n%s", first, again)
 		}
 	}
@@ -69,11 +49,11 @@ func TestInvestigateIsByteIdenticalAcrossRequests(t *testing.T) {
 
 func TestInvestigateUnclassifiedIs200(t *testing.T) {
 	ts := newTestServer(t)
-	status, body := do(t, "POST", ts.URL+"/api/v1/investigate", `{"signal":{"name":"x","namespace":"y"}}`)
+	status, body := servicetest.Do(t, "POST", ts.URL+"/api/v1/investigate", `{"signal":{"name":"x","namespace":"y"}}`)
 	if status != http.StatusOK {
 		t.Fatalf("status %d body %s, want 200", status, body)
 	}
-	var got Investigation
+	var got api.Investigation
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +88,7 @@ func TestInvestigateValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body := do(t, "POST", ts.URL+"/api/v1/investigate", tt.body)
+			status, body := servicetest.Do(t, "POST", ts.URL+"/api/v1/investigate", tt.body)
 			if status != tt.status {
 				t.Fatalf("status %d body %s, want %d", status, body, tt.status)
 			}
@@ -127,7 +107,7 @@ func TestValidSeveritiesAccepted(t *testing.T) {
 	ts := newTestServer(t)
 	for _, sev := range []string{"", "info", "warning", "critical"} {
 		body := `{"signal":{"name":"a","namespace":"n","reason":"HighLatency","severity":"` + sev + `"}}`
-		if status, resp := do(t, "POST", ts.URL+"/api/v1/investigate", body); status != http.StatusOK {
+		if status, resp := servicetest.Do(t, "POST", ts.URL+"/api/v1/investigate", body); status != http.StatusOK {
 			t.Errorf("severity %q: status %d body %s", sev, status, resp)
 		}
 	}
@@ -136,12 +116,12 @@ func TestValidSeveritiesAccepted(t *testing.T) {
 func TestProbesAndMethods(t *testing.T) {
 	ts := newTestServer(t)
 	for _, path := range []string{"/healthz", "/readyz"} {
-		status, body := do(t, "GET", ts.URL+path, "")
+		status, body := servicetest.Do(t, "GET", ts.URL+path, "")
 		if status != http.StatusOK || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
 			t.Errorf("%s: status %d body %s", path, status, body)
 		}
 	}
-	if status, _ := do(t, "GET", ts.URL+"/api/v1/investigate", ""); status != http.StatusMethodNotAllowed {
+	if status, _ := servicetest.Do(t, "GET", ts.URL+"/api/v1/investigate", ""); status != http.StatusMethodNotAllowed {
 		t.Errorf("GET /api/v1/investigate: status %d, want 405", status)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/kindling-dev/kindling/services/aianalysis/clients"
+	dsapi "github.com/kindling-dev/kindling/services/datastorage/api"
+	holmesapi "github.com/kindling-dev/kindling/services/holmesgpt-api/api"
 )
 
 func serve(t *testing.T, status int, body string, seen *map[string]any) string {
@@ -45,7 +47,7 @@ func closedURL(t *testing.T) string {
 func TestInvestigate(t *testing.T) {
 	var seen map[string]any
 	url := serve(t, 200, `{"root_cause":"oom","confidence":0.92,"recommended_workflow":{"id":"increase-memory-limit","parameters":{"namespace":"staging"}},"needs_human_review":false,"analyser":"rules/v1"}`, &seen)
-	inv, err := clients.NewHolmesGPT(url+"/").Investigate(context.Background(), clients.Signal{Name: "api", Namespace: "staging", Reason: "OOMKilled"})
+	inv, err := clients.NewHolmesGPT(url+"/").Investigate(context.Background(), holmesapi.Signal{Name: "api", Namespace: "staging", Reason: "OOMKilled"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func TestInvestigateErrorClasses(t *testing.T) {
 		{"confidence out of range", serve(t, 200, `{"confidence":1.5}`, nil), true, "confidence"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := clients.NewHolmesGPT(tc.url).Investigate(context.Background(), clients.Signal{Name: "a", Namespace: "b"})
+			_, err := clients.NewHolmesGPT(tc.url).Investigate(context.Background(), holmesapi.Signal{Name: "a", Namespace: "b"})
 			if err == nil {
 				t.Fatal("want an error")
 			}
@@ -95,9 +97,9 @@ func TestRecordEvent(t *testing.T) {
 	for _, status := range []int{201, 200} {
 		var seen map[string]any
 		url := serve(t, status, `{"id":"1"}`, &seen)
-		err := clients.NewDatastorage(url).RecordEvent(context.Background(), clients.AuditEvent{
+		err := clients.NewDatastorage(url).RecordEvent(context.Background(), dsapi.EventRequest{
 			EventID: "uid/Pending", CorrelationID: "uid", EventType: "aianalysis.phase.pending", Source: "aianalysis-controller",
-			Timestamp: "2026-03-01T12:00:00Z", Payload: map[string]any{"phase": "Pending"},
+			Timestamp: "2026-03-01T12:00:00Z", Payload: json.RawMessage(`{"phase":"Pending"}`),
 		})
 		if err != nil {
 			t.Fatalf("%d: %v", status, err)
@@ -112,7 +114,7 @@ func TestRecordEvent(t *testing.T) {
 
 func TestRecordEventErrorClasses(t *testing.T) {
 	ds := func(url string) error {
-		return clients.NewDatastorage(url).RecordEvent(context.Background(), clients.AuditEvent{EventID: "x"})
+		return clients.NewDatastorage(url).RecordEvent(context.Background(), dsapi.EventRequest{EventID: "x"})
 	}
 	if err := ds(serve(t, 400, `{"error":"is required","field":"correlation_id"}`, nil)); !clients.IsPermanent(err) || !strings.Contains(err.Error(), "correlation_id") {
 		t.Errorf("400: %v", err)

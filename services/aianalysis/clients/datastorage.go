@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	dsapi "github.com/kindling-dev/kindling/services/datastorage/api"
 )
 
 // Datastorage records audit events in datastorage.
@@ -19,20 +21,10 @@ func NewDatastorage(baseURL string) *Datastorage {
 	return &Datastorage{BaseURL: strings.TrimRight(baseURL, "/"), HTTP: &http.Client{Timeout: 10 * time.Second}}
 }
 
-// AuditEvent is the body of POST /api/v1/audit/events.
-type AuditEvent struct {
-	// EventID is the idempotency key: datastorage stores one event per EventID.
-	EventID       string         `json:"event_id,omitempty"`
-	CorrelationID string         `json:"correlation_id"`
-	EventType     string         `json:"event_type"`
-	Source        string         `json:"source"`
-	Timestamp     string         `json:"timestamp"`
-	Payload       map[string]any `json:"payload,omitempty"`
-}
-
 // RecordEvent stores the event. Both 201 (created) and 200 (an event with this EventID already exists)
-// mean the event is stored. Errors are transient unless IsPermanent says otherwise.
-func (c *Datastorage) RecordEvent(ctx context.Context, e AuditEvent) error {
+// mean the event is stored. An empty Timestamp is set to now. Errors are transient unless IsPermanent
+// says otherwise.
+func (c *Datastorage) RecordEvent(ctx context.Context, e dsapi.EventRequest) error {
 	if e.Timestamp == "" {
 		e.Timestamp = time.Now().UTC().Format(time.RFC3339)
 	}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/kindling-dev/kindling/services/aianalysis/api/v1alpha1"
 	"github.com/kindling-dev/kindling/services/aianalysis/clients"
+	dsapi "github.com/kindling-dev/kindling/services/datastorage/api"
 )
 
 // Audit contract.
@@ -71,7 +73,10 @@ func (r *Reconciler) deliverAudit(ctx context.Context, a *v1alpha1.AIAnalysis) e
 	var rejected []string
 	done := 0
 	for _, ev := range au.Pending {
-		err := r.Audit.RecordEvent(ctx, clientEvent(a, ev))
+		e, err := clientEvent(a, ev)
+		if err == nil {
+			err = r.Audit.RecordEvent(ctx, e)
+		}
 		if err != nil && !clients.IsPermanent(err) {
 			unavailable = err
 			break
@@ -125,17 +130,22 @@ func (r *Reconciler) auditRetryIn(a *v1alpha1.AIAnalysis) time.Duration {
 	return max(au.Retry.NextAttemptAt.Sub(r.now()), 100*time.Millisecond)
 }
 
-func clientEvent(a *v1alpha1.AIAnalysis, ev v1alpha1.AuditEvent) clients.AuditEvent {
-	payload := make(map[string]any, len(ev.Payload))
-	for k, v := range ev.Payload {
-		payload[k] = v
+// clientEvent is the datastorage request for a queued audit event. An event whose payload cannot be
+// encoded is permanently rejected.
+func clientEvent(a *v1alpha1.AIAnalysis, ev v1alpha1.AuditEvent) (dsapi.EventRequest, error) {
+	var payload json.RawMessage
+	if len(ev.Payload) > 0 {
+		var err error
+		if payload, err = json.Marshal(ev.Payload); err != nil {
+			return dsapi.EventRequest{}, &clients.PermanentError{Err: fmt.Errorf("encode the payload of audit event %s: %w", ev.EventID, err)}
+		}
 	}
-	return clients.AuditEvent{
+	return dsapi.EventRequest{
 		EventID:       ev.EventID,
 		CorrelationID: string(a.UID),
 		EventType:     ev.EventType,
 		Source:        AuditSource,
 		Timestamp:     ev.Timestamp.UTC().Format(time.RFC3339),
 		Payload:       payload,
-	}
+	}, nil
 }

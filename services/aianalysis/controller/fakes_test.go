@@ -27,6 +27,8 @@ import (
 	"github.com/kindling-dev/kindling/services/aianalysis/clients"
 	"github.com/kindling-dev/kindling/services/aianalysis/controller"
 	"github.com/kindling-dev/kindling/services/aianalysis/policy"
+	dsapi "github.com/kindling-dev/kindling/services/datastorage/api"
+	holmesapi "github.com/kindling-dev/kindling/services/holmesgpt-api/api"
 )
 
 // defaultPolicySource reads approval.rego from the ConfigMap the deploy phase applies.
@@ -60,11 +62,11 @@ func defaultPolicy(t *testing.T) *policy.Policy {
 type holmesServer struct {
 	*httptest.Server
 	mu      sync.Mutex
-	signals []clients.Signal
-	answer  func(attempt int, s clients.Signal) (int, any)
+	signals []holmesapi.Signal
+	answer  func(attempt int, s holmesapi.Signal) (int, any)
 }
 
-func newHolmes(t *testing.T, answer func(attempt int, s clients.Signal) (int, any)) *holmesServer {
+func newHolmes(t *testing.T, answer func(attempt int, s holmesapi.Signal) (int, any)) *holmesServer {
 	h := &holmesServer{answer: answer}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/investigate" {
@@ -72,7 +74,7 @@ func newHolmes(t *testing.T, answer func(attempt int, s clients.Signal) (int, an
 			return
 		}
 		var body struct {
-			Signal clients.Signal `json:"signal"`
+			Signal holmesapi.Signal `json:"signal"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
@@ -96,11 +98,11 @@ func (h *holmesServer) calls() int {
 }
 
 // rulesAnswer follows the deterministic table of the holmesgpt-api contract.
-func rulesAnswer(_ int, s clients.Signal) (int, any) {
+func rulesAnswer(_ int, s holmesapi.Signal) (int, any) {
 	params := map[string]string{"name": s.Name, "namespace": s.Namespace}
-	inv := func(cause, workflow string, conf float64, review bool) clients.Investigation {
-		return clients.Investigation{RootCause: cause, Confidence: conf, NeedsHumanReview: review, Analyser: "rules/v1",
-			RecommendedWorkflow: clients.Workflow{ID: workflow, Parameters: params}}
+	inv := func(cause, workflow string, conf float64, review bool) holmesapi.Investigation {
+		return holmesapi.Investigation{RootCause: cause, Confidence: conf, NeedsHumanReview: review, Analyser: "rules/v1",
+			RecommendedWorkflow: holmesapi.Workflow{ID: workflow, Parameters: params}}
 	}
 	switch s.Reason {
 	case "OOMKilled":
@@ -122,13 +124,13 @@ type datastorageServer struct {
 	mu     sync.Mutex
 	down   bool // answer 503 without storing
 	posts  int
-	stored []clients.AuditEvent
+	stored []dsapi.EventRequest
 }
 
 func newDatastorage(t *testing.T) *datastorageServer {
 	d := &datastorageServer{}
 	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev clients.AuditEvent
+		var ev dsapi.EventRequest
 		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
@@ -160,10 +162,20 @@ func (d *datastorageServer) setDown(down bool) {
 }
 
 // counts returns the number of POSTs received and a copy of the stored events.
-func (d *datastorageServer) counts() (int, []clients.AuditEvent) {
+func (d *datastorageServer) counts() (int, []dsapi.EventRequest) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.posts, slices.Clone(d.stored)
+}
+
+// payload decodes the payload of an event the fake datastorage stored.
+func payload(t *testing.T, ev dsapi.EventRequest) map[string]any {
+	t.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		t.Fatalf("payload of event %s: %v", ev.EventID, err)
+	}
+	return p
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -191,7 +203,7 @@ type env struct {
 	persistedPhases []v1alpha1.Phase // phase of every status update, in order
 }
 
-func newEnv(t *testing.T, answer func(int, clients.Signal) (int, any), objs ...client.Object) *env {
+func newEnv(t *testing.T, answer func(int, holmesapi.Signal) (int, any), objs ...client.Object) *env {
 	t.Helper()
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/kindling-dev/kindling/services/aianalysis/api/v1alpha1"
 	"github.com/kindling-dev/kindling/services/aianalysis/clients"
 	"github.com/kindling-dev/kindling/services/aianalysis/policy"
+	holmesapi "github.com/kindling-dev/kindling/services/holmesgpt-api/api"
 )
 
 // step performs the work of the current phase and persists the outcome. It returns how long to wait
@@ -45,10 +46,7 @@ func (r *Reconciler) investigate(ctx context.Context, a *v1alpha1.AIAnalysis) (t
 	if retry != nil {
 		attempt = retry.Attempts + 1
 	}
-	s := a.Spec.Signal
-	inv, err := r.Holmes.Investigate(ctx, clients.Signal{
-		Name: s.Name, Namespace: s.Namespace, Kind: s.Kind, Severity: s.Severity, Reason: s.Reason, Labels: s.Labels,
-	})
+	inv, err := r.Holmes.Investigate(ctx, signalOf(a))
 	switch {
 	case err == nil:
 		a.Status.RootCause = inv.RootCause
@@ -89,10 +87,7 @@ func (r *Reconciler) investigate(ctx context.Context, a *v1alpha1.AIAnalysis) (t
 
 func (r *Reconciler) analyze(ctx context.Context, a *v1alpha1.AIAnalysis) (time.Duration, error) {
 	in := policy.Input{
-		Signal: policy.Signal{
-			Name: a.Spec.Signal.Name, Namespace: a.Spec.Signal.Namespace, Kind: a.Spec.Signal.Kind,
-			Severity: a.Spec.Signal.Severity, Reason: a.Spec.Signal.Reason, Labels: a.Spec.Signal.Labels,
-		},
+		Signal: signalOf(a),
 		Investigation: policy.Investigation{
 			RootCause:        a.Status.RootCause,
 			Confidence:       a.Status.Confidence,
@@ -117,6 +112,12 @@ func (r *Reconciler) analyze(ctx context.Context, a *v1alpha1.AIAnalysis) (time.
 		"policy_hash": d.PolicyHash,
 		"workflow":    in.Investigation.RecommendedWorkflow.ID,
 	})
+}
+
+// signalOf is the analysis's signal as holmesgpt-api and the approval policy see it.
+func signalOf(a *v1alpha1.AIAnalysis) holmesapi.Signal {
+	s := a.Spec.Signal
+	return holmesapi.Signal{Name: s.Name, Namespace: s.Namespace, Kind: s.Kind, Severity: s.Severity, Reason: s.Reason, Labels: s.Labels}
 }
 
 func (r *Reconciler) fail(ctx context.Context, a *v1alpha1.AIAnalysis, reason string) error {

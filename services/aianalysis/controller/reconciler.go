@@ -13,18 +13,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/kindling-dev/kindling/services/aianalysis/api/v1alpha1"
-	"github.com/kindling-dev/kindling/services/aianalysis/clients"
 	"github.com/kindling-dev/kindling/services/aianalysis/policy"
+	dsapi "github.com/kindling-dev/kindling/services/datastorage/api"
+	holmesapi "github.com/kindling-dev/kindling/services/holmesgpt-api/api"
 )
 
 // Investigator asks holmesgpt-api for a root cause and a workflow.
 type Investigator interface {
-	Investigate(ctx context.Context, s clients.Signal) (clients.Investigation, error)
+	Investigate(ctx context.Context, s holmesapi.Signal) (holmesapi.Investigation, error)
 }
 
 // AuditSink stores audit events (datastorage).
 type AuditSink interface {
-	RecordEvent(ctx context.Context, e clients.AuditEvent) error
+	RecordEvent(ctx context.Context, e dsapi.EventRequest) error
 }
 
 // Decider evaluates the approval policy.

@@ -15,9 +15,9 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/kindling-dev/kindling/services/aianalysis/api/v1alpha1"
-	"github.com/kindling-dev/kindling/services/aianalysis/clients"
 	"github.com/kindling-dev/kindling/services/aianalysis/controller"
 	"github.com/kindling-dev/kindling/services/aianalysis/policy"
+	holmesapi "github.com/kindling-dev/kindling/services/holmesgpt-api/api"
 )
 
 var allPhases = []v1alpha1.Phase{v1alpha1.PhasePending, v1alpha1.PhaseInvestigating, v1alpha1.PhaseAnalyzing, v1alpha1.PhaseCompleted}
@@ -78,15 +78,15 @@ func TestWalksAllPhasesToCompleted(t *testing.T) {
 			ev.EventType != "aianalysis.phase."+strings.ToLower(phase) {
 			t.Errorf("event %d = %+v", i, ev)
 		}
-		if ev.Payload["phase"] != phase || (from != "" && ev.Payload["from"] != from) || ev.Payload["resource"] != "kindling/oom" {
-			t.Errorf("event %d payload = %v", i, ev.Payload)
+		if p := payload(t, ev); p["phase"] != phase || (from != "" && p["from"] != from) || p["resource"] != "kindling/oom" {
+			t.Errorf("event %d payload = %v", i, p)
 		}
 		if _, err := time.Parse(time.RFC3339, ev.Timestamp); err != nil {
 			t.Errorf("event %d timestamp %q: %v", i, ev.Timestamp, err)
 		}
 		from = phase
 	}
-	if p := stored[3].Payload; p["decision"] != "auto-approved" || p["policy_hash"] != wantHash || p["workflow"] != "increase-memory-limit" {
+	if p := payload(t, stored[3]); p["decision"] != "auto-approved" || p["policy_hash"] != wantHash || p["workflow"] != "increase-memory-limit" {
 		t.Errorf("Completed payload = %v", p)
 	}
 	if s.Audit == nil || len(s.Audit.Pending) != 0 || !slices.Equal(s.Audit.DeliveredPhases, []string{"Pending", "Investigating", "Analyzing", "Completed"}) {
@@ -98,15 +98,15 @@ func TestWalksAllPhasesToCompleted(t *testing.T) {
 }
 
 func TestDefaultPolicyOutcomes(t *testing.T) {
-	answer := func(conf float64, review bool, workflow string) func(int, clients.Signal) (int, any) {
-		return func(int, clients.Signal) (int, any) {
-			return 200, clients.Investigation{RootCause: "x", Confidence: conf, NeedsHumanReview: review,
-				RecommendedWorkflow: clients.Workflow{ID: workflow, Parameters: map[string]string{}}}
+	answer := func(conf float64, review bool, workflow string) func(int, holmesapi.Signal) (int, any) {
+		return func(int, holmesapi.Signal) (int, any) {
+			return 200, holmesapi.Investigation{RootCause: "x", Confidence: conf, NeedsHumanReview: review,
+				RecommendedWorkflow: holmesapi.Workflow{ID: workflow, Parameters: map[string]string{}}}
 		}
 	}
 	for _, tc := range []struct {
 		name, namespace, reason string
-		answer                  func(int, clients.Signal) (int, any)
+		answer                  func(int, holmesapi.Signal) (int, any)
 		want, reasonHas         string
 	}{
 		{"oom-staging", "staging", "OOMKilled", rulesAnswer, "auto-approved", "increase-memory-limit"},
@@ -134,7 +134,7 @@ func TestDefaultPolicyOutcomes(t *testing.T) {
 }
 
 func TestTransientHolmesErrorsAreRetriedWithBackoff(t *testing.T) {
-	answer := func(attempt int, s clients.Signal) (int, any) {
+	answer := func(attempt int, s holmesapi.Signal) (int, any) {
 		switch attempt {
 		case 1:
 			return 503, map[string]string{"error": "warming up"}
@@ -188,7 +188,7 @@ func TestTransientHolmesErrorsAreRetriedWithBackoff(t *testing.T) {
 }
 
 func TestHolmesBadRequestFails(t *testing.T) {
-	answer := func(int, clients.Signal) (int, any) {
+	answer := func(int, holmesapi.Signal) (int, any) {
 		return 400, map[string]string{"error": "is required", "field": "signal.reason"}
 	}
 	e := newEnv(t, answer, newAnalysis("bad", "staging", ""))
@@ -207,7 +207,7 @@ func TestHolmesBadRequestFails(t *testing.T) {
 		t.Errorf("Investigated condition = %+v", c)
 	}
 	_, stored := e.ds.counts()
-	if len(stored) != 3 || stored[2].EventType != "aianalysis.phase.failed" || stored[2].Payload["from"] != "Investigating" {
+	if len(stored) != 3 || stored[2].EventType != "aianalysis.phase.failed" || payload(t, stored[2])["from"] != "Investigating" {
 		t.Errorf("audit events = %+v, want pending, investigating, failed", stored)
 	}
 
@@ -218,7 +218,7 @@ func TestHolmesBadRequestFails(t *testing.T) {
 }
 
 func TestHolmesUnavailableTooLongFails(t *testing.T) {
-	e := newEnv(t, func(int, clients.Signal) (int, any) { return 502, map[string]string{"error": "bad gateway"} },
+	e := newEnv(t, func(int, holmesapi.Signal) (int, any) { return 502, map[string]string{"error": "bad gateway"} },
 		newAnalysis("down", "staging", "OOMKilled"))
 	e.r.MaxInvestigationAttempts = 3
 

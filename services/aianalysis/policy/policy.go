@@ -12,6 +12,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+
+	holmesapi "github.com/kindling-dev/kindling/services/holmesgpt-api/api"
 )
 
 const (
@@ -30,17 +32,11 @@ type Input struct {
 	Investigation Investigation `json:"investigation"`
 }
 
-// Signal is the alert under analysis.
-type Signal struct {
-	Name      string            `json:"name"`
-	Namespace string            `json:"namespace"`
-	Kind      string            `json:"kind"`
-	Severity  string            `json:"severity"`
-	Reason    string            `json:"reason"`
-	Labels    map[string]string `json:"labels"`
-}
+// Signal is the alert under analysis, as sent to holmesgpt-api.
+type Signal = holmesapi.Signal
 
-// Investigation is holmesgpt-api's answer, as the policy sees it.
+// Investigation is holmesgpt-api's answer, as the policy sees it: the fields of
+// holmesapi.Investigation except analyser, which the policy input does not carry.
 type Investigation struct {
 	RootCause           string   `json:"root_cause"`
 	Confidence          float64  `json:"confidence"`
@@ -48,11 +44,8 @@ type Investigation struct {
 	NeedsHumanReview    bool     `json:"needs_human_review"`
 }
 
-// Workflow is the recommended remediation.
-type Workflow struct {
-	ID         string            `json:"id"`
-	Parameters map[string]string `json:"parameters"`
-}
+// Workflow is the recommended remediation, as holmesgpt-api answers it.
+type Workflow = holmesapi.Workflow
 
 // Decision is the policy's verdict and the hash of the policy that reached it.
 type Decision struct {
