@@ -59,5 +59,5 @@ func (Aianalysis) Test(ctx context.Context) error { return target(ctx, aianalysi
 // cluster when E2E_KEEP_CLUSTER_ON_FAILURE=true. Every variable of the other targets applies.
 func (Aianalysis) E2e(ctx context.Context) error { return e2e(ctx, aianalysis) }
 
-// Down deletes the suite's cluster and archive and forgets the run's state.
+// Down deletes the suite's cluster, archive and unpruned images, and forgets the run.
 func (Aianalysis) Down(ctx context.Context) error { return down(ctx, aianalysis) }

@@ -47,7 +47,7 @@ func (r *Run) Finish(ctx context.Context, runErr error) error {
 	return errors.Join(append([]error{runErr}, errs...)...)
 }
 
-// Down deletes the suite's cluster and archive and forgets the run.
+// Down deletes the suite's cluster, archive and unpruned images, and forgets the run.
 func (r *Run) Down(ctx context.Context) error {
 	log := r.logger("down")
 	name, provider := r.cfg.ClusterName, ""
@@ -78,6 +78,9 @@ func (r *Run) Down(ctx context.Context) error {
 		log("deleted cluster %s (%s)", name, provider)
 	default:
 		log("no cluster %s (%s) to delete", name, provider)
+	}
+	if r.st.Pruned == nil && len(r.st.Images) > 0 && r.cfg.Registry == nil {
+		r.removeImages(ctx, log)
 	}
 	if a := r.st.Archive; a != nil && !r.cfg.KeepArchives {
 		if err := os.Remove(a.Path); err == nil {
@@ -126,4 +129,28 @@ func (r *Run) engineLabel() string {
 		return r.st.Engine
 	}
 	return "none"
+}
+
+// removeImages deletes the run's images that are still in the engine: a run that stopped before
+// prune would otherwise leave them behind.
+func (r *Run) removeImages(ctx context.Context, log func(string, ...any)) {
+	eng, err := r.engine(ctx)
+	if err != nil {
+		log("images of run %s not removed: %v", r.st.RunID, err)
+		return
+	}
+	var ids []string
+	for _, img := range r.st.Images {
+		if id, found, err := eng.ImageID(ctx, img.Ref); err == nil && found && id == img.ID {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	if err := eng.Remove(ctx, ids); err != nil {
+		log("could not remove the images of run %s: %v", r.st.RunID, err)
+		return
+	}
+	log("removed %d images of run %s from %s", len(ids), r.st.RunID, eng.Name())
 }
