@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
 	"github.com/kindling-dev/kindling/test/infrastructure/testenv"
 )
@@ -31,6 +32,7 @@ nodes:
 // TestReal creates one real cluster per provider and runs the cluster and load checks against it.
 func TestReal(t *testing.T) {
 	testenv.Short(t)
+	enginetest.Lock(t) // an engine test's system prune must not catch a node container being created
 	for _, provider := range []string{cluster.ProviderDocker, cluster.ProviderPodman} {
 		t.Run(provider, func(t *testing.T) { realCluster(t, provider) })
 	}
@@ -320,6 +322,7 @@ func TestRealEnsureNodeImage(t *testing.T) {
 	testenv.Short(t)
 	testenv.RequireEngine(t, "docker")
 	testenv.RequireEngine(t, "podman")
+	enginetest.Lock(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 

@@ -33,6 +33,7 @@ func TestRealDeployPhase(t *testing.T) {
 	testenv.Short(t)
 	testenv.RequireEngine(t, "docker")
 	nodeImage := testenv.NodeImage(t)
+	enginetest.Lock(t) // an engine test's system prune must not catch a node container being created
 	ctx := context.Background()
 	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {

@@ -32,8 +32,9 @@ func Real(t testing.TB, name string) engine.Engine {
 	return e
 }
 
-// Lock serialises tests that change a real engine's state (prunes above all) across test
-// processes, since `go test` runs packages in parallel. Take it once per top-level test; it is
+// Lock serialises tests that change a real engine's state (prunes above all) or create Kind
+// clusters in it across test processes, since `go test` runs packages in parallel and a system
+// prune removes containers that are created but not yet started. Take it once per top-level test; it is
 // released when the test ends.
 func Lock(t testing.TB) {
 	t.Helper()
