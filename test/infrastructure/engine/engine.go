@@ -303,6 +303,11 @@ func (e *cli) Build(ctx context.Context, spec BuildSpec) error {
 		return fmt.Errorf("%s build: Ref, Containerfile and ContextDir are required (got %+v)", e.name, spec)
 	}
 	args := []string{"build", "-f", spec.Containerfile, "-t", spec.Ref}
+	if e.name == Podman {
+		// No intermediate image per instruction: images are skipped by tag, not by layer cache,
+		// and every intermediate would hold (and be counted by system df for) the whole binary.
+		args = append(args, "--layers=false")
+	}
 	for _, key := range sortedKeys(spec.Labels) {
 		args = append(args, "--label", key+"="+spec.Labels[key])
 	}

@@ -180,7 +180,7 @@ func TestBuildArgvAndLogTail(t *testing.T) {
 	if err := e.Build(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	want := "podman build -f /repo/services/hello/Containerfile -t localhost/hello:s-0123456789ab --label dev.kindling.run=r1 --label dev.kindling.suite=s /work/hello"
+	want := "podman build -f /repo/services/hello/Containerfile -t localhost/hello:s-0123456789ab --layers=false --label dev.kindling.run=r1 --label dev.kindling.suite=s /work/hello"
 	if got := runner.Argvs(); !slices.Equal(got, []string{want}) {
 		t.Fatalf("argv = %q\nwant %q", got, want)
 	}

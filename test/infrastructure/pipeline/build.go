@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -48,6 +49,8 @@ func (r *Run) build(ctx context.Context) (Built, error) {
 		services = append(services, build.Service{Name: name})
 	}
 	planned, err := build.Plan(ctx, opts, services)
+	// The build contexts hold a copy of every binary: gone once the images are built or found.
+	defer os.RemoveAll(opts.WorkDir)
 	if err != nil {
 		return Built{}, err
 	}
