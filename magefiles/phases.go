@@ -38,7 +38,7 @@ func clusterPhase(ctx context.Context, name string) error {
 }
 
 func loadPhase(ctx context.Context, name string) error {
-	mg.CtxDeps(ctx, mg.F(clusterPhase, name), mg.F(exportPhase, name))
+	mg.SerialCtxDeps(ctx, mg.F(exportPhase, name), mg.F(clusterPhase, name))
 	return phase(name, func(r *pipeline.Run) error { return r.Load(ctx) })
 }
 

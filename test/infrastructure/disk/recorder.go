@@ -386,5 +386,5 @@ func (r *Recorder) WriteSummaryMarkdown(w io.Writer) error {
 
 // AppendStepSummary appends WriteSummaryMarkdown to $GITHUB_STEP_SUMMARY; a no-op when unset.
 func (r *Recorder) AppendStepSummary() error {
-	return appendStepSummary(r.WriteSummaryMarkdown)
+	return AppendToStepSummary(r.WriteSummaryMarkdown)
 }

@@ -76,7 +76,10 @@ func (r Report) WriteText(w io.Writer) error {
 			return err
 		}
 	}
-	if len(r.Archives) > 0 {
+	if len(r.Archives) == 0 {
+		return writeString(w, "\nARCHIVES  none\n")
+	}
+	{
 		if err := writeString(w, "\n"); err != nil {
 			return err
 		}
@@ -199,10 +202,10 @@ const StepSummaryEnv = "GITHUB_STEP_SUMMARY"
 // AppendStepSummary appends the report as markdown to $GITHUB_STEP_SUMMARY; without that variable
 // (outside GitHub Actions) it does nothing.
 func AppendStepSummary(r Report) error {
-	return appendStepSummary(r.WriteMarkdown)
+	return AppendToStepSummary(r.WriteMarkdown)
 }
 
-func appendStepSummary(write func(io.Writer) error) error {
+func AppendToStepSummary(write func(io.Writer) error) error {
 	path := os.Getenv(StepSummaryEnv)
 	if path == "" {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -70,21 +71,43 @@ func RunE2E(ctx context.Context, cfg Config, kubeconfig string, out io.Writer) (
 	return counts, nil
 }
 
+// countTests counts the tests that ran, reading go test -v output: a test with subtests counts
+// as its subtests, not once more itself (unless it failed on its own while they passed).
 func countTests(r io.Reader) TestCounts {
-	var c TestCounts
+	outcome := map[string]string{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case strings.HasPrefix(line, "--- PASS:"):
-			c.Passed++
-		case strings.HasPrefix(line, "--- FAIL:"):
-			c.Failed++
-		case strings.HasPrefix(line, "--- SKIP:"):
-			c.Skipped++
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 3 && fields[0] == "---" && strings.HasSuffix(fields[1], ":") {
+			outcome[fields[2]] = strings.TrimSuffix(fields[1], ":")
 		}
 	}
 	io.Copy(io.Discard, r)
+	var c TestCounts
+	for name, result := range outcome {
+		if sub := subtests(outcome, name); len(sub) > 0 && (result != "FAIL" || slices.Contains(sub, "FAIL")) {
+			continue
+		}
+		switch result {
+		case "PASS":
+			c.Passed++
+		case "FAIL":
+			c.Failed++
+		case "SKIP":
+			c.Skipped++
+		}
+	}
 	return c
+}
+
+// subtests returns the outcomes of name's subtests.
+func subtests(outcome map[string]string, name string) []string {
+	var out []string
+	for other, result := range outcome {
+		if strings.HasPrefix(other, name+"/") {
+			out = append(out, result)
+		}
+	}
+	return out
 }

@@ -110,6 +110,9 @@ func (r *Run) archiveStillTrue() bool {
 
 func human(n int64) string {
 	const unit = 1024
+	if n < 0 {
+		return "-" + human(-n)
+	}
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -50,6 +52,10 @@ func (r *Run) Finish(ctx context.Context, runErr error) error {
 // Down deletes the suite's cluster, archive and unpruned images, and forgets the run.
 func (r *Run) Down(ctx context.Context) error {
 	log := r.logger("down")
+	if r.st.Engine != "" && r.cfg.Engine != "" && r.cfg.Engine != r.st.Engine {
+		log("tearing down with %s, the engine this run used (CONTAINER_ENGINE=%s ignored)", r.st.Engine, r.cfg.Engine)
+		r.cfg.Engine = r.st.Engine
+	}
 	name, provider := r.cfg.ClusterName, ""
 	if c := r.st.Cluster; c != nil {
 		name, provider = c.Name, c.Provider
@@ -68,11 +74,12 @@ func (r *Run) Down(ctx context.Context) error {
 		provider = eng.Name()
 	}
 	exists, err := cluster.Exists(ctx, name, provider)
+	kubeconfig := filepath.Join(r.cfg.RunDir, "kubeconfig")
 	switch {
 	case err != nil:
 		return err
 	case exists:
-		if err := cluster.Delete(ctx, name, provider, filepath.Join(r.cfg.RunDir, "kubeconfig")); err != nil {
+		if err := cluster.Delete(ctx, name, provider, kubeconfig); err != nil {
 			return err
 		}
 		log("deleted cluster %s (%s)", name, provider)
@@ -87,6 +94,7 @@ func (r *Run) Down(ctx context.Context) error {
 			log("removed %s", a.Path)
 		}
 	}
+	os.Remove(kubeconfig)
 	if err := os.Remove(statePath(r.cfg)); err != nil && !os.IsNotExist(err) {
 		return err
 	}
@@ -102,6 +110,9 @@ func (r *Run) Summary() {
 	r.mu.Lock()
 	phases, tests := r.phases, r.tests
 	r.mu.Unlock()
+	if len(phases) == 0 {
+		return
+	}
 	fmt.Fprintf(r.out, "\nSummary of %s (run %s, engine %s, total %s)\n", r.cfg.Suite.Name, r.runID, r.engineLabel(), time.Since(r.started).Round(time.Second))
 	tw := tabwriter.NewWriter(r.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "phase\tduration")
@@ -111,11 +122,22 @@ func (r *Run) Summary() {
 	tw.Flush()
 	fmt.Fprintln(r.out)
 	r.disk.Summary(r.out)
-	if err := r.disk.AppendStepSummary(); err != nil {
-		fmt.Fprintf(r.out, "could not append to GITHUB_STEP_SUMMARY: %v\n", err)
-	}
 	if tests != nil {
 		fmt.Fprintf(r.out, "\ne2e: %s\n", tests)
+	}
+	err := disk.AppendToStepSummary(func(w io.Writer) error {
+		fmt.Fprintf(w, "## kindling %s (run %s, engine %s)\n\n| phase | duration |\n| --- | --- |\n", r.cfg.Suite.Name, r.runID, r.engineLabel())
+		for _, p := range phases {
+			fmt.Fprintf(w, "| %s | %s |\n", p.Name, p.Duration.Round(100*time.Millisecond))
+		}
+		if tests != nil {
+			fmt.Fprintf(w, "\ne2e: %s\n", tests)
+		}
+		fmt.Fprintln(w)
+		return r.disk.WriteSummaryMarkdown(w)
+	})
+	if err != nil {
+		fmt.Fprintf(r.out, "could not append to GITHUB_STEP_SUMMARY: %v\n", err)
 	}
 }
 

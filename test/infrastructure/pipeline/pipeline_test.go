@@ -173,12 +173,17 @@ func TestCountTests(t *testing.T) {
 === RUN   TestDecisions/a
     --- PASS: TestDecisions/a (1.00s)
     --- SKIP: TestDecisions/b (0.00s)
+    --- FAIL: TestDecisions/c (0.00s)
 --- FAIL: TestDecisions (1.00s)
 --- PASS: TestPolicy (2.00s)
+=== RUN   TestAfter
+    --- PASS: TestAfter/x (1.00s)
+--- FAIL: TestAfter (1.00s)
 FAIL
 `
 	got := countTests(strings.NewReader(out))
-	if got != (TestCounts{Passed: 2, Failed: 1, Skipped: 1}) {
+	// TestDecisions counts as its subtests; TestAfter failed on its own after its subtest passed.
+	if got != (TestCounts{Passed: 3, Failed: 2, Skipped: 1}) {
 		t.Errorf("countTests = %+v", got)
 	}
 }

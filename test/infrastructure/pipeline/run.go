@@ -102,7 +102,7 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 			return nil, err
 		}
 	}
-	r := &Run{cfg: cfg, out: out, st: st, started: time.Now(), valid: map[string]bool{}}
+	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, started: time.Now(), valid: map[string]bool{}}
 	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
 	return r, nil
 }
@@ -130,6 +130,9 @@ func (r *Run) logger(phase string) func(string, ...any) {
 // timed runs one phase, records its duration and a disk checkpoint: the phase's own on success,
 // <CHECKPOINT>_FAILED on failure, since a phase that runs out of disk is the one to see.
 func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() error) error {
+	if _, err := r.engineName(); err != nil { // before any output: nothing else can go right
+		return err
+	}
 	r.startOnce.Do(func() { r.start(ctx) })
 	start := time.Now()
 	err := fn()
