@@ -181,7 +181,10 @@ type fakeNode struct {
 	importErr string // ctr's stderr on a failed import
 	noLocal   bool   // ctr of containerd 1.x: no --local
 
+	inUse string // image ID crictl rmi refuses
+
 	mu       sync.Mutex
+	removed  []string
 	images   string
 	imported []string
 	stdin    string
@@ -238,7 +241,40 @@ func (c *fakeCmd) Run() error {
 		}
 		n.images = n.importTo
 		return nil
+	case strings.HasPrefix(cmd, "crictl rmi "):
+		if c.argv[2] == n.inUse {
+			fmt.Fprintln(c.stderr, "image is in use by a container")
+			return errors.New("exit status 1")
+		}
+		n.removed = append(n.removed, c.argv[2])
+		return nil
 	default:
 		return fmt.Errorf("fake node: unexpected command %q", cmd)
+	}
+}
+
+func TestRemoveStale(t *testing.T) {
+	const old1, old2, busy, other = "sha256:01", "sha256:02", "sha256:03", "sha256:04"
+	n := &fakeNode{name: "n1", inUse: busy, images: `{"images": [
+		{"id": "` + testID + `", "repoTags": ["localhost/datastorage:aianalysis-new"]},
+		{"id": "` + old1 + `", "repoTags": ["localhost/datastorage:aianalysis-old"]},
+		{"id": "` + old2 + `", "repoTags": ["localhost/aianalysis:aianalysis-old"]},
+		{"id": "` + busy + `", "repoTags": ["localhost/aianalysis:aianalysis-older"]},
+		{"id": "` + other + `", "repoTags": ["registry.k8s.io/pause:3.10.1"]}
+	]}`}
+	stale := func(ref string) bool {
+		return strings.HasPrefix(ref, "localhost/") && strings.Contains(ref, ":aianalysis-")
+	}
+	var logged []string
+	removed, err := RemoveStale(context.Background(), []nodes.Node{n}, []Image{{Ref: "localhost/datastorage:aianalysis-new", ID: testID}}, stale,
+		func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(n.removed, []string{old1, old2}) {
+		t.Errorf("removed %v, want the two stale images only (not the kept one, the busy one or pause)", n.removed)
+	}
+	if len(removed) != 2 || len(logged) != 1 || !strings.Contains(logged[0], "in use") {
+		t.Errorf("removed %v, logged %v", removed, logged)
 	}
 }

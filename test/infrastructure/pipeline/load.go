@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
@@ -69,6 +70,14 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 		if b, ok := before[name]; ok {
 			log("node %s: containerd's storage grew by %s for an archive of %s", name, human(n-b), human(e.Archive.Size))
 		}
+	}
+	// On a cluster that outlives a run, earlier builds of the suite would pile up on the nodes.
+	removed, err := load.RemoveStale(ctx, nodes, want, r.staleRef, log)
+	if err != nil {
+		log("could not remove earlier builds from the nodes: %v", err)
+	}
+	if len(removed) > 0 {
+		log("removed %d earlier builds of suite %s from the nodes", len(removed), r.cfg.Suite.Name)
 	}
 	var names []string
 	for _, n := range res.Nodes {
@@ -152,4 +161,14 @@ func containerdBytes(ctx context.Context, ns []nodes.Node) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// staleRef reports whether ref names a build of one of the suite's services (any input hash).
+func (r *Run) staleRef(ref string) bool {
+	for _, svc := range r.cfg.Suite.Services {
+		if strings.HasPrefix(ref, "localhost/"+svc+":"+r.cfg.Suite.Name+"-") {
+			return true
+		}
+	}
+	return false
 }
