@@ -1,6 +1,7 @@
 // Package pipeline composes the phases of a suite's run: build → export → prune → cluster → load →
-// deploy → test. Each phase takes the typed product of the one before it and never calls back into an
-// earlier phase's tools; the deploy phase in particular sees only what load put on the nodes.
+// deploy → test. Each phase takes the typed product of the one before it and never asks an earlier
+// phase to produce anything again; the deploy phase in particular has no path to the container
+// engine: it sees only what load put on the nodes.
 //
 // Products are also written to a state file, so the phases can run as separate processes (CI steps).
 // A phase that finds its product already there, and still true, says so and returns.
