@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
@@ -17,11 +18,12 @@ func (r *Run) Report(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, err := r.engine(ctx)
-	if err != nil {
-		return err
+	eng, engErr := r.engine(ctx)
+	// Notes go to stderr: stdout carries the report, which may be JSON.
+	if engErr != nil { // still report the filesystems that can be measured
+		fmt.Fprintf(os.Stderr, "disk: no engine, the report lacks its graph root and breakdown: %v\n", engErr)
 	}
-	if c := r.st.Cluster; c != nil {
+	if c := r.st.Cluster; c != nil && engErr == nil {
 		if ok, _ := cluster.Exists(ctx, c.Name, c.Provider); ok {
 			r.addPlaces(r.nodePlaces(ctx, Cluster{*c}, nil)...)
 		}
@@ -31,11 +33,13 @@ func (r *Run) Report(ctx context.Context) error {
 		return err
 	}
 	rep := disk.Report{Time: snap.Time, Filesystems: snap.Filesystems}
-	if u, err := eng.DiskUsage(ctx); err == nil {
-		rep.Engine = &disk.EngineUsage{Name: eng.Name(), Images: u.Images, Containers: u.Containers,
-			Volumes: u.Volumes, BuildCache: u.BuildCache, Reclaimable: u.Reclaimable}
-	} else {
-		r.logf("disk", "%s system df failed, no engine breakdown: %v", eng.Name(), err)
+	if engErr == nil {
+		if u, err := eng.DiskUsage(ctx); err == nil {
+			rep.Engine = &disk.EngineUsage{Name: eng.Name(), Images: u.Images, Containers: u.Containers,
+				Volumes: u.Volumes, BuildCache: u.BuildCache, Reclaimable: u.Reclaimable}
+		} else {
+			fmt.Fprintf(os.Stderr, "disk: %s system df failed, no engine breakdown: %v\n", eng.Name(), err)
+		}
 	}
 	files, err := archive.List(r.cfg.ArchiveDir)
 	if err != nil {
