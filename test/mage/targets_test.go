@@ -1,0 +1,81 @@
+// Package mage checks the Mage targets the way a user meets them: through the zero-install
+// bootstrap, `go run magefile.go`.
+package mage
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func mage(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", append([]string{"run", "magefile.go"}, args...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestEveryTargetIsListedWithADescription(t *testing.T) {
+	out, err := mage(t, nil, "-l")
+	if err != nil {
+		t.Fatalf("go run magefile.go -l: %v\n%s", err, out)
+	}
+	for _, target := range []string{
+		"aianalysis:build", "aianalysis:export", "aianalysis:prune", "aianalysis:cluster", "aianalysis:load",
+		"aianalysis:deploy", "aianalysis:test", "aianalysis:e2e", "aianalysis:down",
+		"images:build", "images:export", "images:prune", "images:load", "disk:report",
+	} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			fields := strings.Fields(line)
+			if len(fields) > 1 && fields[0] == target {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("target %s is not listed with a description:\n%s", target, out)
+		}
+	}
+}
+
+func TestHelpNamesTheEnvironment(t *testing.T) {
+	for target, vars := range map[string][]string{
+		"aianalysis:e2e":   {"E2E_KEEP_CLUSTER_ON_FAILURE"},
+		"aianalysis:prune": {"E2E_PRUNE", "E2E_PRUNE_KEEP"},
+		"disk:report":      {"DISK_REPORT_FORMAT", "GITHUB_STEP_SUMMARY"},
+	} {
+		out, err := mage(t, nil, "-h", target)
+		if err != nil {
+			t.Fatalf("-h %s: %v\n%s", target, err, out)
+		}
+		for _, v := range vars {
+			if !strings.Contains(out, v) {
+				t.Errorf("-h %s does not mention %s:\n%s", target, v, out)
+			}
+		}
+	}
+}
+
+// A bad environment is one clear error and a non-zero exit, before anything runs.
+func TestBadEnvironmentFailsBeforeAnythingRuns(t *testing.T) {
+	out, err := mage(t, []string{"E2E_PRUNE=everything", "E2E_PARALLELISM=0", "E2E_RUN_DIR=" + t.TempDir()}, "aianalysis:build")
+	if err == nil {
+		t.Fatalf("want a non-zero exit, got success:\n%s", out)
+	}
+	for _, want := range []string{"E2E_PRUNE=\"everything\"", "E2E_PARALLELISM"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output does not name %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "[build]") {
+		t.Errorf("the build ran despite the bad environment:\n%s", out)
+	}
+}
