@@ -52,7 +52,7 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 	if e.Consumed || e.Archive.Path == "" {
 		return Loaded{}, fmt.Errorf("no archive to load into %s: the images were loaded elsewhere and the archive removed; run \"go run magefile.go %s:down\" and start the suite again", c.Name, r.cfg.Suite.Name)
 	}
-	nodes, err := cluster.Nodes(ctx, c.Name, c.Provider)
+	ns, err := cluster.Nodes(ctx, c.Name, c.Provider)
 	if err != nil {
 		return Loaded{}, err
 	}
@@ -60,19 +60,19 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 	for i, img := range e.Images {
 		want[i] = load.Image{Ref: img.Ref, ID: img.ID}
 	}
-	before := containerdBytes(ctx, nodes)
-	res, err := load.Archive(ctx, nodes, e.Archive.Path, want, log)
+	before := containerdBytes(ctx, ns)
+	res, err := load.Archive(ctx, ns, e.Archive.Path, want, log)
 	if err != nil {
 		return Loaded{}, err
 	}
-	after := containerdBytes(ctx, nodes)
+	after := containerdBytes(ctx, ns)
 	for name, n := range after {
 		if b, ok := before[name]; ok {
 			log("node %s: containerd's storage grew by %s for an archive of %s", name, human(n-b), human(e.Archive.Size))
 		}
 	}
 	// On a cluster that outlives a run, earlier builds of the suite would pile up on the nodes.
-	removed, err := load.RemoveStale(ctx, nodes, want, r.staleRef, log)
+	removed, err := load.RemoveStale(ctx, ns, want, r.staleRef, log)
 	if err != nil {
 		log("could not remove earlier builds from the nodes: %v", err)
 	}
