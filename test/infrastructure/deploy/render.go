@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 )
 
 // ImageProblem is one container whose image cannot be used.
@@ -79,7 +81,7 @@ func Render(dir string, images []Image, registry *Registry) ([]Document, error) 
 	var loadedRefs []string
 	for _, img := range images {
 		if img.Ref != "" {
-			loaded[normalizeRef(img.Ref)] = true
+			loaded[imageref.Normalize(img.Ref)] = true
 			loadedRefs = append(loadedRefs, img.Ref)
 		}
 	}
@@ -111,7 +113,7 @@ func Render(dir string, images []Image, registry *Registry) ([]Document, error) 
 				case len(unknown) > 0:
 					problem.Reason = fmt.Sprintf("image %q uses unknown placeholder(s) %s; known: %s",
 						image, strings.Join(unknown, ", "), knownPlaceholders(refs))
-				case registry == nil && !loaded[normalizeRef(substituted)]:
+				case registry == nil && !loaded[imageref.Normalize(substituted)]:
 					problem.Reason = fmt.Sprintf("image %q is not in the loaded set", substituted)
 				}
 				if problem.Reason != "" {
@@ -273,37 +275,6 @@ func podContainers(obj *unstructured.Unstructured) []map[string]any {
 				out = append(out, m)
 			}
 		}
-	}
-	return out
-}
-
-// normalizeRef expands a reference the way the container runtime does, so "busybox" and
-// "docker.io/library/busybox:latest" compare equal.
-func normalizeRef(ref string) string {
-	name, digest, _ := strings.Cut(ref, "@")
-	tag := ""
-	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
-		name, tag = name[:i], name[i+1:]
-	}
-	domain, rest, found := strings.Cut(name, "/")
-	if !found || !(strings.ContainsAny(domain, ".:") || domain == "localhost") {
-		domain, rest = "docker.io", name
-	}
-	if domain == "index.docker.io" {
-		domain = "docker.io"
-	}
-	if domain == "docker.io" && !strings.Contains(rest, "/") {
-		rest = "library/" + rest
-	}
-	out := domain + "/" + rest
-	if tag == "" && digest == "" {
-		tag = "latest"
-	}
-	if tag != "" {
-		out += ":" + tag
-	}
-	if digest != "" {
-		out += "@" + digest
 	}
 	return out
 }

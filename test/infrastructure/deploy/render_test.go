@@ -175,22 +175,3 @@ func TestPlaceholder(t *testing.T) {
 		}
 	}
 }
-
-func TestNormalizeRef(t *testing.T) {
-	for in, want := range map[string]string{
-		"busybox":                         "docker.io/library/busybox:latest",
-		"busybox:1.36":                    "docker.io/library/busybox:1.36",
-		"docker.io/library/busybox:1.36":  "docker.io/library/busybox:1.36",
-		"index.docker.io/library/busybox": "docker.io/library/busybox:latest",
-		"kindest/node:v1.33.1":            "docker.io/kindest/node:v1.33.1",
-		"localhost/alpha:test-01":         "localhost/alpha:test-01",
-		"localhost:5001/alpha:t1":         "localhost:5001/alpha:t1",
-		"registry.k8s.io/pause:3.10":      "registry.k8s.io/pause:3.10",
-		"quay.io/x/y@sha256:abc":          "quay.io/x/y@sha256:abc",
-		"localhost:5001/alpha":            "localhost:5001/alpha:latest",
-	} {
-		if got := normalizeRef(in); got != want {
-			t.Errorf("normalizeRef(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

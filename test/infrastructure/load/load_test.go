@@ -29,23 +29,6 @@ func readTestdata(t *testing.T, name string) string {
 	return string(b)
 }
 
-func TestNormalizeRef(t *testing.T) {
-	for in, want := range map[string]string{
-		"localhost/datastorage:aianalysis-0123abcd4567": "localhost/datastorage:aianalysis-0123abcd4567",
-		"localhost/x":                   "localhost/x:latest",
-		"busybox":                       "docker.io/library/busybox:latest",
-		"docker.io/busybox:1":           "docker.io/library/busybox:1",
-		"kindenv/node:v1.34.4":          "docker.io/kindenv/node:v1.34.4",
-		"registry.k8s.io/pause:3.10":    "registry.k8s.io/pause:3.10",
-		"host:5000/a/b":                 "host:5000/a/b:latest",
-		"registry.k8s.io/x@sha256:abcd": "registry.k8s.io/x@sha256:abcd",
-	} {
-		if got := NormalizeRef(in); got != want {
-			t.Errorf("NormalizeRef(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestParseCrictlImages(t *testing.T) {
 	imgs, err := parseCrictlImages([]byte(readTestdata(t, "crictl-images.json")))
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 )
 
 // nodeImage is one image as the node's CRI (kubelet's view) lists it.
@@ -48,38 +50,18 @@ func missing(have []nodeImage, want []Image) []Image {
 }
 
 func present(have []nodeImage, w Image) bool {
-	ref := NormalizeRef(w.Ref)
+	ref := imageref.Normalize(w.Ref)
 	for _, h := range have {
 		if h.ID != w.ID {
 			continue
 		}
 		for _, t := range h.RepoTags {
-			if NormalizeRef(t) == ref {
+			if imageref.Normalize(t) == ref {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// NormalizeRef returns the fully qualified form containerd and CRI use: a registry host
-// ("docker.io" when the first component is not one; "library/" for one-component names there)
-// and a tag (":latest" when neither tag nor digest is given). "localhost/x:1" stays as is.
-func NormalizeRef(ref string) string {
-	first, rest, ok := strings.Cut(ref, "/")
-	if !ok || (!strings.ContainsAny(first, ".:") && first != "localhost") {
-		if !strings.Contains(ref, "/") {
-			ref = "library/" + ref
-		}
-		ref = "docker.io/" + ref
-	} else if first == "docker.io" && !strings.Contains(rest, "/") {
-		ref = "docker.io/library/" + rest
-	}
-	last := ref[strings.LastIndex(ref, "/")+1:]
-	if !strings.ContainsAny(last, ":@") {
-		ref += ":latest"
-	}
-	return ref
 }
 
 var idRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
