@@ -1,13 +1,13 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 )
 
 // EnsureNodeImage makes the Kind node image available to the provider and returns the name to
@@ -24,8 +24,9 @@ func EnsureNodeImage(ctx context.Context, provider, image string, log func(forma
 	if provider != ProviderDocker && provider != ProviderPodman {
 		return "", fmt.Errorf("unknown Kind provider %q: use %q or %q", provider, ProviderDocker, ProviderPodman)
 	}
+	docker, podman := mustEngine(engine.Docker), mustEngine(engine.Podman)
 	missing := fmt.Errorf("Kind node image %q not found for provider %s: run ../shared/kindenv/setup to build it, or set KIND_NODE_IMAGE to an image that exists", image, provider)
-	dockerRef, dockerID, err := dockerNodeImage(ctx, image)
+	dockerRef, dockerID, err := dockerNodeImage(ctx, docker, image)
 	if provider == ProviderDocker {
 		if err != nil {
 			return "", err
@@ -38,7 +39,7 @@ func EnsureNodeImage(ctx context.Context, provider, image string, log func(forma
 	// podman: docker is only a source here, so a missing docker is not an error
 
 	name := PodmanImageName(image)
-	podID, err := imageID(ctx, "podman", name)
+	podID, _, err := podman.ImageID(ctx, name)
 	if err != nil {
 		return "", err
 	}
@@ -54,11 +55,11 @@ func EnsureNodeImage(ctx context.Context, provider, image string, log func(forma
 	default:
 		logf("node image %s is not in podman: copying it from docker (docker save | podman load)", image)
 	}
-	if err := copyDockerToPodman(ctx, dockerRef); err != nil {
+	if err := copyImage(ctx, docker, podman, dockerRef); err != nil {
 		return "", fmt.Errorf("copy Kind node image %q from docker to podman: %w", dockerRef, err)
 	}
 	stale := podID
-	if podID, err = imageID(ctx, "podman", name); err != nil {
+	if podID, _, err = podman.ImageID(ctx, name); err != nil {
 		return "", err
 	}
 	if podID != dockerID {
@@ -66,7 +67,7 @@ func EnsureNodeImage(ctx context.Context, provider, image string, log func(forma
 	}
 	if stale != "" {
 		// the stale copy is untagged now; it stays if containers still use it
-		if _, err := run(ctx, nil, "podman", "image", "rm", stale); err != nil {
+		if err := podman.Remove(ctx, []string{stale}); err != nil {
 			logf("kept podman's stale node image %s: %v", short(stale), err)
 		}
 	}
@@ -85,72 +86,44 @@ func PodmanImageName(image string) string {
 
 // dockerNodeImage finds the image in docker, also without podman's "localhost/" prefix. A missing
 // image returns an empty ID; a missing docker is an error.
-func dockerNodeImage(ctx context.Context, image string) (ref, id string, err error) {
+func dockerNodeImage(ctx context.Context, docker engine.Engine, image string) (ref, id string, err error) {
 	refs := []string{image}
 	if s, ok := strings.CutPrefix(image, "localhost/"); ok {
 		refs = append(refs, s)
 	}
 	for _, ref := range refs {
-		if id, err = imageID(ctx, "docker", ref); id != "" || err != nil {
+		if id, _, err = docker.ImageID(ctx, ref); id != "" || err != nil {
 			return ref, id, err
 		}
 	}
 	return image, "", nil
 }
 
-// imageID returns the engine's ID ("sha256:...") for ref, or "" when the engine lacks the image.
-func imageID(ctx context.Context, engine, ref string) (string, error) {
-	if _, err := exec.LookPath(engine); err != nil {
-		return "", fmt.Errorf("look for Kind node image %q: %s is not installed (run ../shared/kindenv/setup)", ref, engine)
-	}
-	out, err := run(ctx, nil, engine, "image", "inspect", "--format", "{{.Id}}", ref)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		return "", nil
-	}
-	id := strings.TrimSpace(string(out))
-	if id != "" && !strings.HasPrefix(id, "sha256:") {
-		id = "sha256:" + id
-	}
-	return id, nil
-}
-
-// copyDockerToPodman streams `docker save ref` into `podman load` without a temporary file.
-func copyDockerToPodman(ctx context.Context, ref string) error {
+// copyImage streams `from save ref` into `to load` without a temporary file.
+func copyImage(ctx context.Context, from, to engine.Engine, ref string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
-	var saveErr, loadErr bytes.Buffer
-	save := exec.CommandContext(ctx, "docker", "save", ref)
-	save.Stdout = pw
-	save.Stderr = &saveErr
-	load := exec.CommandContext(ctx, "podman", "load")
-	load.Stdin = pr
-	load.Stderr = &loadErr
-	if err := save.Start(); err != nil {
-		return fmt.Errorf("start docker save: %w", err)
-	}
 	saved := make(chan error, 1)
 	go func() {
-		err := save.Wait()
-		pw.CloseWithError(err) // nil: EOF for podman load
+		err := from.SaveImage(ctx, pw, ref)
+		pw.CloseWithError(err) // nil: EOF for the load
 		saved <- err
 	}()
-	lerr := load.Run()
-	pr.CloseWithError(errors.New("podman load exited")) // unblocks docker save if podman stopped early
+	lerr := to.LoadImage(ctx, pr)
+	pr.CloseWithError(errors.New("load exited")) // unblocks the save if the load stopped early
 	if lerr != nil {
 		cancel()
 	}
-	var errs []error
-	if serr := <-saved; serr != nil {
-		errs = append(errs, cmdError(save.Args, serr, saveErr.String()))
+	return errors.Join(<-saved, lerr)
+}
+
+func mustEngine(name string) engine.Engine {
+	e, err := engine.New(name, nil)
+	if err != nil {
+		panic(err) // only for a name New does not know, which these constants are not
 	}
-	if lerr != nil {
-		errs = append(errs, cmdError(load.Args, lerr, loadErr.String()))
-	}
-	return errors.Join(errs...)
+	return e
 }
 
 func short(id string) string {
