@@ -3,6 +3,9 @@
 package cluster
 
 import (
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/yaml"
+
 	"context"
 	"errors"
 	"fmt"
@@ -28,14 +31,15 @@ var ErrClusterExists = errors.New("cluster already exists")
 
 // Options for Create.
 type Options struct {
-	Name           string        // cluster name, see DefaultName
-	Provider       string        // "docker" or "podman": the engine chosen for the run
-	NodeImage      string        // KIND_NODE_IMAGE as the provider knows it (see EnsureNodeImage); empty: kind's default
-	ConfigPath     string        // Kind config file; empty: one control-plane node
-	KubeconfigPath string        // run-local kubeconfig, written with mode 0600; required
-	Reuse          bool          // reuse an existing cluster of that name instead of failing
-	WaitForReady   time.Duration // wait for the control plane to be Ready; 0: don't wait
-	DeleteHint     string        // command that deletes the cluster, for the "exists" error, e.g. `go run magefile.go aianalysis:down`
+	Name           string           // cluster name, see DefaultName
+	Provider       string           // "docker" or "podman": the engine chosen for the run
+	NodeImage      string           // KIND_NODE_IMAGE as the provider knows it (see EnsureNodeImage); empty: kind's default
+	ConfigPath     string           // Kind config file; empty: one control-plane node
+	ExtraMounts    []v1alpha4.Mount // added to every node of the config
+	KubeconfigPath string           // run-local kubeconfig, written with mode 0600; required
+	Reuse          bool             // reuse an existing cluster of that name instead of failing
+	WaitForReady   time.Duration    // wait for the control plane to be Ready; 0: don't wait
+	DeleteHint     string           // command that deletes the cluster, for the "exists" error, e.g. `go run magefile.go aianalysis:down`
 	Log            func(format string, args ...any)
 }
 
@@ -106,7 +110,14 @@ func Create(ctx context.Context, o Options) (Cluster, error) {
 		kindcluster.CreateWithDisplayUsage(false),
 		kindcluster.CreateWithDisplaySalutation(false),
 	}
-	if o.ConfigPath != "" {
+	switch {
+	case len(o.ExtraMounts) > 0:
+		config, err := configWithMounts(o.ConfigPath, o.ExtraMounts)
+		if err != nil {
+			return Cluster{}, err
+		}
+		opts = append(opts, kindcluster.CreateWithV1Alpha4Config(config))
+	case o.ConfigPath != "":
 		opts = append(opts, kindcluster.CreateWithConfigFile(o.ConfigPath))
 	}
 	if o.NodeImage != "" {
@@ -114,6 +125,11 @@ func Create(ctx context.Context, o Options) (Cluster, error) {
 	}
 	if err := os.MkdirAll(filepath.Dir(o.KubeconfigPath), 0o700); err != nil {
 		return Cluster{}, fmt.Errorf("create directory for kubeconfig: %w", err)
+	}
+	if o.Provider == ProviderPodman {
+		if err := ensureModulesDir(hostModulesDir, logf); err != nil {
+			return Cluster{}, err
+		}
 	}
 
 	logf("creating cluster %q (provider %s, node image %s, config %s)", o.Name, o.Provider, orDefault(o.NodeImage), orDefault(o.ConfigPath))
@@ -245,6 +261,23 @@ func newProvider(provider string, logf func(string, ...any)) (*kindcluster.Provi
 	return kindcluster.NewProvider(kindcluster.ProviderWithLogger(kindLogger{orNop(logf)}), opt), nil
 }
 
+// hostModulesDir is bind-mounted read-only into every node by kind.
+var hostModulesDir = "/lib/modules"
+
+// ensureModulesDir creates an empty dir where the host has none (a VM kernel without modules):
+// docker creates a missing bind-mount source itself, podman refuses to start the node ("statfs
+// /lib/modules: no such file or directory").
+func ensureModulesDir(dir string, logf func(string, ...any)) error {
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("kind mounts %s into every node and podman needs it to exist, but it does not and cannot be created (%v): create it (an empty directory will do) and retry", dir, err)
+	}
+	logf("created the empty %s that kind mounts into every node: this host has none, and podman needs the mount source to exist", dir)
+	return nil
+}
+
 func orNop(logf func(string, ...any)) func(string, ...any) {
 	if logf == nil {
 		return func(string, ...any) {}
@@ -289,3 +322,24 @@ func (i kindInfo) Info(m string) {
 func (i kindInfo) Infof(f string, args ...any) { i.Info(fmt.Sprintf(f, args...)) }
 
 func trim(s string) string { return strings.TrimSpace(s) }
+
+// configWithMounts reads a Kind config (none: one control-plane node) and adds mounts to every node.
+func configWithMounts(path string, mounts []v1alpha4.Mount) (*v1alpha4.Cluster, error) {
+	config := &v1alpha4.Cluster{}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read Kind config: %w", err)
+		}
+		if err := yaml.UnmarshalStrict(raw, config); err != nil {
+			return nil, fmt.Errorf("Kind config %s: %w", path, err)
+		}
+	}
+	if len(config.Nodes) == 0 {
+		config.Nodes = []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}}
+	}
+	for i := range config.Nodes {
+		config.Nodes[i].ExtraMounts = append(config.Nodes[i].ExtraMounts, mounts...)
+	}
+	return config, nil
+}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 )
 
 func TestValidateName(t *testing.T) {
@@ -135,5 +137,45 @@ func TestKindLogger(t *testing.T) {
 	}
 	if l.V(1).Enabled() || !l.V(0).Enabled() {
 		t.Error("Enabled: want V(0) only")
+	}
+}
+
+func TestConfigWithMounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kind.yaml")
+	os.WriteFile(path, []byte("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n  - role: worker\n"), 0o644)
+	mount := v1alpha4.Mount{HostPath: "/host/coverage", ContainerPath: "/var/kindling/coverage"}
+	c, err := configWithMounts(path, []v1alpha4.Mount{mount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Nodes) != 2 {
+		t.Fatalf("nodes %+v", c.Nodes)
+	}
+	for _, n := range c.Nodes {
+		if len(n.ExtraMounts) != 1 || n.ExtraMounts[0] != mount {
+			t.Errorf("node %s mounts %+v", n.Role, n.ExtraMounts)
+		}
+	}
+	if c, err := configWithMounts("", []v1alpha4.Mount{mount}); err != nil || len(c.Nodes) != 1 || len(c.Nodes[0].ExtraMounts) != 1 {
+		t.Errorf("no config file: %+v, %v", c, err)
+	}
+	os.WriteFile(path, []byte("kind: Cluster\nnodez: []\n"), 0o644)
+	if _, err := configWithMounts(path, []v1alpha4.Mount{mount}); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("bad config: %v, want an error naming the file", err)
+	}
+}
+
+func TestEnsureModulesDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lib", "modules")
+	var logged []string
+	logf := func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }
+	if err := ensureModulesDir(dir, logf); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() || len(logged) != 1 {
+		t.Fatalf("dir %v, logged %q", err, logged)
+	}
+	if err := ensureModulesDir(dir, logf); err != nil || len(logged) != 1 {
+		t.Errorf("an existing dir: %v, logged %q", err, logged)
 	}
 }
