@@ -16,7 +16,36 @@ type Report struct {
 	Filesystems []Filesystem `json:"filesystems"`
 	Engine      *EngineUsage `json:"engine"`
 	Archives    []Archive    `json:"archives"`
+	Suites      []Suite      `json:"suites"`
 }
+
+// Suite is what one suite's builds added to the filesystem holding the engine's storage, split
+// as build.Footprint splits it. Built is false when no build of the current run was measured.
+type Suite struct {
+	Name        string `json:"name"`
+	Cluster     string `json:"cluster,omitempty"`
+	Built       bool   `json:"built"`
+	Filesystem  string `json:"filesystem,omitempty"`
+	PulledBases int64  `json:"pulled_bases_bytes"`
+	BuildCache  int64  `json:"build_cache_bytes"`
+	SuiteImages int64  `json:"suite_images_bytes"`
+}
+
+func (s Suite) cells() []string {
+	if !s.Built {
+		return []string{s.Name, orDash(s.Cluster), "-", "-", "-", "no build measured"}
+	}
+	return []string{s.Name, orDash(s.Cluster), humanSigned(s.PulledBases), humanSigned(s.BuildCache), humanSigned(s.SuiteImages), s.Filesystem}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+var suiteHeader = []string{"SUITE", "CLUSTER", "PULLED BASES", "BUILD CACHE", "SUITE IMAGES", "ADDED TO"}
 
 // EngineUsage is what the container engine says it holds (bytes), e.g. from `podman system df`.
 type EngineUsage struct {
@@ -76,6 +105,25 @@ func (r Report) WriteText(w io.Writer) error {
 			return err
 		}
 	}
+	if len(r.Suites) > 0 {
+		rows := [][]cell{{}}
+		for _, h := range suiteHeader {
+			rows[0] = append(rows[0], cell{h, styleHeader()})
+		}
+		for _, st := range r.Suites {
+			var row []cell
+			for _, c := range st.cells() {
+				row = append(row, plain(c))
+			}
+			rows = append(rows, row)
+		}
+		if err := writeString(w, "\n"); err != nil {
+			return err
+		}
+		if err := writeTable(w, "", rows); err != nil {
+			return err
+		}
+	}
 	if len(r.Archives) == 0 {
 		return writeString(w, "\nARCHIVES  none\n")
 	}
@@ -114,6 +162,9 @@ func (r Report) WriteJSON(w io.Writer) error {
 	if r.Archives == nil {
 		r.Archives = []Archive{}
 	}
+	if r.Suites == nil {
+		r.Suites = []Suite{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -138,6 +189,18 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 			[]string{"---", "---:", "---:", "---:", "---:", "---:"},
 			[][]string{{e.Name, humanSigned(e.Images), humanSigned(e.Containers), humanSigned(e.Volumes),
 				humanSigned(e.BuildCache), humanSigned(e.Reclaimable)}})
+	}
+	if len(r.Suites) > 0 {
+		b.WriteString("\n")
+		var rows [][]string
+		for _, st := range r.Suites {
+			rows = append(rows, st.cells())
+		}
+		var header []string
+		for _, h := range suiteHeader {
+			header = append(header, strings.ToUpper(h[:1])+strings.ToLower(h[1:]))
+		}
+		writeMarkdownTable(&b, header, []string{"---", "---", "---:", "---:", "---:", "---"}, rows)
 	}
 	if len(r.Archives) > 0 {
 		b.WriteString("\n")

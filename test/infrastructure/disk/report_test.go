@@ -29,6 +29,11 @@ func sampleReport() Report {
 			{Path: "/mnt/archives/datastorage.tar", Size: 60 << 20},
 			{Path: "/mnt/archives/aianalysis.tar", Size: 1288490189},
 		},
+		Suites: []Suite{
+			{Name: "aianalysis", Cluster: "kindling-aianalysis", Built: true, Filesystem: "/var/lib/containers/storage",
+				PulledBases: 650 << 20, BuildCache: 2 * gib, SuiteImages: 57 << 20},
+			{Name: "triage"},
+		},
 	}
 }
 
@@ -71,7 +76,8 @@ func TestWriteTextColumns(t *testing.T) {
 	if at := strings.Index(header, "PLACES"); !strings.HasPrefix(lines[3][at:], "podman graph root") || strings.TrimSpace(lines[3][:at]) != "" {
 		t.Errorf("second place should sit alone under PLACES: %q", lines[3])
 	}
-	for _, want := range []string{"95.0%", "podman", "12.0 GiB", "300 MiB", "1.2 GiB", "total (2)", "1.3 GiB"} {
+	for _, want := range []string{"95.0%", "podman", "12.0 GiB", "300 MiB", "1.2 GiB", "total (2)", "1.3 GiB",
+		"PULLED BASES", "650 MiB", "57.0 MiB", "kindling-aianalysis", "no build measured"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -133,7 +139,11 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 	if err := (Report{Time: fixedTime}).WriteJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"filesystems": []`, `"engine": null`, `"archives": []`} {
+	suites := raw["suites"].([]any)
+	if len(suites) != 2 || suites[0].(map[string]any)["build_cache_bytes"] != float64(2*gib) {
+		t.Errorf("suites %v", suites)
+	}
+	for _, want := range []string{`"filesystems": []`, `"engine": null`, `"archives": []`, `"suites": []`} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("empty report lacks %s: %s", want, buf.String())
 		}
