@@ -168,31 +168,54 @@ func TestVerifyLegacyDockerLayoutWithSymlinkedLayer(t *testing.T) {
 	}
 }
 
-func TestVerifyOCIStyleWithGzipLayer(t *testing.T) {
+// What docker's containerd image store saves: an OCI layout (index.json → manifest → config and
+// gzip layers) with a manifest.json beside it.
+func ociArchive(t *testing.T, extraIndex string) (path, configDigest, manifestDigest string) {
+	t.Helper()
 	layer := layerTar(t, "hello", "#!binary")
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	_, _ = zw.Write(layer)
 	_ = zw.Close()
 	config := configFor("a", layer)
-	path := tarPath(t)
+	manifestBlob := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + sum(config) + `"},` +
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:` + sum(gz.Bytes()) + `"}]}`)
+	index := `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` +
+		sum(manifestBlob) + `","annotations":{"io.containerd.image.name":"docker.io/library/busybox:latest"}}` + extraIndex + `]}`
+	path = tarPath(t)
 	writeTar(t, path, []entry{
 		{name: "blobs/sha256/" + sum(gz.Bytes()), data: gz.Bytes()},
 		{name: "blobs/sha256/" + sum(config), data: config},
-		{name: "index.json", data: []byte(`{"schemaVersion":2}`)},
+		{name: "blobs/sha256/" + sum(manifestBlob), data: manifestBlob},
+		{name: "index.json", data: []byte(index)},
 		{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
 		{name: "manifest.json", data: manifest(map[string]any{
-			"Config": "blobs/sha256/" + sum(config), "RepoTags": []string{"docker.io/library/busybox:latest"},
+			"Config": "blobs/sha256/" + sum(config), "RepoTags": []string{"busybox:latest"},
 			"Layers": []string{"blobs/sha256/" + sum(gz.Bytes())},
 		})},
 	})
+	return path, "sha256:" + sum(config), "sha256:" + sum(manifestBlob)
+}
+
+func TestVerifyOCIStyleWithGzipLayer(t *testing.T) {
+	path, config, manifestDigest := ociArchive(t, "")
 	verified, err := archive.Verify(path, []string{"busybox"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if verified.Images[0].ID != "sha256:"+sum(config) {
-		t.Errorf("images = %+v", verified.Images)
+	if got := verified.Images[0]; got.ID != config || got.Manifest != manifestDigest {
+		t.Errorf("image %+v, want config %s and manifest %s", got, config, manifestDigest)
 	}
+}
+
+// An index that points at a manifest the archive lacks (another platform, an attestation) is
+// what containerd's import refuses with "content digest ... not found" (kind issue 3795).
+func TestVerifyOCIIndexWithMissingManifest(t *testing.T) {
+	missing := strings.Repeat("ab", 32)
+	path, _, _ := ociArchive(t, `,{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:`+missing+`","platform":{"architecture":"arm64","os":"linux"}}`)
+	_, err := archive.Verify(path, []string{"busybox"})
+	wantCorrupt(t, err, missing, "--platform")
 }
 
 func wantCorrupt(t *testing.T, err error, mentions ...string) {

@@ -35,11 +35,13 @@ type Verified struct {
 	Removed []File
 }
 
-// Image is one reference found in the archive. ID is "sha256:" + the digest of its config, which
-// is the image ID in podman, docker and containerd alike.
+// Image is one reference found in the archive. ID is "sha256:" + the digest of its config: the
+// image ID of podman, of docker's legacy store and of the nodes' CRI. Manifest is the digest of
+// its manifest when the archive is an OCI layout (docker's containerd store): that store's image ID.
 type Image struct {
-	Ref string
-	ID  string
+	Ref      string
+	ID       string
+	Manifest string
 }
 
 // maxKept bounds the size of a JSON file Verify keeps in memory (manifest.json, image configs).
@@ -282,11 +284,15 @@ func check(members map[string]*member, links map[string]string, wantRefs []strin
 		}
 		ids[i] = id
 	}
+	manifests, err := checkIndex(members)
+	if err != nil {
+		return nil, err
+	}
 	if len(wantRefs) == 0 {
 		var images []Image
 		for i, entry := range entries {
 			for _, tag := range entry.RepoTags {
-				images = append(images, Image{Ref: tag, ID: ids[i]})
+				images = append(images, Image{Ref: tag, ID: ids[i], Manifest: manifests[ids[i]]})
 			}
 		}
 		return images, nil
@@ -297,7 +303,7 @@ func check(members map[string]*member, links map[string]string, wantRefs []strin
 		for i, entry := range entries {
 			for _, tag := range entry.RepoTags {
 				if SameRef(tag, want) {
-					image, found = Image{Ref: want, ID: ids[i]}, true
+					image, found = Image{Ref: want, ID: ids[i], Manifest: manifests[ids[i]]}, true
 				}
 			}
 		}
@@ -346,6 +352,66 @@ func checkEntry(members map[string]*member, links map[string]string, entry manif
 		}
 	}
 	return "sha256:" + config.sha256, nil
+}
+
+type descriptor struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+}
+
+// ociBlob is a manifest (config and layers) or an index (manifests) in an OCI layout.
+type ociBlob struct {
+	Config    *descriptor  `json:"config"`
+	Manifests []descriptor `json:"manifests"`
+}
+
+// checkIndex reads the OCI layout's index.json, when there is one (docker's containerd store
+// writes it beside manifest.json): every manifest it points at, directly or through an image
+// index, must be in the archive — containerd's import fails on a missing one ("content digest
+// ... not found"). It returns the manifest digest of each config digest.
+func checkIndex(members map[string]*member) (map[string]string, error) {
+	index, ok := members["index.json"]
+	if !ok {
+		return nil, nil
+	}
+	var top ociBlob
+	if index.data == nil || json.Unmarshal(index.data, &top) != nil {
+		return nil, fmt.Errorf("index.json does not parse: %w", ErrCorrupt)
+	}
+	manifests := map[string]string{}
+	var walk func(d descriptor, depth int) error
+	walk = func(d descriptor, depth int) error {
+		hexDigest := strings.TrimPrefix(d.Digest, "sha256:")
+		blob, ok := members["blobs/sha256/"+hexDigest]
+		if !ok {
+			return fmt.Errorf("index.json refers to %s (%s), which is not in the archive: %w; save for one platform (docker save --platform)",
+				d.Digest, d.MediaType, ErrCorrupt)
+		}
+		if blob.sha256 != hexDigest {
+			return fmt.Errorf("blob %s has sha256 %s: %w", d.Digest, blob.sha256, ErrCorrupt)
+		}
+		var parsed ociBlob
+		if blob.data == nil || json.Unmarshal(blob.data, &parsed) != nil {
+			return fmt.Errorf("manifest %s does not parse: %w", d.Digest, ErrCorrupt)
+		}
+		if parsed.Config != nil {
+			manifests[parsed.Config.Digest] = d.Digest
+		}
+		if depth < 4 {
+			for _, child := range parsed.Manifests {
+				if err := walk(child, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, d := range top.Manifests {
+		if err := walk(d, 0); err != nil {
+			return nil, err
+		}
+	}
+	return manifests, nil
 }
 
 func allTags(entries []manifestEntry) []string {
