@@ -44,6 +44,9 @@ type Options struct {
 	RolloutTimeout time.Duration // default 3m
 	FieldManager   string        // default "kindling"
 	Log            func(format string, args ...any)
+	// CoverageDir, when set, is the node directory that receives the services' coverage counters
+	// (see AddCoverage).
+	CoverageDir string
 	// Diagnostics receives what a person needs when Deployments do not become ready. When nil the
 	// diagnostics are appended to the returned error instead.
 	Diagnostics io.Writer
@@ -82,7 +85,7 @@ const (
 // Apply renders the manifests (preflight included: nothing is applied when an image is missing),
 // connects to the cluster with opts.Kubeconfig and applies them. It needs no container engine.
 func Apply(ctx context.Context, opts Options) (Result, error) {
-	docs, err := Render(opts.ManifestsDir, opts.Images, opts.Registry)
+	docs, err := render(opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -95,11 +98,19 @@ func Apply(ctx context.Context, opts Options) (Result, error) {
 
 // ApplyWith is Apply with clients supplied by the caller (e.g. fakes).
 func ApplyWith(ctx context.Context, c Clients, opts Options) (Result, error) {
-	docs, err := Render(opts.ManifestsDir, opts.Images, opts.Registry)
+	docs, err := render(opts)
 	if err != nil {
 		return Result{}, err
 	}
 	return applyDocuments(ctx, c, docs, opts)
+}
+
+func render(opts Options) ([]Document, error) {
+	docs, err := Render(opts.ManifestsDir, opts.Images, opts.Registry)
+	if err == nil && opts.CoverageDir != "" {
+		AddCoverage(docs, opts.Images, opts.CoverageDir)
+	}
+	return docs, err
 }
 
 // NewClients builds the clients from a kubeconfig file. The path is required: falling back to

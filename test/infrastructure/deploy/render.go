@@ -249,8 +249,8 @@ var podSpecPath = map[string][]string{
 	"CronJob":               {"spec", "jobTemplate", "spec", "template", "spec"},
 }
 
-// podContainers returns the containers and init containers of a workload as mutable maps.
-func podContainers(obj *unstructured.Unstructured) []map[string]any {
+// podSpec returns a workload's pod spec as a mutable map, or nil.
+func podSpec(obj *unstructured.Unstructured) map[string]any {
 	path, ok := podSpecPath[obj.GetKind()]
 	if !ok {
 		return nil
@@ -263,8 +263,14 @@ func podContainers(obj *unstructured.Unstructured) []map[string]any {
 		}
 		cur = m[p]
 	}
-	spec, ok := cur.(map[string]any)
-	if !ok {
+	spec, _ := cur.(map[string]any)
+	return spec
+}
+
+// podContainers returns the containers and init containers of a workload as mutable maps.
+func podContainers(obj *unstructured.Unstructured) []map[string]any {
+	spec := podSpec(obj)
+	if spec == nil {
 		return nil
 	}
 	var out []map[string]any
@@ -284,4 +290,58 @@ func objectName(namespace, name string) string {
 		return name
 	}
 	return namespace + "/" + name
+}
+
+// CoverageMountPath is where a service's container finds its GOCOVERDIR.
+const CoverageMountPath = "/coverage"
+
+// AddCoverage gives every container that runs one of the images a GOCOVERDIR: a hostPath volume
+// nodeDir/<service> (which must exist on every node, writable by the container's user) mounted
+// at CoverageMountPath, so a binary built with -cover leaves its counters on the node. The Pod
+// Security "baseline" level forbids hostPath volumes, so the namespaces of those workloads that
+// the documents create are enforced at "privileged" instead (their warn and audit levels stay).
+func AddCoverage(docs []Document, images []Image, nodeDir string) {
+	namespaces := map[string]bool{}
+	defer func() {
+		for _, d := range docs {
+			if d.Object.GetKind() == "Namespace" && namespaces[d.Object.GetName()] {
+				labels := d.Object.GetLabels()
+				if labels == nil {
+					labels = map[string]string{}
+				}
+				labels["pod-security.kubernetes.io/enforce"] = "privileged"
+				d.Object.SetLabels(labels)
+			}
+		}
+	}()
+	service := map[string]string{}
+	for _, img := range images {
+		service[imageref.Normalize(img.Ref)] = img.Service
+	}
+	for _, d := range docs {
+		spec := podSpec(d.Object)
+		if spec == nil {
+			continue
+		}
+		added := map[string]bool{}
+		for _, c := range podContainers(d.Object) {
+			image, _ := c["image"].(string)
+			svc, ok := service[imageref.Normalize(image)]
+			if !ok {
+				continue
+			}
+			volume := "kindling-coverage-" + svc
+			env, _ := c["env"].([]any)
+			c["env"] = append(env, map[string]any{"name": "GOCOVERDIR", "value": CoverageMountPath})
+			mounts, _ := c["volumeMounts"].([]any)
+			c["volumeMounts"] = append(mounts, map[string]any{"name": volume, "mountPath": CoverageMountPath})
+			namespaces[d.Object.GetNamespace()] = true
+			if !added[volume] {
+				volumes, _ := spec["volumes"].([]any)
+				spec["volumes"] = append(volumes, map[string]any{"name": volume,
+					"hostPath": map[string]any{"path": nodeDir + "/" + svc, "type": "Directory"}})
+				added[volume] = true
+			}
+		}
+	}
 }

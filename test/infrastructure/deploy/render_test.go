@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,5 +174,41 @@ func TestPlaceholder(t *testing.T) {
 		if got := Placeholder(service); got != want {
 			t.Errorf("Placeholder(%q) = %q, want %q", service, got, want)
 		}
+	}
+}
+
+func TestAddCoverage(t *testing.T) {
+	docs, err := Render("testdata/manifests", testImages, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	AddCoverage(docs, testImages, "/var/kindling/coverage")
+	alpha := find(t, docs, "Deployment", "alpha").Object
+	for _, field := range []string{"initContainers", "containers"} {
+		for _, c := range containers(t, alpha, field) {
+			env := fmt.Sprint(c["env"])
+			mounts := fmt.Sprint(c["volumeMounts"])
+			if !strings.Contains(env, "GOCOVERDIR") || !strings.Contains(mounts, "kindling-coverage-alpha") {
+				t.Errorf("alpha %s %v: env %s mounts %s, want GOCOVERDIR on the coverage volume", field, c["name"], env, mounts)
+			}
+		}
+	}
+	volumes, _, _ := unstructured.NestedSlice(alpha.Object, "spec", "template", "spec", "volumes")
+	var coverage []any
+	for _, v := range volumes {
+		if strings.HasPrefix(fmt.Sprint(v.(map[string]any)["name"]), "kindling-coverage-") {
+			coverage = append(coverage, v)
+		}
+	}
+	if len(coverage) != 1 || !strings.Contains(fmt.Sprint(coverage[0]), "/var/kindling/coverage/alpha") {
+		t.Errorf("coverage volumes %v, want one hostPath /var/kindling/coverage/alpha", coverage)
+	}
+	ns := find(t, docs, "Namespace", "kindling").Object
+	if got := ns.GetLabels()["pod-security.kubernetes.io/enforce"]; got != "privileged" {
+		t.Errorf("namespace enforce level %q, want privileged: baseline forbids the hostPath volume", got)
+	}
+	// Objects without the suite's images stay as they were.
+	if cm := find(t, docs, "ConfigMap", "settings").Object; strings.Contains(fmt.Sprint(cm.Object), "GOCOVERDIR") {
+		t.Error("a ConfigMap got coverage settings")
 	}
 }
