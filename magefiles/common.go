@@ -13,6 +13,7 @@ import (
 var (
 	runsMu sync.Mutex
 	runs   = map[string]*pipeline.Run{}
+	suites []suite.Suite // test/suites, read once
 )
 
 // run returns this process's run of suite s: one per suite, shared by every target, so the
@@ -39,5 +40,22 @@ func run(s suite.Suite) (*pipeline.Run, error) {
 	return r, nil
 }
 
+// named returns the suites of a comma-separated list ("" is all), reading and checking every
+// suite file on first use.
+func named(list string) ([]suite.Suite, error) {
+	runsMu.Lock()
+	defer runsMu.Unlock()
+	if suites == nil {
+		root, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		if suites, err = suite.LoadAll(root); err != nil {
+			return nil, err
+		}
+	}
+	return suite.Select(suites, list)
+}
+
 // selected returns the suites named by E2E_SUITE (default: all).
-func selected() ([]suite.Suite, error) { return suite.Named(os.Getenv("E2E_SUITE")) }
+func selected() ([]suite.Suite, error) { return named(os.Getenv("E2E_SUITE")) }

@@ -4,15 +4,20 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/magefile/mage/mg"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/pipeline"
 )
 
 // Disk reports where the bytes are.
 type Disk mg.Namespace
 
-// Report shows each filesystem that holds the run's bytes — the engine's graph root, the archive
-// and temp dirs, the Kind nodes' storage — plus the engine's own breakdown and the archives.
+// Report shows each filesystem that holds the runs' bytes — the engine's graph root, the archive
+// and temp dirs, the Kind nodes' storage — plus the engine's own breakdown, what each suite's
+// builds added (pulled bases, build cache, suite images) and the archives: one report for all
+// the selected suites.
 //
 // Environment: DISK_REPORT_FORMAT=text|json, NO_COLOR, GITHUB_STEP_SUMMARY (markdown appended),
 // E2E_SUITE (whose archives and cluster; default all), CONTAINER_ENGINE.
@@ -21,14 +26,13 @@ func (Disk) Report(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var runs []*pipeline.Run
 	for _, s := range suites {
 		r, err := run(s)
 		if err != nil {
 			return err
 		}
-		if err := r.Report(ctx); err != nil {
-			return err
-		}
+		runs = append(runs, r)
 	}
-	return nil
+	return pipeline.Report(ctx, runs, os.Stdout)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/pipeline"
-	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 
 // The flow, once, for any suite: each phase depends on the one before it, so the order lives in
@@ -107,7 +106,7 @@ func phase(name string, fn func(*pipeline.Run) error) error {
 }
 
 func runNamed(name string) (*pipeline.Run, error) {
-	s, err := suite.Named(name)
+	s, err := named(name)
 	if err != nil {
 		return nil, err
 	}

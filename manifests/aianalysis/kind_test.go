@@ -1,4 +1,4 @@
-package manifests
+package aianalysis
 
 import (
 	"os"
@@ -10,13 +10,13 @@ import (
 )
 
 func TestKindConfig(t *testing.T) {
-	raw, err := os.ReadFile("kind/aianalysis.yaml")
+	raw, err := os.ReadFile("../kind/aianalysis.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c v1alpha4.Cluster
 	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
-		t.Fatalf("kind/aianalysis.yaml is not a kind v1alpha4 Cluster: %v", err)
+		t.Fatalf("../kind/aianalysis.yaml is not a kind v1alpha4 Cluster: %v", err)
 	}
 	if c.Kind != "Cluster" || c.APIVersion != "kind.x-k8s.io/v1alpha4" {
 		t.Errorf("kind %q apiVersion %q", c.Kind, c.APIVersion)

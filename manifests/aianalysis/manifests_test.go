@@ -1,4 +1,4 @@
-package manifests
+package aianalysis
 
 import (
 	"fmt"

@@ -32,11 +32,14 @@ func TestEveryTargetIsListedWithADescription(t *testing.T) {
 		"aianalysis:build", "aianalysis:export", "aianalysis:prune", "aianalysis:cluster", "aianalysis:load",
 		"aianalysis:deploy", "aianalysis:test", "aianalysis:e2e", "aianalysis:down",
 		"images:build", "images:export", "images:prune", "images:load", "disk:report",
+		"suite:build", "suite:export", "suite:prune", "suite:cluster", "suite:load",
+		"suite:deploy", "suite:test", "suite:e2e", "suite:down",
 	} {
 		found := false
 		for _, line := range strings.Split(out, "\n") {
+			// Mage lists type AIAnalysis as aiAnalysis; targets are matched case-insensitively.
 			fields := strings.Fields(line)
-			if len(fields) > 1 && fields[0] == target {
+			if len(fields) > 1 && strings.EqualFold(fields[0], target) {
 				found = true
 			}
 		}
@@ -77,5 +80,16 @@ func TestBadEnvironmentFailsBeforeAnythingRuns(t *testing.T) {
 	}
 	if strings.Contains(out, "[build]") {
 		t.Errorf("the build ran despite the bad environment:\n%s", out)
+	}
+}
+
+// An unknown suite name is one error listing the suites there are.
+func TestUnknownSuite(t *testing.T) {
+	out, err := mage(t, []string{"E2E_RUN_DIR=" + t.TempDir()}, "suite:build", "nope")
+	if err == nil {
+		t.Fatalf("want a non-zero exit, got success:\n%s", out)
+	}
+	if !strings.Contains(out, `unknown suite "nope"`) || !strings.Contains(out, "aianalysis") {
+		t.Errorf("output does not name the unknown suite and the known ones:\n%s", out)
 	}
 }

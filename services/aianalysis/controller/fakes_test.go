@@ -34,17 +34,17 @@ import (
 // defaultPolicySource reads approval.rego from the ConfigMap the deploy phase applies.
 func defaultPolicySource(t *testing.T) []byte {
 	t.Helper()
-	raw, err := os.ReadFile("../../../manifests/30-policy.yaml")
+	raw, err := os.ReadFile("../../../manifests/aianalysis/30-policy.yaml")
 	if err != nil {
 		t.Fatalf("read the default policy: %v", err)
 	}
 	var cm corev1.ConfigMap
 	if err := yaml.Unmarshal(raw, &cm); err != nil {
-		t.Fatalf("decode manifests/30-policy.yaml: %v", err)
+		t.Fatalf("decode manifests/aianalysis/30-policy.yaml: %v", err)
 	}
 	src, ok := cm.Data["approval.rego"]
 	if !ok {
-		t.Fatal("manifests/30-policy.yaml has no approval.rego key")
+		t.Fatal("manifests/aianalysis/30-policy.yaml has no approval.rego key")
 	}
 	return []byte(src)
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/kindling-dev/kindling/services/aianalysis/api/v1alpha1"
 )
 
-// The chain decides as the default policy in manifests/30-policy.yaml says.
+// The chain decides as the default policy in manifests/aianalysis/30-policy.yaml says.
 func TestDecisions(t *testing.T) {
 	for _, tc := range []struct {
 		name, namespace, reason string

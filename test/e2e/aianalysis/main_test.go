@@ -24,7 +24,7 @@ const namespace = "kindling"
 
 var (
 	k8s            client.Client
-	datastorageURL = envOr("DATASTORAGE_URL", "http://127.0.0.1:30081") // NodePort mapped by manifests/kind
+	datastorageURL = envOr("DATASTORAGE_URL", "http://127.0.0.1:30081") // NodePort mapped by manifests/kind/aianalysis.yaml; kindling passes it from test/suites/aianalysis.yaml
 )
 
 func TestMain(m *testing.M) {

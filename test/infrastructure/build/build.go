@@ -5,14 +5,14 @@ package build
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 )
 
 // Image labels set on every built image.
@@ -33,17 +34,46 @@ const (
 // ParallelismEnv sets Options.Parallelism (see ParseParallelism).
 const ParallelismEnv = "E2E_PARALLELISM"
 
-// Service is a service under services/<Name> with a main package and a Containerfile.
-type Service struct{ Name string }
+// Service is one image of a suite and how it is built.
+type Service struct {
+	Name string `json:"name"`
+	Spec
+}
 
-// Dir is the service's directory relative to the repository root.
-func (s Service) Dir() string { return filepath.Join("services", s.Name) }
+// Spec says how an image is built: from a Dockerfile, as real projects build theirs, or — for a
+// Go service that also has a Host block — by compiling on the host (fast: the host's Go build
+// cache) and copying the binary into the image of a small Containerfile.
+type Spec struct {
+	// Dockerfile is the Dockerfile (or Containerfile), relative to the repository root.
+	Dockerfile string `json:"dockerfile,omitempty"`
+	// Context is the build context relative to the repository root; "" is the root. Its
+	// .dockerignore applies, to the build and to the input hash alike.
+	Context string `json:"context,omitempty"`
+	// Target is the stage to build; "" is the last.
+	Target string `json:"target,omitempty"`
+	// Args are build args. A value may name environment variables, ${NAME} or $NAME, which are
+	// expanded when the build is planned (unset: empty).
+	Args map[string]string `json:"args,omitempty"`
+	// Host, when set, allows building the service on the host instead (Options.Host).
+	Host *HostBuild `json:"host,omitempty"`
+}
 
-// Package is the service's main package as the go command names it from the repository root.
-func (s Service) Package() string { return "./services/" + s.Name }
+// HostBuild compiles a Go main package on the host (static, linux) and builds Containerfile with
+// a context that holds only the binary, named like the service.
+type HostBuild struct {
+	Package       string `json:"package"`
+	Containerfile string `json:"containerfile"`
+}
 
-// Containerfile is the service's Containerfile relative to the repository root.
-func (s Service) Containerfile() string { return filepath.Join(s.Dir(), "Containerfile") }
+// Build methods, as Planned.Method says.
+const (
+	MethodDockerfile = "dockerfile"
+	MethodHost       = "host"
+)
+
+// CoverageArg is the build arg a coverage build sets (GOFLAGS=-cover), as the original system
+// builds its e2e images; a Dockerfile passes it on with "ARG GOFLAGS".
+const CoverageArg = "GOFLAGS"
 
 // Options configure Plan and Images.
 type Options struct {
@@ -52,8 +82,18 @@ type Options struct {
 	RunID  string
 	// RepoRoot holds go.mod and services/.
 	RepoRoot string
-	// WorkDir receives one build context per service: <WorkDir>/<service>/<service>.
+	// WorkDir receives the host path's build contexts: <WorkDir>/<service>/<service>.
 	WorkDir string
+	// Host builds the services that have a Host block on the host.
+	Host bool
+	// Coverage builds coverage-instrumented binaries: go build -cover on the host, the build arg
+	// GOFLAGS=-cover (added to any GOFLAGS of the spec) for Dockerfiles.
+	Coverage bool
+	// Getenv expands the ${NAME} of build args; nil means os.Getenv.
+	Getenv func(string) string
+	// Used measures the used bytes of the filesystem that holds the engine's storage, for
+	// Built.Footprint; nil leaves the footprint unmeasured.
+	Used func(context.Context) (int64, error)
 	// Parallelism bounds concurrent go builds and image builds; <= 0 means runtime.NumCPU().
 	Parallelism int
 	// Log receives progress lines; nil discards them.
@@ -82,12 +122,20 @@ func (o Options) runner() engine.Runner {
 	return engine.ExecRunner{}
 }
 
-// Planned is a compiled service ready for its image build.
+// Planned is a service ready for its image build: the inputs resolved and hashed into Ref.
 type Planned struct {
-	Service       Service
-	Ref           string
-	ContextDir    string
-	Containerfile string
+	Service Service
+	Ref     string
+	Method  string // MethodDockerfile or MethodHost
+	// Dockerfile is the absolute path of the Dockerfile (the host path's Containerfile).
+	Dockerfile string
+	ContextDir string // absolute
+	Target     string
+	Args       map[string]string // expanded
+	// Bases are the images the build pulls when the engine lacks them (see Dockerfile.Bases).
+	Bases []string
+	// Runtime is the base the image is built on (see Dockerfile.Runtime).
+	Runtime string
 }
 
 // Result is one image build (or the decision that none was needed).
@@ -102,10 +150,15 @@ type Result struct {
 // Lowercase so that "<name>" and "<suite>-<hex>" are valid image repository and tag names.
 var validName = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 
-// Plan compiles every service's main package on the host (static, linux/GOARCH, trimmed, at most
-// Parallelism at a time) into <WorkDir>/<service>/<service>, the service's whole build context, and
-// derives its reference "localhost/<service>:<suite>-<12 hex>" from a sha256 over the binary and
-// the Containerfile: identical inputs give the identical reference.
+// Plan resolves every service's build inputs and derives its reference
+// "localhost/<service>:<suite>-<12 hex>" from a sha256 over them, so identical inputs give the
+// identical reference and no rebuild:
+//   - Dockerfile: the Dockerfile, target, expanded build args and the context's files after
+//     .dockerignore. The Dockerfile is parsed first: a syntax error or an unknown target stage
+//     fails here, before any engine runs.
+//   - host (Options.Host and a Host block): the binary, compiled on the host (static,
+//     linux/GOARCH, trimmed, at most Parallelism at a time) into <WorkDir>/<service>/<service>,
+//     and the Containerfile.
 func Plan(ctx context.Context, opts Options, services []Service) ([]Planned, error) {
 	if !validName.MatchString(opts.Suite) {
 		return nil, fmt.Errorf("plan images: suite %q must be lowercase letters and digits separated by '.', '_' or '-'", opts.Suite)
@@ -122,6 +175,7 @@ func Plan(ctx context.Context, opts Options, services []Service) ([]Planned, err
 		return nil, fmt.Errorf("plan images: %w", err)
 	}
 	seen := map[string]bool{}
+	contexts := map[string]string{} // context dir → digest, hashed once for all its services
 	for _, s := range services {
 		if !validName.MatchString(s.Name) {
 			return nil, fmt.Errorf("plan images: service name %q must be lowercase letters and digits separated by '.', '_' or '-'", s.Name)
@@ -130,14 +184,26 @@ func Plan(ctx context.Context, opts Options, services []Service) ([]Planned, err
 			return nil, fmt.Errorf("plan images: service %s is listed twice", s.Name)
 		}
 		seen[s.Name] = true
+		if opts.method(s) == MethodDockerfile {
+			contexts[filepath.Join(opts.RepoRoot, s.Context)] = ""
+		}
+	}
+	for dir := range contexts {
+		if contexts[dir], err = ContextDigest(dir); err != nil {
+			return nil, fmt.Errorf("plan images: %w", err)
+		}
 	}
 	planned := make([]Planned, len(services))
 	group, ctx := errgroup.WithContext(ctx)
 	group.SetLimit(opts.parallelism())
 	for i, s := range services {
 		group.Go(func() error {
-			p, err := plan(ctx, opts, s)
-			planned[i] = p
+			var err error
+			if opts.method(s) == MethodHost {
+				planned[i], err = planHost(ctx, opts, s)
+			} else {
+				planned[i], err = planDockerfile(opts, s, contexts)
+			}
 			return err
 		})
 	}
@@ -147,12 +213,64 @@ func Plan(ctx context.Context, opts Options, services []Service) ([]Planned, err
 	return planned, nil
 }
 
-func plan(ctx context.Context, opts Options, s Service) (Planned, error) {
+func (o Options) method(s Service) string {
+	if o.Host && s.Host != nil {
+		return MethodHost
+	}
+	return MethodDockerfile
+}
+
+func planDockerfile(opts Options, s Service, contexts map[string]string) (Planned, error) {
+	if s.Dockerfile == "" {
+		return Planned{}, fmt.Errorf("service %s has no dockerfile to build from", s.Name)
+	}
+	path := filepath.Join(opts.RepoRoot, s.Dockerfile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Planned{}, fmt.Errorf("service %s: read Dockerfile: %w", s.Name, err)
+	}
+	args := opts.expandArgs(s.Args)
+	df, err := ParseDockerfile(path, s.Target, args)
+	if err != nil {
+		return Planned{}, fmt.Errorf("service %s: %w", s.Name, err)
+	}
+	contextDir := filepath.Join(opts.RepoRoot, s.Context)
+	digest := dockerfileDigest(data, s.Target, args, contexts[contextDir])
+	ref := fmt.Sprintf("localhost/%s:%s-%s", s.Name, opts.Suite, digest[:12])
+	opts.logf("%s: image %s (%s, target %s)", s.Name, ref, s.Dockerfile, orLast(s.Target))
+	return Planned{Service: s, Ref: ref, Method: MethodDockerfile, Dockerfile: path, ContextDir: contextDir,
+		Target: s.Target, Args: args, Bases: df.Bases, Runtime: df.Runtime}, nil
+}
+
+func orLast(target string) string {
+	if target == "" {
+		return "the last stage"
+	}
+	return target
+}
+
+// expandArgs resolves the environment references of build args and adds the coverage flag.
+func (o Options) expandArgs(args map[string]string) map[string]string {
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	out := map[string]string{}
+	for k, v := range args {
+		out[k] = os.Expand(v, getenv)
+	}
+	if o.Coverage {
+		out[CoverageArg] = strings.TrimSpace(out[CoverageArg] + " -cover")
+	}
+	return out
+}
+
+func planHost(ctx context.Context, opts Options, s Service) (Planned, error) {
 	start := time.Now()
-	containerfile := filepath.Join(opts.RepoRoot, s.Containerfile())
+	containerfile := filepath.Join(opts.RepoRoot, s.Host.Containerfile)
 	containerfileBytes, err := os.ReadFile(containerfile)
 	if err != nil {
-		return Planned{}, fmt.Errorf("service %s: read Containerfile: %w; every service needs %s", s.Name, err, s.Containerfile())
+		return Planned{}, fmt.Errorf("service %s: read Containerfile of the host build: %w", s.Name, err)
 	}
 	contextDir := filepath.Join(opts.WorkDir, s.Name)
 	// The build context holds the binary and nothing else.
@@ -171,12 +289,16 @@ func plan(ctx context.Context, opts Options, s Service) (Planned, error) {
 		return Planned{}, fmt.Errorf("service %s: hash build inputs: %w", s.Name, err)
 	}
 	ref := fmt.Sprintf("localhost/%s:%s-%s", s.Name, opts.Suite, digest[:12])
-	opts.logf("%s: compiled in %s, image %s", s.Name, time.Since(start).Round(time.Millisecond), ref)
-	return Planned{Service: s, Ref: ref, ContextDir: contextDir, Containerfile: containerfile}, nil
+	opts.logf("%s: compiled on the host in %s, image %s", s.Name, time.Since(start).Round(time.Millisecond), ref)
+	return Planned{Service: s, Ref: ref, Method: MethodHost, Dockerfile: containerfile, ContextDir: contextDir}, nil
 }
 
 func goBuild(ctx context.Context, opts Options, s Service, output string) error {
-	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w", "-o", output, s.Package()}
+	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w"}
+	if opts.Coverage {
+		args = append(args, "-cover")
+	}
+	args = append(args, "-o", output, s.Host.Package)
 	log := &tail{max: 64 << 10}
 	err := opts.runner().Run(ctx, engine.Cmd{
 		Name:   "go",
@@ -188,60 +310,230 @@ func goBuild(ctx context.Context, opts Options, s Service, output string) error 
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("service %s: go build %s: interrupted: %w", s.Name, s.Package(), ctx.Err())
+			return fmt.Errorf("service %s: go build %s: interrupted: %w", s.Name, s.Host.Package, ctx.Err())
 		}
 		return fmt.Errorf("service %s: go build %s failed: %w; fix the compile errors below and retry:\n%s",
-			s.Name, s.Package(), err, engine.LastLines(log.String(), 20))
+			s.Name, s.Host.Package, err, engine.LastLines(log.String(), 20))
 	}
 	return nil
 }
 
-// inputDigest hashes the build inputs, each length-prefixed so that no two input sets collide.
+// inputDigest hashes the host path's inputs: the binary and the Containerfile.
 func inputDigest(binaryPath string, containerfile []byte) (string, error) {
-	f, err := os.Open(binaryPath)
+	info, err := os.Stat(binaryPath)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
+	h := sha256.New()
+	if err := writeFile(h, binaryPath, info.Size()); err != nil {
 		return "", err
 	}
-	digest := sha256.New()
-	_ = binary.Write(digest, binary.BigEndian, uint64(info.Size()))
-	if _, err := io.Copy(digest, f); err != nil {
-		return "", err
-	}
-	_ = binary.Write(digest, binary.BigEndian, uint64(len(containerfile)))
-	digest.Write(containerfile)
-	return hex.EncodeToString(digest.Sum(nil)), nil
+	writeField(h, containerfile)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Built is what Images did: the images, and what their builds left in the engine beside them.
+type Built struct {
+	Results []Result
+	// Pulled are the base images pulled for the builds: named by a FROM line, absent before.
+	Pulled []Base
+	// Intermediate are the IDs of the untagged images that appeared during the builds: their
+	// stages and layer cache. A build of another run at the same time may have added some.
+	Intermediate []string
+	// Footprint is what the pulls and builds added to the engine's filesystem.
+	Footprint Footprint
+}
+
+// Base is a base or builder image as the engine names it.
+type Base struct {
+	Ref string `json:"ref"`
+	ID  string `json:"id"`
+}
+
+// Footprint splits the bytes a build added to the filesystem holding the engine's storage:
+// PulledBases is that filesystem's growth across the pulls; SuiteImages is the built images' own
+// layers (each image's size less its runtime base's, which they share); BuildCache is the rest
+// of the growth across the builds (intermediate stages, layer cache). Measured is false when
+// nothing was built or no measurement was possible.
+type Footprint struct {
+	PulledBases int64 `json:"pulledBases"`
+	BuildCache  int64 `json:"buildCache"`
+	SuiteImages int64 `json:"suiteImages"`
+	Measured    bool  `json:"measured"`
 }
 
 // Images builds the planned images, at most Parallelism at a time, skipping those the engine
 // already has under their reference ("up to date": the reference encodes the inputs, so the
 // image's run label names the run that first built it). New images get the labels
 // dev.kindling.run, dev.kindling.suite and dev.kindling.service. Results are in input order.
-func Images(ctx context.Context, opts Options, planned []Planned) ([]Result, error) {
+//
+// Before building, it pulls the base images the builds need and the engine lacks, so an
+// unpullable base fails first and by name. It records what was pulled and what the builds left
+// (Built.Pulled, Built.Intermediate, Built.Footprint), so a scoped prune can remove exactly that.
+func Images(ctx context.Context, opts Options, planned []Planned) (Built, error) {
 	if opts.Engine == nil {
-		return nil, fmt.Errorf("build images: no container engine (Options.Engine)")
+		return Built{}, fmt.Errorf("build images: no container engine (Options.Engine)")
 	}
 	if opts.RunID == "" {
-		return nil, fmt.Errorf("build images: RunID is required for the %s label", LabelRun)
+		return Built{}, fmt.Errorf("build images: RunID is required for the %s label", LabelRun)
 	}
-	results := make([]Result, len(planned))
-	group, ctx := errgroup.WithContext(ctx)
+	var todo []Planned
+	for _, p := range planned {
+		_, found, err := opts.Engine.ImageID(ctx, p.Ref)
+		if err != nil {
+			return Built{}, fmt.Errorf("service %s: %w", p.Service.Name, err)
+		}
+		if !found {
+			todo = append(todo, p)
+		}
+	}
+	out := Built{Results: make([]Result, len(planned))}
+	build := func(ctx context.Context) error {
+		group, ctx := errgroup.WithContext(ctx)
+		group.SetLimit(opts.parallelism())
+		for i, p := range planned {
+			group.Go(func() error {
+				r, err := buildImage(ctx, opts, p)
+				out.Results[i] = r
+				return err
+			})
+		}
+		return group.Wait()
+	}
+	if len(todo) == 0 {
+		return out, build(ctx)
+	}
+
+	before, err := opts.Engine.AllImageIDs(ctx)
+	if err != nil {
+		return out, err
+	}
+	used0, measured := opts.used(ctx)
+	pulled, pullErr := pullBases(ctx, opts, todo)
+	out.Pulled = pulled
+	if pullErr != nil {
+		return out, pullErr
+	}
+	used1, ok1 := opts.used(ctx)
+	buildErr := build(ctx)
+	used2, ok2 := opts.used(ctx)
+
+	// Also after a failed build: what it left is the run's to prune.
+	after, err := opts.Engine.AllImageIDs(context.WithoutCancel(ctx))
+	if err != nil {
+		return out, errors.Join(buildErr, err)
+	}
+	known := map[string]bool{}
+	for _, id := range before {
+		known[id] = true
+	}
+	for _, r := range out.Results {
+		known[r.ID] = true
+	}
+	for _, b := range pulled {
+		known[b.ID] = true
+	}
+	for _, id := range after {
+		if !known[id] {
+			out.Intermediate = append(out.Intermediate, id)
+		}
+	}
+	if buildErr != nil {
+		return out, buildErr
+	}
+	if measured && ok1 && ok2 {
+		own, err := ownBytes(ctx, opts.Engine, todo)
+		if err == nil {
+			out.Footprint = Footprint{PulledBases: used1 - used0, SuiteImages: own, BuildCache: used2 - used1 - own, Measured: true}
+		}
+	}
+	return out, nil
+}
+
+func (o Options) used(ctx context.Context) (int64, bool) {
+	if o.Used == nil {
+		return 0, false
+	}
+	n, err := o.Used(ctx)
+	return n, err == nil
+}
+
+// pullBases pulls the bases of the planned builds that the engine lacks, at most Parallelism at
+// a time, and returns those it pulled.
+func pullBases(ctx context.Context, opts Options, planned []Planned) ([]Base, error) {
+	users := map[string][]string{} // base → the services whose Dockerfiles name it
+	var bases []string
+	for _, p := range planned {
+		for _, ref := range p.Bases {
+			if users[ref] == nil {
+				bases = append(bases, ref)
+			}
+			users[ref] = append(users[ref], p.Service.Name+" ("+p.describe(opts.RepoRoot)+")")
+		}
+	}
+	var missing []string
+	for _, ref := range bases {
+		_, found, err := opts.Engine.ImageID(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			missing = append(missing, ref)
+		}
+	}
+	pulled := make([]Base, len(missing))
+	group, gctx := errgroup.WithContext(ctx)
 	group.SetLimit(opts.parallelism())
-	for i, p := range planned {
+	for i, ref := range missing {
 		group.Go(func() error {
-			r, err := buildImage(ctx, opts, p)
-			results[i] = r
-			return err
+			start := time.Now()
+			if err := opts.Engine.Pull(gctx, ref); err != nil {
+				return fmt.Errorf("base image %s of service %s: %w", ref, strings.Join(users[ref], ", service "), err)
+			}
+			id, found, err := opts.Engine.ImageID(gctx, ref)
+			if err != nil || !found {
+				return fmt.Errorf("base image %s: pulled, but %s does not list it (%v)", ref, opts.Engine.Name(), err)
+			}
+			pulled[i] = Base{Ref: ref, ID: id}
+			opts.logf("pulled %s in %s", ref, time.Since(start).Round(time.Millisecond))
+			return nil
 		})
 	}
-	if err := group.Wait(); err != nil {
-		return nil, err
+	err := group.Wait()
+	// What was pulled before a failure is still the run's.
+	return slices.DeleteFunc(pulled, func(b Base) bool { return b.Ref == "" }), err
+}
+
+// ownBytes sums the built images' sizes less their runtime bases': the bytes only they hold.
+func ownBytes(ctx context.Context, eng engine.Engine, built []Planned) (int64, error) {
+	var refs []string
+	for _, p := range built {
+		refs = append(refs, p.Ref)
+		if p.Runtime != "" {
+			refs = append(refs, p.Runtime)
+		}
 	}
-	return results, nil
+	images, err := eng.Inspect(ctx, refs)
+	if err != nil {
+		return 0, err
+	}
+	size := func(ref string) int64 {
+		for _, img := range images {
+			if slices.ContainsFunc(img.Refs, func(r string) bool { return imageref.Same(r, ref) }) {
+				return img.Size
+			}
+		}
+		return 0
+	}
+	var total int64
+	for _, p := range built {
+		own := size(p.Ref)
+		if p.Runtime != "" {
+			own -= size(p.Runtime)
+		}
+		total += max(own, 0)
+	}
+	return total, nil
 }
 
 func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {
@@ -258,9 +550,13 @@ func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {
 	}
 	opts.logf("%s: building %s with %s", p.Service.Name, p.Ref, opts.Engine.Name())
 	err = opts.Engine.Build(ctx, engine.BuildSpec{
-		Ref:           p.Ref,
-		Containerfile: p.Containerfile,
-		ContextDir:    p.ContextDir,
+		Ref:        p.Ref,
+		Dockerfile: p.Dockerfile,
+		ContextDir: p.ContextDir,
+		Target:     p.Target,
+		Args:       p.Args,
+		// The host path's context is one binary: an intermediate image would be a second copy.
+		NoLayerCache: p.Method == MethodHost,
 		Labels: map[string]string{
 			LabelRun:     opts.RunID,
 			LabelSuite:   opts.Suite,
@@ -268,7 +564,7 @@ func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {
 		},
 	})
 	if err != nil {
-		return result, fmt.Errorf("service %s (Containerfile %s): %w", p.Service.Name, p.Containerfile, err)
+		return result, fmt.Errorf("service %s (%s): %w", p.Service.Name, p.describe(opts.RepoRoot), err)
 	}
 	id, found, err = opts.Engine.ImageID(ctx, p.Ref)
 	if err != nil {
@@ -281,6 +577,18 @@ func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {
 	result.ID, result.Duration = id, time.Since(start)
 	opts.logf("%s: built %s (%s) in %s", p.Service.Name, p.Ref, id, result.Duration.Round(time.Millisecond))
 	return result, nil
+}
+
+// describe names the build's file and target for error messages.
+func (p Planned) describe(root string) string {
+	file := p.Dockerfile
+	if rel, err := filepath.Rel(root, file); err == nil && !strings.HasPrefix(rel, "..") {
+		file = rel
+	}
+	if p.Method == MethodHost {
+		return "host build, Containerfile " + file
+	}
+	return "Dockerfile " + file + ", target " + orLast(p.Target)
 }
 
 // ParseParallelism reads a value of E2E_PARALLELISM: empty means runtime.NumCPU(), otherwise a

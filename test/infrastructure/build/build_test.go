@@ -73,22 +73,27 @@ func options(t *testing.T, root string, runner engine.Runner, eng engine.Engine)
 		WorkDir:  t.TempDir(),
 		Runner:   runner,
 		Log:      t.Logf,
+		Host:     true,
 	}
 }
 
-func TestServicePaths(t *testing.T) {
-	s := build.Service{Name: "holmesgpt-api"}
-	if s.Dir() != filepath.Join("services", "holmesgpt-api") || s.Package() != "./services/holmesgpt-api" ||
-		s.Containerfile() != filepath.Join("services", "holmesgpt-api", "Containerfile") {
-		t.Errorf("paths: %s %s %s", s.Dir(), s.Package(), s.Containerfile())
+// hostServices are services built on the host, as repo lays them out.
+func hostServices(names ...string) []build.Service {
+	var out []build.Service
+	for _, name := range names {
+		out = append(out, build.Service{Name: name, Spec: build.Spec{Host: &build.HostBuild{
+			Package:       "./services/" + name,
+			Containerfile: filepath.Join("services", name, "Containerfile"),
+		}}})
 	}
+	return out
 }
 
 func TestPlanCompilesAndTagsByInputs(t *testing.T) {
 	root := repo(t, "datastorage", "aianalysis")
 	goCmd := newFakeGo()
 	opts := options(t, root, goCmd.runner, nil)
-	services := []build.Service{{Name: "datastorage"}, {Name: "aianalysis"}}
+	services := hostServices("datastorage", "aianalysis")
 	planned, err := build.Plan(context.Background(), opts, services)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +105,7 @@ func TestPlanCompilesAndTagsByInputs(t *testing.T) {
 	if !strings.HasPrefix(p.Ref, "localhost/datastorage:aianalysis-") || len(p.Ref) != len("localhost/datastorage:aianalysis-")+12 {
 		t.Errorf("ref = %s", p.Ref)
 	}
-	if p.ContextDir != filepath.Join(opts.WorkDir, "datastorage") || p.Containerfile != filepath.Join(root, "services", "datastorage", "Containerfile") {
+	if p.ContextDir != filepath.Join(opts.WorkDir, "datastorage") || p.Method != build.MethodHost || p.Dockerfile != filepath.Join(root, "services", "datastorage", "Containerfile") {
 		t.Errorf("planned = %+v", p)
 	}
 	entries, _ := os.ReadDir(p.ContextDir)
@@ -157,7 +162,7 @@ func TestPlanGoBuildFailure(t *testing.T) {
 		fmt.Fprintf(&log, "services/datastorage/main.go:%d: undefined: x\n", i)
 	}
 	goCmd.fail["./services/datastorage"] = log.String()
-	_, err := build.Plan(context.Background(), options(t, root, goCmd.runner, nil), []build.Service{{Name: "datastorage"}})
+	_, err := build.Plan(context.Background(), options(t, root, goCmd.runner, nil), hostServices("datastorage"))
 	if err == nil || !strings.Contains(err.Error(), "service datastorage") || !strings.Contains(err.Error(), "main.go:39: undefined") ||
 		strings.Contains(err.Error(), "main.go:19:") {
 		t.Fatalf("want the service and the output tail, got %v", err)
@@ -168,13 +173,13 @@ func TestPlanValidates(t *testing.T) {
 	root := repo(t, "ok")
 	goCmd := newFakeGo()
 	opts := options(t, root, goCmd.runner, nil)
-	for _, services := range [][]build.Service{{{Name: "Bad"}}, {{Name: "../x"}}, {{Name: "ok"}, {Name: "ok"}}, {{Name: "missing"}}} {
+	for _, services := range [][]build.Service{hostServices("Bad"), hostServices("../x"), hostServices("ok", "ok"), hostServices("missing")} {
 		if _, err := build.Plan(context.Background(), opts, services); err == nil {
 			t.Errorf("Plan(%v) succeeded", services)
 		}
 	}
 	opts.Suite = "Suite With Spaces"
-	if _, err := build.Plan(context.Background(), opts, []build.Service{{Name: "ok"}}); err == nil {
+	if _, err := build.Plan(context.Background(), opts, hostServices("ok")); err == nil {
 		t.Error("invalid suite accepted")
 	}
 }
@@ -183,8 +188,8 @@ func planned(names ...string) []build.Planned {
 	var ps []build.Planned
 	for _, name := range names {
 		ps = append(ps, build.Planned{
-			Service: build.Service{Name: name}, Ref: "localhost/" + name + ":s-000000000000",
-			ContextDir: "/work/" + name, Containerfile: "/repo/services/" + name + "/Containerfile",
+			Service: build.Service{Name: name}, Ref: "localhost/" + name + ":s-000000000000", Method: build.MethodHost,
+			ContextDir: "/work/" + name, Dockerfile: "/repo/services/" + name + "/Containerfile",
 		})
 	}
 	return ps
@@ -195,10 +200,11 @@ func TestImagesBuildsBoundedAndSkipsUpToDate(t *testing.T) {
 	existing := eng.AddImage("localhost/b:s-000000000000", nil)
 	opts := options(t, t.TempDir(), nil, eng)
 	opts.Parallelism = 2
-	results, err := build.Images(context.Background(), opts, planned("a", "b", "c", "d", "e"))
+	built, err := build.Images(context.Background(), opts, planned("a", "b", "c", "d", "e"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	results := built.Results
 	if len(results) != 5 || results[1].Service.Name != "b" || !results[1].UpToDate || results[1].ID != existing {
 		t.Fatalf("results = %+v", results)
 	}
@@ -216,7 +222,7 @@ func TestImagesBuildsBoundedAndSkipsUpToDate(t *testing.T) {
 	}
 	spec := builds[slices.IndexFunc(builds, func(s engine.BuildSpec) bool { return s.Ref == "localhost/a:s-000000000000" })]
 	wantLabels := map[string]string{build.LabelRun: "run1", build.LabelSuite: "aianalysis", build.LabelService: "a"}
-	if spec.ContextDir != "/work/a" || spec.Containerfile != "/repo/services/a/Containerfile" || fmt.Sprint(spec.Labels) != fmt.Sprint(wantLabels) {
+	if spec.ContextDir != "/work/a" || spec.Dockerfile != "/repo/services/a/Containerfile" || !spec.NoLayerCache || fmt.Sprint(spec.Labels) != fmt.Sprint(wantLabels) {
 		t.Errorf("spec = %+v", spec)
 	}
 
@@ -224,7 +230,7 @@ func TestImagesBuildsBoundedAndSkipsUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range again {
+	for _, r := range again.Results {
 		if !r.UpToDate {
 			t.Errorf("second run rebuilt %s", r.Ref)
 		}
@@ -234,7 +240,7 @@ func TestImagesBuildsBoundedAndSkipsUpToDate(t *testing.T) {
 	}
 }
 
-func TestImagesFailureNamesServiceAndContainerfile(t *testing.T) {
+func TestImagesFailureNamesServiceAndFile(t *testing.T) {
 	eng := &enginetest.Engine{BuildErrors: map[string]error{
 		"localhost/b:s-000000000000": errors.New("podman build of localhost/b:s-000000000000 failed: exit status 125; Last lines of the build log:\nError: COPY b: no such file"),
 	}}

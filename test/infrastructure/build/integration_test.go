@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,33 +17,43 @@ import (
 
 // TestBuildExportVerifyRemove runs build → export → verify → scoped removal on each real engine.
 func TestBuildExportVerifyRemove(t *testing.T) {
-	for _, name := range []string{engine.Podman, engine.Docker} {
-		t.Run(name, func(t *testing.T) {
-			e := enginetest.Real(t, name)
+	for _, config := range enginetest.Configurations {
+		t.Run(config, func(t *testing.T) {
+			e := enginetest.Real(t, config)
 			enginetest.Lock(t)
-			testBuildExportVerifyRemove(t, e)
+			testBuildExportVerifyRemove(t, config, e)
 		})
 	}
 }
 
-func testBuildExportVerifyRemove(t *testing.T, e engine.Engine) {
+func testBuildExportVerifyRemove(t *testing.T, config string, e engine.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	unique := enginetest.Unique(t)
-	services := []build.Service{{Name: "kindling-it-hello"}, {Name: "kindling-it-world"}}
+	// One service from its multi-stage Dockerfile, one compiled on the host.
+	hello, world := "kindling-it-hello", "kindling-it-world"
+	services := []build.Service{
+		{Name: hello, Spec: build.Spec{Dockerfile: "services/" + hello + "/Dockerfile", Target: "production",
+			Args: map[string]string{"GOFLAGS": "${KINDLING_IT_GOFLAGS}"}}},
+		{Name: world, Spec: build.Spec{Dockerfile: "services/" + world + "/Dockerfile",
+			Host: &build.HostBuild{Package: "./services/" + world, Containerfile: "services/" + world + "/Containerfile"}}},
+	}
 	opts := build.Options{
 		Engine:      e,
 		Suite:       "it-" + unique,
 		RunID:       "run-" + unique,
-		RepoRoot:    enginetest.Repo(t, services[0].Name, services[1].Name),
+		RepoRoot:    enginetest.Repo(t, hello, world),
 		WorkDir:     t.TempDir(),
 		Parallelism: 2,
 		Log:         t.Logf,
+		Host:        true,
+		Getenv:      func(name string) string { return map[string]string{"KINDLING_IT_GOFLAGS": "-buildvcs=false"}[name] },
 	}
+	var built build.Built
 	t.Cleanup(func() {
-		// Whatever this run labelled, plus the unrelated image below.
+		// Whatever this run labelled or left, plus the unrelated image below.
 		images, _ := e.Images(context.Background(), map[string]string{build.LabelSuite: opts.Suite})
-		var ids []string
+		ids := built.Intermediate
 		for _, img := range images {
 			ids = append(ids, img.ID)
 		}
@@ -50,24 +61,67 @@ func testBuildExportVerifyRemove(t *testing.T, e engine.Engine) {
 			t.Logf("cleanup: %v", err)
 		}
 	})
+	// The runtime base must be pulled by this build, and accounted for as pulled.
+	if err := e.RemoveRefs(ctx, []string{enginetest.RuntimeBase}); err != nil {
+		t.Fatalf("remove %s before the build: %v", enginetest.RuntimeBase, err)
+	}
+	_, builderPresent, err := e.ImageID(ctx, "golang:1.26-bookworm")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	planned, err := build.Plan(ctx, opts, services)
 	if err != nil {
 		t.Fatal(err)
 	}
-	results, err := build.Images(ctx, opts, planned)
+	if planned[0].Method != build.MethodDockerfile || planned[1].Method != build.MethodHost {
+		t.Fatalf("methods %s, %s", planned[0].Method, planned[1].Method)
+	}
+	if want := []string{"golang:1.26-bookworm", enginetest.RuntimeBase}; !slices.Equal(planned[0].Bases, want) {
+		t.Errorf("bases %v, want %v", planned[0].Bases, want)
+	}
+	start := time.Now()
+	built, err = build.Images(ctx, opts, planned)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%s: built in %s; pulled %v; %d intermediate images", e.Name(), time.Since(start).Round(time.Millisecond), built.Pulled, len(built.Intermediate))
 	var refs, ids []string
-	for _, r := range results {
+	for _, r := range built.Results {
 		if r.UpToDate {
 			t.Errorf("%s: first build reported up to date", r.Ref)
 		}
 		refs, ids = append(refs, r.Ref), append(ids, r.ID)
 	}
+	var pulled []string
+	for _, b := range built.Pulled {
+		pulled = append(pulled, b.Ref)
+		if !strings.HasPrefix(b.ID, "sha256:") {
+			t.Errorf("pulled %s has ID %q", b.Ref, b.ID)
+		}
+	}
+	wantPulled := []string{enginetest.RuntimeBase}
+	if !builderPresent {
+		wantPulled = []string{"golang:1.26-bookworm", enginetest.RuntimeBase}
+	}
+	if !slices.Equal(pulled, wantPulled) {
+		t.Errorf("pulled %v, want %v", pulled, wantPulled)
+	}
+	if len(built.Intermediate) == 0 {
+		t.Errorf("%s left no intermediate image of the builder stage", e.Name())
+	}
+	for _, id := range built.Intermediate {
+		if slices.Contains(ids, id) {
+			t.Errorf("intermediate images include the built image %s", id)
+		}
+	}
+	// The image runs the binary the builder stage compiled, as the non-root user.
+	if out, err := enginetest.Command(ctx, config, "run", "--rm", refs[0]).CombinedOutput(); err != nil || !strings.Contains(string(out), "hello") {
+		t.Errorf("%s run %s: %v\n%s", e.Name(), refs[0], err, out)
+	}
 
-	// A second plan compiles again, reproducibly; the images are then up to date.
+	// A second plan gives the same references (the host path compiles again, reproducibly); the
+	// images are then up to date, and nothing new is accounted.
 	opts.WorkDir = t.TempDir()
 	replanned, err := build.Plan(ctx, opts, services)
 	if err != nil {
@@ -82,31 +136,41 @@ func testBuildExportVerifyRemove(t *testing.T, e engine.Engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, r := range again {
+	for i, r := range again.Results {
 		if !r.UpToDate || r.ID != ids[i] {
 			t.Errorf("second Images: %+v, want up to date with ID %s", r, ids[i])
 		}
+	}
+	if len(again.Pulled) > 0 || len(again.Intermediate) > 0 {
+		t.Errorf("nothing built, yet accounted %+v", again)
 	}
 
 	labelled, err := e.Images(ctx, map[string]string{build.LabelRun: opts.RunID, build.LabelSuite: opts.Suite})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Podman labels the untagged image of every stage, not only the target: those are the
+	// run's intermediate images.
 	var labelledIDs []string
 	for _, img := range labelled {
 		labelledIDs = append(labelledIDs, img.ID)
 		if service := img.Labels[build.LabelService]; !slices.ContainsFunc(services, func(s build.Service) bool { return s.Name == service }) {
 			t.Errorf("image %v has service label %q", img.Refs, service)
 		}
+		if !slices.Contains(ids, img.ID) && !slices.Contains(built.Intermediate, img.ID) {
+			t.Errorf("image %s %v is labelled with the run, but neither built nor an intermediate image of the build", img.ID, img.Refs)
+		}
 	}
-	if !slices.Equal(slices.Sorted(slices.Values(labelledIDs)), slices.Sorted(slices.Values(ids))) {
-		t.Errorf("images labelled with the run: %v, built: %v", labelledIDs, ids)
+	for _, id := range ids {
+		if !slices.Contains(labelledIDs, id) {
+			t.Errorf("built image %s is not labelled with the run", id)
+		}
 	}
 
 	// An image of another run, which scoped removal must not touch.
 	unrelatedRef := "localhost/kindling-it-" + unique + "/unrelated:1"
 	contextDir, containerfile := enginetest.HelloContext(t)
-	if err := e.Build(ctx, engine.BuildSpec{Ref: unrelatedRef, Containerfile: containerfile, ContextDir: contextDir,
+	if err := e.Build(ctx, engine.BuildSpec{Ref: unrelatedRef, Dockerfile: containerfile, ContextDir: contextDir,
 		Labels: map[string]string{build.LabelRun: "other-" + unique, build.LabelSuite: opts.Suite}}); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +194,11 @@ func testBuildExportVerifyRemove(t *testing.T, e engine.Engine) {
 		t.Errorf("removed = %+v, want the stale archive", verified.Removed)
 	}
 	for i, img := range verified.Images {
-		if img.Ref != refs[i] || img.ID != ids[i] {
+		engineID := img.ID // a config digest, the engine's ID on podman and docker's legacy store
+		if info, err := e.Info(ctx); err == nil && info.IDsAreManifests() {
+			engineID = img.Manifest
+		}
+		if img.Ref != refs[i] || engineID != ids[i] {
 			t.Errorf("archive has %s as %s, the engine %s as %s", img.Ref, img.ID, refs[i], ids[i])
 		}
 	}
@@ -152,5 +220,58 @@ func testBuildExportVerifyRemove(t *testing.T, e engine.Engine) {
 	}
 	if _, found, err := e.ImageID(ctx, unrelatedRef); !found || err != nil {
 		t.Errorf("scoped removal also removed %s (%v)", unrelatedRef, err)
+	}
+}
+
+// A failing RUN and an unpullable base are one error each, naming the service, its Dockerfile and
+// what failed, with the engine's last lines; nothing is built.
+func TestBuildFailuresOnRealEngines(t *testing.T) {
+	for _, config := range enginetest.Configurations {
+		t.Run(config, func(t *testing.T) {
+			e := enginetest.Real(t, config)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			unique := enginetest.Unique(t)
+			root := enginetest.Repo(t, "broken")
+			opts := build.Options{Engine: e, Suite: "it-" + unique, RunID: "run-" + unique, RepoRoot: root,
+				WorkDir: t.TempDir(), Log: t.Logf}
+			for _, tc := range []struct {
+				name, dockerfile string
+				want             []string
+			}{
+				{"failing RUN", "FROM debian:bookworm-slim AS production\nRUN echo kindling-it-about-to-fail && false\n",
+					[]string{"service broken", "services/broken/Dockerfile", "target production", "kindling-it-about-to-fail"}},
+				{"unpullable base", "FROM kindling.invalid/nothing-here:" + unique + " AS production\n",
+					[]string{"base image kindling.invalid/nothing-here:" + unique, "service broken", "services/broken/Dockerfile"}},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					path := filepath.Join(root, "services", "broken", "Dockerfile")
+					if err := os.WriteFile(path, []byte(tc.dockerfile), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					planned, err := build.Plan(ctx, opts, []build.Service{{Name: "broken",
+						Spec: build.Spec{Dockerfile: "services/broken/Dockerfile", Target: "production"}}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					_, err = build.Images(ctx, opts, planned)
+					if err == nil {
+						t.Fatal("the build succeeded")
+					}
+					t.Log(err)
+					for _, want := range tc.want {
+						if !strings.Contains(err.Error(), want) {
+							t.Errorf("error does not say %q", want)
+						}
+					}
+					if _, found, _ := e.ImageID(ctx, planned[0].Ref); found {
+						t.Errorf("%s exists after the failed build", planned[0].Ref)
+					}
+					if out, err := enginetest.Command(ctx, config, "ps", "-a", "-q", "--filter", "status=exited").Output(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+						t.Errorf("the failed build left containers: %q (%v)", out, err)
+					}
+				})
+			}
+		})
 	}
 }

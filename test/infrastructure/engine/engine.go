@@ -9,6 +9,9 @@
 package engine
 
 import (
+	"runtime"
+	"sync"
+
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +45,15 @@ type Engine interface {
 	Build(ctx context.Context, spec BuildSpec) error
 	// ImageID returns the image ID ("sha256:<hex>") of ref; found is false when there is no such image.
 	ImageID(ctx context.Context, ref string) (id string, found bool, err error)
+	// Pull pulls an image.
+	Pull(ctx context.Context, ref string) error
+	// Inspect returns the images refs (or IDs) name; those that do not exist are left out.
+	Inspect(ctx context.Context, refs []string) ([]Image, error)
+	// RemoveRefs untags refs; an image goes with its last name. Missing refs are ignored; refs
+	// that stay (an image in use) make it return an error naming them.
+	RemoveRefs(ctx context.Context, refs []string) error
+	// AllImageIDs lists every image ID, intermediate build images included.
+	AllImageIDs(ctx context.Context) ([]string, error)
 	// Images lists top-level images (not intermediate build layers) carrying all the given labels;
 	// an empty value matches any value of that label.
 	Images(ctx context.Context, labelFilter map[string]string) ([]Image, error)
@@ -72,10 +84,15 @@ type Engine interface {
 
 // BuildSpec describes one image build.
 type BuildSpec struct {
-	Ref           string
-	Containerfile string
-	ContextDir    string
-	Labels        map[string]string
+	Ref        string
+	Dockerfile string // a Dockerfile or Containerfile
+	ContextDir string
+	Target     string            // stage; "" is the last
+	Args       map[string]string // build args
+	Labels     map[string]string
+	// NoLayerCache keeps no intermediate image per instruction (podman --layers=false): for a
+	// context of one binary, each would be another copy of it.
+	NoLayerCache bool
 }
 
 // Image is one image as the engine lists it. Size is the engine's figure, shared layers included.
@@ -90,9 +107,28 @@ type Image struct {
 // is true when DOCKER_HOST names a tcp:// or ssh:// daemon.
 type Info struct {
 	GraphRoot string
-	Remote    bool
-	Version   string
+	// Store is how the engine keeps images: StoreContainerd for Docker's containerd image store
+	// (image IDs are manifest digests, save writes an OCI layout), else the storage driver
+	// ("overlay2", "overlay", ...: image IDs are config digests).
+	Store string
+	// Snapshotter is the containerd snapshotter of the containerd store ("overlayfs").
+	Snapshotter string
+	// Storage are the directories that hold the image bytes: the graph root, and with the
+	// containerd store also containerd's content and snapshotter directories.
+	Storage []string
+	// BuildNetwork is "host" when the engine's default network gives builds no way out (a
+	// bridge that does not masquerade); builds then use the host's network.
+	BuildNetwork string
+	Remote       bool
+	Version      string
 }
+
+// StoreContainerd is Info.Store for Docker's containerd image store (the default since Docker 29).
+const StoreContainerd = "containerd"
+
+// IDsAreManifests reports whether the engine's image IDs are manifest digests (the containerd
+// store) rather than config digests, the IDs of archives' manifest.json and of the nodes' CRI.
+func (i Info) IDsAreManifests() bool { return i.Store == StoreContainerd }
 
 // Usage is the engine's "system df" accounting in bytes. Reclaimable sums all categories.
 type Usage struct {
@@ -104,15 +140,30 @@ type Usage struct {
 }
 
 // New returns the engine called name ("podman" or "docker") running its CLI through runner
-// (nil means ExecRunner).
-func New(name string, runner Runner) (Engine, error) {
+// (nil means ExecRunner), with env (KEY=value entries, e.g. DOCKER_HOST=...) added to the
+// environment of every command it runs.
+func New(name string, runner Runner, env ...string) (Engine, error) {
 	if name != Podman && name != Docker {
 		return nil, fmt.Errorf("unknown container engine %q: valid values are %q and %q", name, Podman, Docker)
 	}
 	if runner == nil {
 		runner = ExecRunner{}
 	}
+	if len(env) > 0 {
+		runner = envRunner{runner, env}
+	}
 	return &cli{name: name, runner: runner}, nil
+}
+
+// envRunner adds env to every command.
+type envRunner struct {
+	Runner
+	env []string
+}
+
+func (r envRunner) Run(ctx context.Context, cmd Cmd) error {
+	cmd.Env = append(append([]string{}, r.env...), cmd.Env...)
+	return r.Runner.Run(ctx, cmd)
 }
 
 // Detect returns a working engine. preferred is the value of CONTAINER_ENGINE: "podman" or
@@ -156,6 +207,16 @@ func DetectWith(ctx context.Context, preferred string, runner Runner) (Engine, e
 type cli struct {
 	name   string
 	runner Runner
+
+	infoOnce sync.Once
+	info     Info // what Build and Save need to know of the daemon, read once
+	infoErr  error
+}
+
+// cachedInfo is Info, asked once per engine value.
+func (e *cli) cachedInfo(ctx context.Context) (Info, error) {
+	e.infoOnce.Do(func() { e.info, e.infoErr = e.Info(ctx) })
+	return e.info, e.infoErr
 }
 
 func (e *cli) Name() string { return e.name }
@@ -299,14 +360,25 @@ func (e *cli) Ping(ctx context.Context) error {
 }
 
 func (e *cli) Build(ctx context.Context, spec BuildSpec) error {
-	if spec.Ref == "" || spec.Containerfile == "" || spec.ContextDir == "" {
-		return fmt.Errorf("%s build: Ref, Containerfile and ContextDir are required (got %+v)", e.name, spec)
+	if spec.Ref == "" || spec.Dockerfile == "" || spec.ContextDir == "" {
+		return fmt.Errorf("%s build: Ref, Dockerfile and ContextDir are required (got %+v)", e.name, spec)
 	}
-	args := []string{"build", "-f", spec.Containerfile, "-t", spec.Ref}
-	if e.name == Podman {
-		// No intermediate image per instruction: images are skipped by tag, not by layer cache,
-		// and every intermediate would hold (and be counted by system df for) the whole binary.
+	args := []string{"build", "-f", spec.Dockerfile, "-t", spec.Ref}
+	if e.name == Podman && spec.NoLayerCache {
 		args = append(args, "--layers=false")
+	}
+	if e.name == Docker {
+		// The legacy builder keeps the container of a failed step unless told otherwise.
+		args = append(args, "--force-rm")
+		if info, err := e.cachedInfo(ctx); err == nil && info.BuildNetwork != "" {
+			args = append(args, "--network", info.BuildNetwork)
+		}
+	}
+	if spec.Target != "" {
+		args = append(args, "--target", spec.Target)
+	}
+	for _, key := range sortedKeys(spec.Args) {
+		args = append(args, "--build-arg", key+"="+spec.Args[key])
 	}
 	for _, key := range sortedKeys(spec.Labels) {
 		args = append(args, "--label", key+"="+spec.Labels[key])
@@ -323,7 +395,7 @@ func (e *cli) Build(ctx context.Context, spec BuildSpec) error {
 	if ctx.Err() != nil {
 		err = fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	return fmt.Errorf("%s build of %s failed: %w; fix the Containerfile or build context and retry. Last lines of the build log:\n%s",
+	return fmt.Errorf("%s build of %s failed: %w; fix the Dockerfile, its build context or base images and retry. Last lines of the build log:\n%s",
 		e.name, spec.Ref, err, LastLines(log.String(), 20))
 }
 
@@ -340,6 +412,26 @@ func (e *cli) ImageID(ctx context.Context, ref string) (string, bool, error) {
 		return "", false, fmt.Errorf("look up image %s: %s printed no image ID", ref, e.name)
 	}
 	return id, true, nil
+}
+
+func (e *cli) AllImageIDs(ctx context.Context) ([]string, error) {
+	out, err := e.output(ctx, "images", "--all", "--quiet", "--no-trunc")
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	return imageIDs(out), nil
+}
+
+// imageIDs reads the output of "images --quiet --no-trunc": one ID per line, repeated for
+// every name an image has.
+func imageIDs(out []byte) []string {
+	var ids []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if id := normalizeID(line); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 func (e *cli) Images(ctx context.Context, labelFilter map[string]string) ([]Image, error) {
@@ -364,13 +456,7 @@ func (e *cli) listImages(ctx context.Context, filters ...string) ([]Image, error
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
-	var ids []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if id := normalizeID(line); id != "" && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
-	return e.inspect(ctx, ids)
+	return e.inspect(ctx, imageIDs(out))
 }
 
 type inspected struct {
@@ -431,10 +517,11 @@ func (e *cli) Save(ctx context.Context, path string, refs []string) error {
 	if path == "" || len(refs) == 0 {
 		return fmt.Errorf("%s save: a path and at least one image reference are required", e.name)
 	}
-	args := []string{"save", "-o", path}
-	if e.name == Podman {
-		args = []string{"save", "--quiet", "--format", "docker-archive", "--multi-image-archive", "-o", path}
+	args, err := e.saveArgs(ctx, true)
+	if err != nil {
+		return err
 	}
+	args = append(args, "-o", path)
 	if err := e.run(ctx, nil, nil, append(args, refs...)...); err != nil {
 		return fmt.Errorf("export %s to %s: %w", strings.Join(refs, ", "), path, err)
 	}
@@ -442,14 +529,35 @@ func (e *cli) Save(ctx context.Context, path string, refs []string) error {
 }
 
 func (e *cli) SaveImage(ctx context.Context, w io.Writer, ref string) error {
-	args := []string{"save", ref}
-	if e.name == Podman {
-		args = []string{"save", "--quiet", "--format", "docker-archive", ref}
+	args, err := e.saveArgs(ctx, false)
+	if err != nil {
+		return err
 	}
+	args = append(args, ref)
 	if err := e.run(ctx, nil, w, args...); err != nil {
 		return fmt.Errorf("export %s from %s: %w", ref, e.name, err)
 	}
 	return nil
+}
+
+// saveArgs: podman writes a docker-archive (several images in one); docker's containerd store
+// writes an OCI layout, for this host's platform only, so that no index in the archive points at
+// blobs of other platforms it lacks (which containerd's import refuses).
+func (e *cli) saveArgs(ctx context.Context, multi bool) ([]string, error) {
+	if e.name == Podman && multi {
+		return []string{"save", "--quiet", "--format", "docker-archive", "--multi-image-archive"}, nil
+	}
+	if e.name == Podman {
+		return []string{"save", "--quiet", "--format", "docker-archive"}, nil
+	}
+	info, err := e.cachedInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.IDsAreManifests() {
+		return []string{"save", "--platform", "linux/" + runtime.GOARCH}, nil
+	}
+	return []string{"save"}, nil
 }
 
 func (e *cli) LoadImage(ctx context.Context, r io.Reader) error {
@@ -476,47 +584,91 @@ func (e *cli) Remove(ctx context.Context, ids []string) error {
 
 // remove deletes images by untagging all their names (or by ID when they have none): removing an
 // image by ID that carries several names needs --force, which would also delete podman containers.
-// It returns the IDs the engine reported as deleted.
+// An image that other images build on goes once they are gone, so rmi runs again on what is left
+// as long as each pass removes something: intermediate build images form such chains. It returns
+// the IDs the engine reported as deleted.
 func (e *cli) remove(ctx context.Context, images []Image) (map[string]bool, error) {
 	deleted := map[string]bool{}
-	if len(images) == 0 {
-		return deleted, nil
-	}
-	args := []string{"rmi"}
-	for _, img := range images {
-		if len(img.Refs) == 0 {
-			args = append(args, img.ID)
-		} else {
-			args = append(args, img.Refs...)
+	for pass := 0; len(images) > 0; pass++ {
+		args := []string{"rmi"}
+		for _, img := range images {
+			if len(img.Refs) == 0 || pass > 0 {
+				args = append(args, img.ID)
+			} else {
+				args = append(args, img.Refs...)
+			}
 		}
-	}
-	var stdout strings.Builder
-	stderr := newTailBuffer(64 << 10)
-	runErr := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdout: &stdout, Stderr: stderr})
-	for _, line := range strings.Split(stdout.String()+"\n"+stderr.String(), "\n") {
-		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "Deleted:"); ok {
-			deleted[normalizeID(id)] = true
+		var stdout strings.Builder
+		stderr := newTailBuffer(64 << 10)
+		runErr := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdout: &stdout, Stderr: stderr})
+		for _, line := range strings.Split(stdout.String()+"\n"+stderr.String(), "\n") {
+			if id, ok := strings.CutPrefix(strings.TrimSpace(line), "Deleted:"); ok {
+				deleted[normalizeID(id)] = true
+			}
 		}
+		if runErr == nil {
+			return deleted, nil
+		}
+		runErr = e.commandError(ctx, args, runErr, stderr.String())
+		if errors.Is(runErr, ErrNotInstalled) || ctx.Err() != nil {
+			return deleted, runErr
+		}
+		// rmi goes on past images it cannot remove; see which are still there.
+		var left []Image
+		for _, img := range images {
+			if _, found, err := e.ImageID(ctx, img.ID); err != nil || found {
+				left = append(left, img)
+			}
+		}
+		if len(left) == len(images) {
+			var names []string
+			for _, img := range left {
+				names = append(names, describe(img))
+			}
+			return deleted, fmt.Errorf("could not remove %d image(s) (%s): %w; remove the containers or images that use them (%s ps -a) and retry",
+				len(left), strings.Join(names, ", "), runErr, e.name)
+		}
+		images = left
 	}
-	if runErr == nil {
-		return deleted, nil
+	return deleted, nil
+}
+
+// RemoveRefs untags refs; an image goes with its last name. Refs that do not exist are ignored.
+func (e *cli) RemoveRefs(ctx context.Context, refs []string) error {
+	if len(refs) == 0 {
+		return nil
 	}
-	runErr = e.commandError(ctx, args, runErr, stderr.String())
-	if errors.Is(runErr, ErrNotInstalled) || ctx.Err() != nil {
-		return deleted, runErr
+	err := e.run(ctx, nil, nil, append([]string{"rmi"}, refs...)...)
+	if err == nil || errors.Is(err, ErrNotInstalled) || ctx.Err() != nil {
+		return err
 	}
-	// rmi goes on past images it cannot remove; report those that are still there.
 	var left []string
-	for _, img := range images {
-		if _, found, err := e.ImageID(ctx, img.ID); err != nil || found {
-			left = append(left, describe(img))
+	for _, ref := range refs {
+		if _, found, lookErr := e.ImageID(ctx, ref); lookErr != nil || found {
+			left = append(left, ref)
 		}
 	}
 	if len(left) == 0 {
-		return deleted, nil
+		return nil
 	}
-	return deleted, fmt.Errorf("could not remove %d image(s) (%s): %w; remove the containers that use them (%s ps -a) and retry",
-		len(left), strings.Join(left, ", "), runErr, e.name)
+	return fmt.Errorf("could not remove %s: %w", strings.Join(left, ", "), err)
+}
+
+// Pull pulls ref; the error says which image could not be pulled, with the engine's last lines.
+func (e *cli) Pull(ctx context.Context, ref string) error {
+	args := []string{"pull", ref}
+	if e.name == Podman {
+		args = []string{"pull", "--quiet", ref}
+	}
+	if err := e.run(ctx, nil, nil, args...); err != nil {
+		return fmt.Errorf("pull %s: %w; check the image name and that its registry (or mirror) answers", ref, err)
+	}
+	return nil
+}
+
+// Inspect returns the images refs name (sizes included); refs that do not exist are left out.
+func (e *cli) Inspect(ctx context.Context, refs []string) ([]Image, error) {
+	return e.inspect(ctx, refs)
 }
 
 func describe(img Image) string {
@@ -625,7 +777,8 @@ func (e *cli) Info(ctx context.Context) (Info, error) {
 				ServiceIsRemote bool `json:"serviceIsRemote"`
 			} `json:"host"`
 			Store struct {
-				GraphRoot string `json:"graphRoot"`
+				GraphRoot   string `json:"graphRoot"`
+				GraphDriver string `json:"graphDriverName"`
 			} `json:"store"`
 			Version struct {
 				Version string `json:"Version"`
@@ -637,25 +790,31 @@ func (e *cli) Info(ctx context.Context) (Info, error) {
 		if raw.Store.GraphRoot == "" {
 			return Info{}, fmt.Errorf("podman info printed no store.graphRoot; check `podman info`")
 		}
-		return Info{GraphRoot: raw.Store.GraphRoot, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version}, nil
+		return Info{GraphRoot: raw.Store.GraphRoot, Store: raw.Store.GraphDriver, Storage: []string{raw.Store.GraphRoot},
+			Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version}, nil
 	}
 	out, err := e.output(ctx, "info", "--format", "{{json .}}")
 	if err != nil {
 		return Info{}, e.infoError(err)
 	}
-	var raw struct {
-		DockerRootDir string   `json:"DockerRootDir"`
-		ServerVersion string   `json:"ServerVersion"`
-		ServerErrors  []string `json:"ServerErrors"`
+	info, containerdAddress, err := parseDockerInfo(out)
+	if err != nil {
+		if errors.Is(err, errDaemonDown) {
+			return Info{}, e.notRunning(err)
+		}
+		return Info{}, err
 	}
-	if err := decodeJSON(out, &raw); err != nil {
-		return Info{}, fmt.Errorf("docker info: parse output: %w", err)
+	info.Remote = dockerHostRemote()
+	if info.Store == StoreContainerd {
+		// The image bytes are containerd's: its content store and snapshotter directories.
+		if roots, err := e.containerdRoots(ctx, containerdAddress, info.Snapshotter); err == nil {
+			info.Storage = append(info.Storage, roots...)
+		}
 	}
-	// With the daemon down, docker info still exits 0 and prints empty fields plus ServerErrors.
-	if len(raw.ServerErrors) > 0 || raw.DockerRootDir == "" {
-		return Info{}, e.notRunning(fmt.Errorf("docker info: %s", strings.Join(raw.ServerErrors, "; ")))
+	if net, err := e.output(ctx, "network", "inspect", "bridge", "--format", "{{json .Options}}"); err == nil {
+		info.BuildNetwork = buildNetwork(net)
 	}
-	return Info{GraphRoot: raw.DockerRootDir, Remote: dockerHostRemote(), Version: raw.ServerVersion}, nil
+	return info, nil
 }
 
 func (e *cli) infoError(err error) error {

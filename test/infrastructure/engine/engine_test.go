@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -25,11 +27,20 @@ var notInstalled = &exec.Error{Name: "podman", Err: exec.ErrNotFound}
 func newEngine(t *testing.T, name string) (engine.Engine, *enginetest.Runner) {
 	t.Helper()
 	runner := &enginetest.Runner{}
+	// A legacy-store docker, which Build and Save ask once.
+	runner.On("docker info --format {{json .}}", enginetest.Response{Stdout: `{"DockerRootDir":"/var/lib/docker","Driver":"overlay2"}`})
 	e, err := engine.New(name, runner)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e, runner
+}
+
+// work is the argv of the commands that do the work, without the questions about the daemon.
+func work(r *enginetest.Runner) []string {
+	return slices.DeleteFunc(r.Argvs(), func(argv string) bool {
+		return strings.HasPrefix(argv, "docker info") || strings.HasPrefix(argv, "docker network inspect")
+	})
 }
 
 func exit(code int) error { return enginetest.ExitError{Code: code} }
@@ -172,10 +183,11 @@ func TestDetect(t *testing.T) {
 func TestBuildArgvAndLogTail(t *testing.T) {
 	e, runner := newEngine(t, engine.Podman)
 	spec := engine.BuildSpec{
-		Ref:           "localhost/hello:s-0123456789ab",
-		Containerfile: "/repo/services/hello/Containerfile",
-		ContextDir:    "/work/hello",
-		Labels:        map[string]string{"dev.kindling.suite": "s", "dev.kindling.run": "r1"},
+		Ref:          "localhost/hello:s-0123456789ab",
+		Dockerfile:   "/repo/services/hello/Containerfile",
+		ContextDir:   "/work/hello",
+		Labels:       map[string]string{"dev.kindling.suite": "s", "dev.kindling.run": "r1"},
+		NoLayerCache: true,
 	}
 	if err := e.Build(context.Background(), spec); err != nil {
 		t.Fatal(err)
@@ -183,6 +195,22 @@ func TestBuildArgvAndLogTail(t *testing.T) {
 	want := "podman build -f /repo/services/hello/Containerfile -t localhost/hello:s-0123456789ab --layers=false --label dev.kindling.run=r1 --label dev.kindling.suite=s /work/hello"
 	if got := runner.Argvs(); !slices.Equal(got, []string{want}) {
 		t.Fatalf("argv = %q\nwant %q", got, want)
+	}
+	docker, dockerRunner := newEngine(t, engine.Docker)
+	multi := engine.BuildSpec{Ref: "localhost/a:s-1", Dockerfile: "/repo/services/a/Dockerfile", ContextDir: "/repo",
+		Target: "production", Args: map[string]string{"GOFLAGS": "-cover", "A": "x y"}}
+	for _, eng := range []engine.Engine{e, docker} {
+		if err := eng.Build(context.Background(), multi); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantMulti := " build -f /repo/services/a/Dockerfile -t localhost/a:s-1%s --target production --build-arg A=x y --build-arg GOFLAGS=-cover /repo"
+	if got, want := runner.Argvs()[1], "podman"+fmt.Sprintf(wantMulti, ""); got != want {
+		t.Errorf("argv = %q\nwant %q", got, want)
+	}
+	// docker's legacy builder keeps a failed step's container without --force-rm.
+	if got, want := work(dockerRunner)[0], "docker"+fmt.Sprintf(wantMulti, " --force-rm"); got != want {
+		t.Errorf("argv = %q\nwant %q", got, want)
 	}
 
 	var log strings.Builder
@@ -285,7 +313,7 @@ func TestSaveArgv(t *testing.T) {
 	if got, want := podman.Argvs(), []string{"podman save --quiet --format docker-archive --multi-image-archive -o /tmp/x.tmp localhost/a:1 localhost/b:1"}; !slices.Equal(got, want) {
 		t.Errorf("podman argv = %q", got)
 	}
-	if got, want := docker.Argvs(), []string{"docker save -o /tmp/x.tmp localhost/a:1 localhost/b:1"}; !slices.Equal(got, want) {
+	if got, want := work(docker), []string{"docker save -o /tmp/x.tmp localhost/a:1 localhost/b:1"}; !slices.Equal(got, want) {
 		t.Errorf("docker argv = %q", got)
 	}
 	if err := p.Save(ctx, "/tmp/x", nil); err == nil {
@@ -429,23 +457,65 @@ func TestInfo(t *testing.T) {
 	ctx := context.Background()
 	p, podman := newEngine(t, engine.Podman)
 	podman.On("podman info --format json", enginetest.Response{Stdout: `{"host":{"arch":"amd64","serviceIsRemote":false},
-		"store":{"graphRoot":"/var/lib/containers/storage"},"version":{"Version":"4.3.1"}}`})
+		"store":{"graphRoot":"/var/lib/containers/storage","graphDriverName":"overlay"},"version":{"Version":"4.3.1"}}`})
 	info, err := p.Info(ctx)
-	if err != nil || info != (engine.Info{GraphRoot: "/var/lib/containers/storage", Version: "4.3.1"}) {
-		t.Errorf("podman Info = %+v, %v", info, err)
+	want := engine.Info{GraphRoot: "/var/lib/containers/storage", Store: "overlay", Storage: []string{"/var/lib/containers/storage"}, Version: "4.3.1"}
+	if err != nil || !reflect.DeepEqual(info, want) {
+		t.Errorf("podman Info = %+v, %v\nwant %+v", info, err, want)
 	}
 
 	d, docker := newEngine(t, engine.Docker)
-	docker.On("docker info --format {{json .}}", enginetest.Response{Stdout: `{"ID":"x","DockerRootDir":"/var/lib/docker","ServerVersion":"20.10.24+dfsg1"}`})
+	docker.On("docker info --format {{json .}}", enginetest.Response{Stdout: `{"ID":"x","DockerRootDir":"/var/lib/docker","ServerVersion":"20.10.24+dfsg1",
+		"Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"]]}`})
+	docker.On("docker network inspect bridge", enginetest.Response{Stdout: `{"com.docker.network.bridge.enable_ip_masquerade":"true"}`})
 	t.Setenv("DOCKER_HOST", "")
 	info, err = d.Info(ctx)
-	if err != nil || info != (engine.Info{GraphRoot: "/var/lib/docker", Version: "20.10.24+dfsg1"}) {
-		t.Errorf("docker Info = %+v, %v", info, err)
+	want = engine.Info{GraphRoot: "/var/lib/docker", Store: "overlay2", Snapshotter: "overlay2", Storage: []string{"/var/lib/docker"}, Version: "20.10.24+dfsg1"}
+	if err != nil || !reflect.DeepEqual(info, want) || info.IDsAreManifests() {
+		t.Errorf("docker Info = %+v, %v\nwant %+v", info, err, want)
+	}
+
+	// Docker 29's containerd image store, its own containerd, a bridge without masquerading.
+	d29, docker29 := newEngine(t, engine.Docker)
+	docker29.On("docker info --format {{json .}}", enginetest.Response{Stdout: `{"DockerRootDir":"/var/lib/d29/docker","ServerVersion":"library-import",
+		"Driver":"overlayfs","DriverStatus":[["driver-type","io.containerd.snapshotter.v1"]],
+		"Containerd":{"Address":"/run/d29/containerd.sock","Namespaces":{"Containers":"moby"}}}`})
+	docker29.On("ctr --address /run/d29/containerd.sock plugins ls --detailed", enginetest.Response{Stdout: `Type:             io.containerd.content.v1
+ID:               content
+Exports:
+                  root      /var/lib/d29/containerd/io.containerd.content.v1.content
+
+Type:             io.containerd.snapshotter.v1
+ID:               native
+Exports:
+                  root      /var/lib/d29/containerd/io.containerd.snapshotter.v1.native
+
+Type:             io.containerd.snapshotter.v1
+ID:               overlayfs
+Exports:
+                  root      /var/lib/d29/containerd/io.containerd.snapshotter.v1.overlayfs
+`})
+	docker29.On("docker network inspect bridge", enginetest.Response{Stdout: `{"com.docker.network.bridge.enable_ip_masquerade":"false"}`})
+	info, err = d29.Info(ctx)
+	want = engine.Info{GraphRoot: "/var/lib/d29/docker", Store: engine.StoreContainerd, Snapshotter: "overlayfs", BuildNetwork: "host",
+		Storage: []string{"/var/lib/d29/docker", "/var/lib/d29/containerd/io.containerd.content.v1.content", "/var/lib/d29/containerd/io.containerd.snapshotter.v1.overlayfs"},
+		Version: "library-import"}
+	if err != nil || !reflect.DeepEqual(info, want) || !info.IDsAreManifests() {
+		t.Errorf("docker 29 Info = %+v, %v\nwant %+v", info, err, want)
+	}
+	// Builds take the host's network; save writes this platform only.
+	d29.Build(ctx, engine.BuildSpec{Ref: "localhost/a:1", Dockerfile: "/r/Dockerfile", ContextDir: "/r"})
+	d29.Save(ctx, "/tmp/a.tar", []string{"localhost/a:1"})
+	argv := strings.Join(docker29.Argvs(), "\n")
+	for _, want := range []string{"docker build -f /r/Dockerfile -t localhost/a:1 --force-rm --network host /r", "docker save --platform linux/" + runtime.GOARCH + " -o /tmp/a.tar localhost/a:1"} {
+		if !strings.Contains(argv, want) {
+			t.Errorf("argv lacks %q:\n%s", want, argv)
+		}
 	}
 
 	down, runner := newEngine(t, engine.Docker)
 	// What docker 28's CLI prints, with exit status 0, when the daemon is down.
-	runner.On("docker info", enginetest.Response{Stdout: `{"ID":"","Containers":0,"DockerRootDir":"","ServerErrors":["Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"]}`})
+	runner.On("docker info --format {{json .}}", enginetest.Response{Stdout: `{"ID":"","Containers":0,"DockerRootDir":"","ServerErrors":["Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"]}`})
 	if _, err := down.Info(ctx); !errors.Is(err, engine.ErrNotRunning) {
 		t.Errorf("want ErrNotRunning, got %v", err)
 	}

@@ -16,11 +16,11 @@ import (
 )
 
 func TestRealEngines(t *testing.T) {
-	for _, name := range []string{engine.Podman, engine.Docker} {
-		t.Run(name, func(t *testing.T) {
-			e := enginetest.Real(t, name)
+	for _, config := range enginetest.Configurations {
+		t.Run(config, func(t *testing.T) {
+			e := enginetest.Real(t, config)
 			enginetest.Lock(t)
-			testRealEngine(t, e)
+			testRealEngine(t, config, e)
 		})
 	}
 }
@@ -34,7 +34,7 @@ func kindenvKeep() []string {
 	return keep
 }
 
-func testRealEngine(t *testing.T, e engine.Engine) {
+func testRealEngine(t *testing.T, config string, e engine.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := e.Ping(ctx); err != nil {
@@ -51,9 +51,16 @@ func testRealEngine(t *testing.T, e engine.Engine) {
 	}
 	t.Logf("info: %+v", info)
 	if !info.Remote {
-		if st, err := os.Stat(info.GraphRoot); err != nil || !st.IsDir() {
-			t.Errorf("graph root %q is not a directory: %v", info.GraphRoot, err)
+		for _, dir := range append([]string{info.GraphRoot}, info.Storage...) {
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				t.Errorf("storage %q is not a directory: %v", dir, err)
+			}
 		}
+	}
+	// Docker 29's containerd store keeps the bytes in containerd's content and snapshot dirs.
+	if wantContainerd := config == enginetest.Docker29; info.IDsAreManifests() != wantContainerd ||
+		(wantContainerd && len(info.Storage) < 3) {
+		t.Errorf("%s: store %q, storage %v", config, info.Store, info.Storage)
 	}
 
 	unique := enginetest.Unique(t)
@@ -68,7 +75,7 @@ func testRealEngine(t *testing.T, e engine.Engine) {
 	})
 	build := func(ref string, labels map[string]string) string {
 		t.Helper()
-		if err := e.Build(ctx, engine.BuildSpec{Ref: ref, Containerfile: containerfile, ContextDir: contextDir, Labels: labels}); err != nil {
+		if err := e.Build(ctx, engine.BuildSpec{Ref: ref, Dockerfile: containerfile, ContextDir: contextDir, Labels: labels}); err != nil {
 			t.Fatal(err)
 		}
 		id, found, err := e.ImageID(ctx, ref)
@@ -95,7 +102,7 @@ func testRealEngine(t *testing.T, e engine.Engine) {
 		if err := os.WriteFile(broken, []byte("FROM scratch\nCOPY no-such-file /x\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		err := e.Build(ctx, engine.BuildSpec{Ref: repo + "/broken:1", Containerfile: broken, ContextDir: contextDir})
+		err := e.Build(ctx, engine.BuildSpec{Ref: repo + "/broken:1", Dockerfile: broken, ContextDir: contextDir})
 		if err == nil || !strings.Contains(err.Error(), "no-such-file") {
 			t.Fatalf("want an error quoting the build log, got %v", err)
 		}
@@ -136,7 +143,14 @@ func testRealEngine(t *testing.T, e engine.Engine) {
 		t.Fatal(err)
 	}
 	t.Logf("archive of two images: %d bytes", verified.Size)
-	if verified.Images[0].ID != idOne || verified.Images[1].ID != idTwo {
+	// The engine's ID is the archive's config digest, or its manifest digest on the containerd store.
+	engineID := func(img archive.Image) string {
+		if info.IDsAreManifests() {
+			return img.Manifest
+		}
+		return img.ID
+	}
+	if engineID(verified.Images[0]) != idOne || engineID(verified.Images[1]) != idTwo {
 		t.Errorf("archive IDs %+v, engine IDs %s %s", verified.Images, idOne, idTwo)
 	}
 
@@ -207,7 +221,7 @@ func TestCopyImageBetweenEngines(t *testing.T) {
 
 	ref := "localhost/kindling-it-" + enginetest.Unique(t) + "/copied:1"
 	contextDir, containerfile := enginetest.HelloContext(t)
-	if err := docker.Build(ctx, engine.BuildSpec{Ref: ref, Containerfile: containerfile, ContextDir: contextDir}); err != nil {
+	if err := docker.Build(ctx, engine.BuildSpec{Ref: ref, Dockerfile: containerfile, ContextDir: contextDir}); err != nil {
 		t.Fatal(err)
 	}
 	dockerID, _, err := docker.ImageID(ctx, ref)

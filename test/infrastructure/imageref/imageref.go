@@ -35,3 +35,6 @@ func Normalize(ref string) string {
 	}
 	return out
 }
+
+// Same reports whether two references name the same image, as the runtime resolves them.
+func Same(a, b string) bool { return Normalize(a) == Normalize(b) }

@@ -43,16 +43,15 @@ func (r *Run) build(ctx context.Context) (Built, error) {
 		WorkDir:     filepath.Join(r.cfg.RunDir, "build"),
 		Parallelism: r.cfg.Parallelism,
 		Log:         log,
+		Host:        r.cfg.HostBuild,
+		Coverage:    r.cfg.Coverage,
+		Used:        r.graphRootUsed,
 	}
-	var services []build.Service
-	for _, name := range r.cfg.Suite.Services {
-		services = append(services, build.Service{Name: name})
-	}
-	planned, err := build.Plan(ctx, opts, services)
+	planned, err := build.Plan(ctx, opts, r.cfg.Suite.Services)
 	// The build contexts hold a copy of every binary: gone once the images are built or found.
 	defer os.RemoveAll(opts.WorkDir)
 	if err != nil {
-		return Built{}, err
+		return Built{}, r.suiteError(err)
 	}
 	if !sameRefs(r.st.Images, planned) {
 		r.beginRun(eng.Name())
@@ -70,19 +69,50 @@ func (r *Run) build(ctx context.Context) (Built, error) {
 		}
 	}
 
-	results, err := build.Images(ctx, opts, planned)
+	built, err := build.Images(ctx, opts, planned)
+	r.recordLeftovers(built, log)
 	if err != nil {
-		return Built{}, err
+		r.save()
+		return Built{}, r.suiteError(err)
 	}
-	images := make([]state.Image, len(results))
-	for i, res := range results {
-		images[i] = state.Image{Service: res.Service.Name, Ref: res.Ref, ID: res.ID}
+	images := make([]state.Image, len(built.Results))
+	for i, res := range built.Results {
+		images[i] = state.Image{Service: res.Service.Name, Ref: res.Ref, EngineID: res.ID}
+		if !r.engInfo.IDsAreManifests() {
+			images[i].ID = res.ID
+		}
 	}
 	r.st.Images, r.st.Archive, r.st.Pruned, r.st.Loaded = images, nil, nil, nil
 	if err := r.save(); err != nil {
 		return Built{}, err
 	}
 	return Built{Images: images}, nil
+}
+
+// recordLeftovers adds what the builds pulled and left to the run's record, for prune.
+func (r *Run) recordLeftovers(b build.Built, log func(string, ...any)) {
+	if f := b.Footprint; f.Measured {
+		r.st.Footprint = &state.Footprint{Filesystem: r.graphRootName(), PulledBytes: f.PulledBases,
+			BuildCacheBytes: f.BuildCache, SuiteImageBytes: f.SuiteImages}
+		r.mu.Lock()
+		r.footprint = r.st.Footprint
+		r.mu.Unlock()
+		log("the builds added %s to the filesystem of %s: pulled bases %s, build cache %s (%d intermediate images), suite images %s (their own layers)",
+			human(f.PulledBases+f.BuildCache+f.SuiteImages), r.graphRootName(), human(f.PulledBases),
+			human(f.BuildCache), len(b.Intermediate), human(f.SuiteImages))
+	}
+	if len(b.Pulled) == 0 && len(b.Intermediate) == 0 {
+		return
+	}
+	l := r.st.Leftovers
+	if l == nil {
+		l = &state.Leftovers{}
+		r.st.Leftovers = l
+	}
+	for _, p := range b.Pulled {
+		l.Pulled = append(l.Pulled, state.Image{Ref: p.Ref, EngineID: p.ID})
+	}
+	l.Intermediate = append(l.Intermediate, b.Intermediate...)
 }
 
 // sameRefs reports whether the recorded images are exactly the planned ones.
@@ -102,8 +132,16 @@ func sameRefs(recorded []state.Image, planned []build.Planned) bool {
 
 func registryImages(cfg Config, reg Registry) []state.Image {
 	var images []state.Image
-	for _, svc := range cfg.Suite.Services {
+	for _, svc := range cfg.Suite.ServiceNames() {
 		images = append(images, state.Image{Service: svc, Ref: fmt.Sprintf("%s/%s:%s", reg.Host, svc, reg.Tag)})
 	}
 	return images
+}
+
+// suiteError names the suite and its file: a build error is about what the file describes.
+func (r *Run) suiteError(err error) error {
+	if r.cfg.Suite.File == "" {
+		return fmt.Errorf("suite %s: %w", r.cfg.Suite.Name, err)
+	}
+	return fmt.Errorf("suite %s (%s): %w", r.cfg.Suite.Name, r.cfg.Suite.File, err)
 }

@@ -1,6 +1,11 @@
 package pipeline
 
 import (
+	"os"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+
 	"context"
 	"fmt"
 	"path/filepath"
@@ -36,8 +41,8 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 	name, provider := r.cfg.ClusterName, eng.Name()
 	if rec := r.st.Cluster; rec != nil && (rec.Name != name || rec.Provider != provider) {
 		if ok, _ := cluster.Exists(ctx, rec.Name, rec.Provider); ok {
-			return Cluster{}, fmt.Errorf("this run's cluster is %s (%s, recorded in %s), but now %s (%s) is asked for: run \"go run magefile.go %s:down\" first, or keep KIND_CLUSTER_NAME as it was",
-				rec.Name, rec.Provider, statePath(r.cfg), name, provider, r.cfg.Suite.Name)
+			return Cluster{}, fmt.Errorf("this run's cluster is %s (%s, recorded in %s), but now %s (%s) is asked for: run \"%s\" first, or keep KIND_CLUSTER_NAME as it was",
+				rec.Name, rec.Provider, statePath(r.cfg), name, provider, r.cfg.Command("down"))
 		}
 		r.st.Cluster = nil // the recorded cluster is gone
 	}
@@ -63,14 +68,27 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 			return Cluster{}, err
 		}
 	}
+	var mounts []v1alpha4.Mount
+	if r.cfg.Coverage {
+		if exists {
+			log("E2E_COVERAGE=true, but cluster %s exists already: it has no coverage mount unless it was created with one", name)
+		}
+		dir := r.coverageDir()
+		os.RemoveAll(dir) // counters of an earlier cluster would be merged into this one's
+		if err := coverage.Prepare(dir, r.cfg.Suite.ServiceNames()); err != nil {
+			return Cluster{}, err
+		}
+		mounts = append(mounts, v1alpha4.Mount{HostPath: dir, ContainerPath: coverage.NodeDir})
+	}
 	c, err := cluster.Create(ctx, cluster.Options{
 		Name:           name,
 		Provider:       provider,
 		NodeImage:      nodeImage,
 		ConfigPath:     r.kindConfig(),
+		ExtraMounts:    mounts,
 		KubeconfigPath: kubeconfig,
 		Reuse:          ours || r.cfg.ReuseCluster,
-		DeleteHint:     "go run magefile.go " + r.cfg.Suite.Name + ":down",
+		DeleteHint:     r.cfg.Command("down"),
 		WaitForReady:   3 * time.Minute,
 		Log:            log,
 	})
@@ -82,6 +100,9 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 	r.st.Cluster = &out.Cluster
 	return out, r.save()
 }
+
+// coverageDir receives the services' coverage counters (E2E_COVERAGE=true), one directory each.
+func (r *Run) coverageDir() string { return filepath.Join(r.cfg.RunDir, "coverage", "counters") }
 
 func (r *Run) kindConfig() string {
 	if r.cfg.Suite.KindConfig == "" {

@@ -40,6 +40,8 @@ type Config struct {
 	RolloutTimeout       time.Duration
 	TestTimeout          time.Duration
 	Registry             *Registry // IMAGE_REGISTRY + IMAGE_TAG: registry mode
+	HostBuild            bool      // E2E_BUILD=host: compile Go services on the host where they allow it
+	Coverage             bool      // E2E_COVERAGE: coverage-instrumented builds, counters collected after the tests
 }
 
 // Registry is registry mode: images come from Host at Tag, nothing is built, exported, pruned or loaded.
@@ -49,6 +51,8 @@ type Registry struct{ Host, Tag string }
 var Env = [][2]string{
 	{"CONTAINER_ENGINE", "podman or docker; default: podman if it answers, else docker"},
 	{"E2E_PARALLELISM", "concurrent image builds; default: number of CPUs"},
+	{"E2E_BUILD", "dockerfile (default: each service's Dockerfile) or host (compile Go services on the host where the suite allows it)"},
+	{"E2E_COVERAGE", "true: build with GOFLAGS=-cover, collect the services' coverage after the tests"},
 	{"E2E_ARCHIVE_DIR", "where suite archives are written; default: <user cache>/kindling/archives (0700)"},
 	{"E2E_PRUNE", "scoped (this run's images + dangling build cache; default) or aggressive (all the engine can reclaim)"},
 	{"E2E_PRUNE_KEEP", "comma-separated image refs or globs aggressive prune keeps (the Kind node image is always kept)"},
@@ -134,10 +138,18 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 	if err := cluster.ValidateName(c.ClusterName); err != nil {
 		bad("KIND_CLUSTER_NAME=%q: %v", c.ClusterName, err)
 	}
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv("E2E_BUILD"))); v {
+	case "", "dockerfile":
+	case "host":
+		c.HostBuild = true
+	default:
+		bad("E2E_BUILD=%q: use dockerfile (each service's Dockerfile) or host (compile on the host where the suite allows it)", v)
+	}
 	for _, b := range []struct {
 		name string
 		dst  *bool
 	}{
+		{"E2E_COVERAGE", &c.Coverage},
 		{"E2E_REUSE_CLUSTER", &c.ReuseCluster},
 		{"E2E_KEEP_ARCHIVES", &c.KeepArchives},
 		{"E2E_KEEP_CLUSTER_ON_FAILURE", &c.KeepClusterOnFailure},
@@ -196,4 +208,10 @@ func nodeImageFromKindenv(path string) string {
 		}
 	}
 	return ""
+}
+
+// Command is how a person runs a target of this suite: "go run magefile.go suite:<target> <suite>",
+// which works for every suite (aianalysis also has its own namespace, aianalysis:<target>).
+func (c Config) Command(target string) string {
+	return "go run magefile.go suite:" + target + " " + c.Suite.Name
 }

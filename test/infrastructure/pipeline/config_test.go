@@ -23,7 +23,7 @@ func TestNodeImageFromKindenv(t *testing.T) {
 	clearEnv(t)
 	kindenvFile = filepath.Join(t.TempDir(), "kindenv.env")
 	os.WriteFile(kindenvFile, []byte("KINDENV_KIND_VERSION=v0.33.0\nKIND_NODE_IMAGE=kindenv/node:v1.34.4\n"), 0o644)
-	c, err := ConfigFromEnv("/repo", suite.AIAnalysis)
+	c, err := ConfigFromEnv("/repo", suite.Suite{Name: "aianalysis"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestNodeImageFromKindenv(t *testing.T) {
 		t.Errorf("node image = %q, want the one from %s", c.NodeImage, kindenvFile)
 	}
 	t.Setenv("KIND_NODE_IMAGE", "mine:v1")
-	if c, _ := ConfigFromEnv("/repo", suite.AIAnalysis); c.NodeImage != "mine:v1" {
+	if c, _ := ConfigFromEnv("/repo", suite.Suite{Name: "aianalysis"}); c.NodeImage != "mine:v1" {
 		t.Errorf("KIND_NODE_IMAGE must win over the file, got %q", c.NodeImage)
 	}
 }
@@ -39,7 +39,7 @@ func TestNodeImageFromKindenv(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("KIND_NODE_IMAGE", "kindenv/node:v1")
-	c, err := ConfigFromEnv("/repo", suite.AIAnalysis)
+	c, err := ConfigFromEnv("/repo", suite.Suite{Name: "aianalysis"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestConfigReportsEveryBadValueAtOnce(t *testing.T) {
 	t.Setenv("KIND_CLUSTER_NAME", "Not_A_DNS_Label")
 	t.Setenv("E2E_PRUNE_KEEP", "kindenv/[")
 	t.Setenv("DISK_REPORT_FORMAT", "yaml")
-	_, err := ConfigFromEnv("/repo", suite.AIAnalysis)
+	_, err := ConfigFromEnv("/repo", suite.Suite{Name: "aianalysis"})
 	if err == nil {
 		t.Fatal("want an error")
 	}
@@ -80,7 +80,7 @@ func TestConfigRegistryMode(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("IMAGE_REGISTRY", "registry.example:5000/")
 	t.Setenv("IMAGE_TAG", "v1.2.3")
-	c, err := ConfigFromEnv("/repo", suite.AIAnalysis)
+	c, err := ConfigFromEnv("/repo", suite.Suite{Name: "aianalysis"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
+
 	"context"
 	"io"
 	"path/filepath"
@@ -46,8 +48,16 @@ func Deploy(ctx context.Context, cfg Config, l Loaded, log func(string, ...any),
 		Images:         images,
 		Registry:       reg,
 		RolloutTimeout: cfg.RolloutTimeout,
+		CoverageDir:    coverageNodeDir(cfg),
 		Log:            log,
 		Diagnostics:    diagnostics,
 	})
 	return err
+}
+
+func coverageNodeDir(cfg Config) string {
+	if !cfg.Coverage {
+		return ""
+	}
+	return coverage.NodeDir
 }

@@ -1,6 +1,12 @@
 package pipeline
 
 import (
+	"errors"
+	"path/filepath"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
+	"github.com/kindling-dev/kindling/test/infrastructure/deploy"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -32,8 +38,50 @@ func (r *Run) Test(ctx context.Context) error {
 		r.tests = &counts
 		r.mu.Unlock()
 		r.logf("test", "%s", counts)
+		if r.cfg.Coverage && ctx.Err() == nil {
+			err = errors.Join(err, r.collectCoverage(ctx, d.Loaded.Cluster.Kubeconfig))
+		}
 		return err
 	})
+}
+
+// collectCoverage stops the suite's workloads, so that they write their counters, and merges them.
+func (r *Run) collectCoverage(ctx context.Context, kubeconfig string) error {
+	clients, err := deploy.NewClients(kubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := coverage.Stop(ctx, clients.Kube, r.cfg.Suite.Namespace, 2*time.Minute); err != nil {
+		return err
+	}
+	out := filepath.Join(r.cfg.RunDir, "coverage")
+	results, err := coverage.Collect(ctx, r.cfg.Root, r.coverageDir(), r.cfg.Suite.ServiceNames(), out)
+	r.mu.Lock()
+	r.coverage = results
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	r.logf("test", "coverage: %s; profiles in %s", coverageLine(results), out)
+	var missing []string
+	for _, res := range results {
+		if res.Percent < 0 {
+			missing = append(missing, res.Service)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("E2E_COVERAGE=true, but %s wrote no coverage counters to %s: is the image built with GOFLAGS=-cover (its Dockerfile needs ARG GOFLAGS), does the binary exit from main on SIGTERM, and was the cluster created with the coverage mount (not reused)?",
+			strings.Join(missing, ", "), r.coverageDir())
+	}
+	return nil
+}
+
+func coverageLine(results []coverage.Result) string {
+	var parts []string
+	for _, res := range results {
+		parts = append(parts, res.String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 // RunE2E runs `go test -tags e2e` on the suite's e2e package with KUBECONFIG set, streaming its
@@ -46,7 +94,7 @@ func RunE2E(ctx context.Context, cfg Config, kubeconfig string, out io.Writer) (
 	cmd := exec.CommandContext(ctx, goBin, "test", "-tags", "e2e", "-count=1", "-v",
 		"-timeout", cfg.TestTimeout.String(), cfg.Suite.E2E)
 	cmd.Dir = cfg.Root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig), cfg.Suite.E2EEnv()...)
 	// go test runs the test binary as a child: cancel the whole process group, so Ctrl-C stops
 	// the tests too, and don't wait forever for output from a child that ignores it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,8 +23,10 @@ import (
 )
 
 // TestRealBuildExportPrune runs the first half of the flow on the real podman and the real docker:
-// the three services of the AIAnalysis suite are built, answer /healthz from their containers,
-// go into one verified archive, and a scoped prune removes exactly this run's images.
+// the three services of the AIAnalysis suite are built (datastorage from its Dockerfile, the others
+// on the host), answer /healthz from their containers,
+// go into one verified archive, and a scoped prune removes exactly this run's images and what its
+// builds left.
 func TestRealBuildExportPrune(t *testing.T) {
 	for _, name := range []string{"podman", "docker"} {
 		t.Run(name, func(t *testing.T) {
@@ -41,10 +44,22 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 		t.Fatal(err)
 	}
 	unique := enginetest.Unique(t)
-	s := suite.AIAnalysis
+	all, err := suite.LoadAll(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := suite.Select(all, "aianalysis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ss[0]
 	s.Name = "it" + unique // tags, labels and archive names of this test only
+	// datastorage from its multi-stage Dockerfile (the lightest: a cold build takes minutes on
+	// two cores), the other two compiled on the host.
+	s.Services = slices.Clone(s.Services)
+	s.Services[0].Host = nil
 	dir := t.TempDir()
-	cfg := Config{Root: root, Suite: s, Engine: eng.Name(), Parallelism: 2, Prune: PruneScoped,
+	cfg := Config{Root: root, Suite: s, Engine: eng.Name(), Parallelism: 2, Prune: PruneScoped, HostBuild: true,
 		RunDir: filepath.Join(dir, "run"), ArchiveDir: filepath.Join(dir, "archives")}
 	var out bytes.Buffer
 	r, err := New(cfg, &out)
@@ -60,7 +75,7 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	// An image of someone else's, which no prune of this run may touch.
 	ctxDir, containerfile := enginetest.HelloContext(t)
 	unrelated := "localhost/kindling-it-" + unique + "/unrelated:v1"
-	if err := eng.Build(ctx, engine.BuildSpec{Ref: unrelated, Containerfile: containerfile, ContextDir: ctxDir,
+	if err := eng.Build(ctx, engine.BuildSpec{Ref: unrelated, Dockerfile: containerfile, ContextDir: ctxDir,
 		Labels: map[string]string{"dev.kindling.suite": s.Name, "dev.kindling.run": "another-run"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +99,13 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	if len(built) != 3 {
 		t.Fatalf("built %d images, want 3: %+v", len(built), built)
 	}
+	left := r.st.Leftovers
+	foot := r.st.Footprint
+	if left == nil || len(left.Intermediate) == 0 || foot == nil || foot.SuiteImageBytes <= 0 {
+		t.Fatalf("the build recorded no intermediate images or footprint: %+v %+v", left, foot)
+	}
+	t.Logf("%s: pulled %v; %d intermediate images; footprint: pulled bases %s, build cache %s, suite images %s", eng.Name(),
+		left.Pulled, len(left.Intermediate), human(foot.PulledBytes), human(foot.BuildCacheBytes), human(foot.SuiteImageBytes))
 	var perImage int64
 	for _, img := range built {
 		checkImageConfig(t, eng.Name(), img.Ref)
@@ -118,6 +140,19 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	}
 	if _, found, _ := eng.ImageID(ctx, unrelated); !found {
 		t.Errorf("the unrelated image %s was pruned", unrelated)
+	}
+	for _, id := range left.Intermediate {
+		if _, found, _ := eng.ImageID(ctx, id); found {
+			t.Errorf("intermediate image %s of the build survived the scoped prune", id)
+		}
+	}
+	for _, b := range left.Pulled {
+		if _, found, _ := eng.ImageID(ctx, b.Ref); found {
+			t.Errorf("base image %s, pulled by the build, survived the scoped prune", b.Ref)
+		}
+	}
+	if r.st.Leftovers != nil {
+		t.Errorf("prune kept the leftovers record: %+v", r.st.Leftovers)
 	}
 	p := r.st.Pruned
 	t.Logf("%s scoped prune: engine says %s reclaimed, the graph root's filesystem gained %s", eng.Name(), human(p.EngineReclaimed), human(p.FilesystemGained))

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
+
 	"context"
 	"fmt"
 	"os"
@@ -57,37 +59,48 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	if err != nil {
 		return Exported{}, err
 	}
-	if err := sameIDs(b.Images, v.Images); err != nil {
+	images, err := withArchiveIDs(b.Images, v.Images, r.engInfo.IDsAreManifests())
+	if err != nil {
 		os.Remove(v.Path)
 		return Exported{}, fmt.Errorf("archive %s does not hold the built images: %w (deleted it; run the build again)", v.Path, err)
 	}
 	a := state.Archive{Path: v.Path, Size: v.Size, SHA256: v.SHA256, Verified: time.Now().UTC()}
 	log("wrote and verified %s: %d images, %s, sha256 %.12s", a.Path, len(v.Images), human(a.Size), a.SHA256)
-	r.st.Archive = &a
+	r.st.Archive, r.st.Images = &a, images
 	r.valid["archive"] = true
 	if err := r.save(); err != nil {
 		return Exported{}, err
 	}
-	return Exported{Images: b.Images, Archive: a}, nil
+	return Exported{Images: images, Archive: a}, nil
 }
 
-// sameIDs checks that the archive holds every built image under its ref with the same image ID.
-func sameIDs(built []state.Image, inArchive []archive.Image) error {
-	for _, img := range built {
-		got, ok := "", false
-		for _, a := range inArchive {
-			if archive.SameRef(a.Ref, img.Ref) {
-				got, ok = a.ID, true
+// withArchiveIDs checks that the archive holds every built image under its ref, comparing like
+// with like: the engine's ID with the archive's config digest, or with its manifest digest when
+// the engine's IDs are manifest digests (Docker's containerd store). It returns the images with
+// their config digests, the IDs the nodes will list.
+func withArchiveIDs(built []state.Image, inArchive []archive.Image, manifestIDs bool) ([]state.Image, error) {
+	out := make([]state.Image, len(built))
+	for i, img := range built {
+		var found *archive.Image
+		for j := range inArchive {
+			if imageref.Same(inArchive[j].Ref, img.Ref) {
+				found = &inArchive[j]
 			}
 		}
-		switch {
-		case !ok:
-			return fmt.Errorf("%s is missing", img.Ref)
-		case img.ID != "" && got != img.ID:
-			return fmt.Errorf("%s has image ID %s in the archive but %s in the engine", img.Ref, got, img.ID)
+		if found == nil {
+			return nil, fmt.Errorf("%s is missing", img.Ref)
 		}
+		got, kind := found.ID, "config digest"
+		if manifestIDs {
+			got, kind = found.Manifest, "manifest digest"
+		}
+		if img.EngineID != "" && got != img.EngineID {
+			return nil, fmt.Errorf("%s has %s %q in the archive but image ID %s in the engine", img.Ref, kind, got, img.EngineID)
+		}
+		out[i] = img
+		out[i].ID = found.ID
 	}
-	return nil
+	return out, nil
 }
 
 // archiveStillTrue reports whether the recorded archive exists and still hashes as recorded.

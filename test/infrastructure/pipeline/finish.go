@@ -12,6 +12,7 @@ import (
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -38,8 +39,8 @@ func (r *Run) Finish(ctx context.Context, runErr error) error {
 	case !c.Created:
 		log("leaving cluster %s: this run reused it (E2E_REUSE_CLUSTER=true) and did not create it", c.Name)
 	case runErr != nil && r.cfg.KeepClusterOnFailure:
-		log("keeping cluster %s for inspection (E2E_KEEP_CLUSTER_ON_FAILURE=true): KUBECONFIG=%s; delete it with \"go run magefile.go %s:down\"",
-			c.Name, c.Kubeconfig, r.cfg.Suite.Name)
+		log("keeping cluster %s for inspection (E2E_KEEP_CLUSTER_ON_FAILURE=true): KUBECONFIG=%s; delete it with \"%s\"",
+			c.Name, c.Kubeconfig, r.cfg.Command("down"))
 	default:
 		if err := r.Down(ctx); err != nil {
 			errs = append(errs, err)
@@ -89,6 +90,11 @@ func (r *Run) Down(ctx context.Context) error {
 	if r.st.Pruned == nil && len(r.st.Images) > 0 && r.cfg.Registry == nil {
 		r.removeImages(ctx, log)
 	}
+	if r.st.Leftovers != nil {
+		if eng, err := r.engine(ctx); err == nil {
+			r.removeLeftovers(ctx, eng, log)
+		}
+	}
 	if a := r.st.Archive; a != nil && !r.cfg.KeepArchives {
 		if err := os.Remove(a.Path); err == nil {
 			log("removed %s", a.Path)
@@ -108,7 +114,7 @@ func (r *Run) Down(ctx context.Context) error {
 func (r *Run) Summary() {
 	r.disk.Stop()
 	r.mu.Lock()
-	phases, tests := r.phases, r.tests
+	phases, tests, cov, footprint := r.phases, r.tests, r.coverage, r.footprint
 	r.mu.Unlock()
 	if len(phases) == 0 {
 		return
@@ -122,8 +128,15 @@ func (r *Run) Summary() {
 	tw.Flush()
 	fmt.Fprintln(r.out)
 	r.disk.Summary(r.out)
+	if f := footprint; f != nil {
+		fmt.Fprintf(r.out, "\nthe builds added to the filesystem of %s: pulled bases %s, build cache %s, suite images %s\n",
+			f.Filesystem, human(f.PulledBytes), human(f.BuildCacheBytes), human(f.SuiteImageBytes))
+	}
 	if tests != nil {
 		fmt.Fprintf(r.out, "\ne2e: %s\n", tests)
+	}
+	if len(cov) > 0 {
+		fmt.Fprintf(r.out, "coverage: %s\n", coverageLine(cov))
 	}
 	err := disk.AppendToStepSummary(func(w io.Writer) error {
 		fmt.Fprintf(w, "## kindling %s (run %s, engine %s)\n\n| phase | duration |\n| --- | --- |\n", r.cfg.Suite.Name, r.runID, r.engineLabel())
@@ -132,6 +145,13 @@ func (r *Run) Summary() {
 		}
 		if tests != nil {
 			fmt.Fprintf(w, "\ne2e: %s\n", tests)
+		}
+		if len(cov) > 0 {
+			fmt.Fprintf(w, "\ncoverage: %s\n", coverageLine(cov))
+		}
+		if f := footprint; f != nil {
+			fmt.Fprintf(w, "\n| the builds added to %s | bytes |\n| --- | --- |\n| pulled bases | %s |\n| build cache | %s |\n| suite images | %s |\n",
+				f.Filesystem, human(f.PulledBytes), human(f.BuildCacheBytes), human(f.SuiteImageBytes))
 		}
 		fmt.Fprintln(w)
 		return r.disk.WriteSummaryMarkdown(w)
@@ -145,12 +165,23 @@ func (r *Run) engineLabel() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.eng != nil {
-		return r.eng.Name()
+		return engineLabel(r.eng.Name(), r.engInfo)
 	}
 	if r.st.Engine != "" {
 		return r.st.Engine
 	}
 	return "none"
+}
+
+// engineLabel names the engine and how it stores images, e.g. "docker (containerd image store)".
+func engineLabel(name string, info engine.Info) string {
+	switch {
+	case info.IDsAreManifests():
+		return name + " (containerd image store)"
+	case info.Store != "":
+		return name + " (" + info.Store + ")"
+	}
+	return name
 }
 
 // removeImages deletes the run's images that are still in the engine: a run that stopped before
@@ -163,7 +194,7 @@ func (r *Run) removeImages(ctx context.Context, log func(string, ...any)) {
 	}
 	var ids []string
 	for _, img := range r.st.Images {
-		if id, found, err := eng.ImageID(ctx, img.Ref); err == nil && found && id == img.ID {
+		if id, found, err := eng.ImageID(ctx, img.Ref); err == nil && found && id == img.EngineID {
 			ids = append(ids, id)
 		}
 	}

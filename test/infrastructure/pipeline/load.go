@@ -50,7 +50,7 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 		return Loaded{Cluster: c.Cluster, Images: e.Images}, nil
 	}
 	if e.Consumed || e.Archive.Path == "" {
-		return Loaded{}, fmt.Errorf("no archive to load into %s: the images were loaded elsewhere and the archive removed; run \"go run magefile.go %s:down\" and start the suite again", c.Name, r.cfg.Suite.Name)
+		return Loaded{}, fmt.Errorf("no archive to load into %s: the images were loaded elsewhere and the archive removed; run \"%s\" and start the suite again", c.Name, r.cfg.Command("down"))
 	}
 	ns, err := cluster.Nodes(ctx, c.Name, c.Provider)
 	if err != nil {
@@ -165,7 +165,7 @@ func containerdBytes(ctx context.Context, ns []nodes.Node) map[string]int64 {
 
 // staleRef reports whether ref names a build of one of the suite's services (any input hash).
 func (r *Run) staleRef(ref string) bool {
-	for _, svc := range r.cfg.Suite.Services {
+	for _, svc := range r.cfg.Suite.ServiceNames() {
 		if strings.HasPrefix(ref, "localhost/"+svc+":"+r.cfg.Suite.Name+"-") {
 			return true
 		}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
@@ -20,7 +22,7 @@ func newTestRun(t *testing.T, root string, eng *enginetest.Engine) (*Run, *bytes
 	t.Helper()
 	cfg := Config{
 		Root:        root,
-		Suite:       suite.Suite{Name: "unit", Services: []string{"alpha"}},
+		Suite:       suite.Suite{Name: "unit", Services: []build.Service{{Name: "alpha", Spec: build.Spec{Dockerfile: "services/alpha/Dockerfile"}}}},
 		RunDir:      filepath.Join(root, ".kindling", "unit"),
 		ArchiveDir:  filepath.Join(root, "archives"),
 		Prune:       PruneScoped,
@@ -55,7 +57,7 @@ func TestPruneRefusesImagesWithoutAVerifiedArchive(t *testing.T) {
 	r.st.RunID = "run-1"
 	ref := "localhost/alpha:unit-0123456789ab"
 	id := eng.AddImage(ref, map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-1"})
-	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id}}} // no archive
+	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id, EngineID: id}}} // no archive
 
 	err := r.Prune(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "refusing to prune") || !strings.Contains(err.Error(), ref) {
@@ -73,7 +75,7 @@ func TestPruneRefusesAnUnexportedImageOfTheRun(t *testing.T) {
 	ref := "localhost/alpha:unit-0123456789ab"
 	id := eng.AddImage(ref, map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-1"})
 	stray := eng.AddImage("localhost/beta:unit-ffffffffffff", map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-1"})
-	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
+	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id, EngineID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
 
 	err := r.Prune(context.Background())
 	if err == nil || !strings.Contains(err.Error(), stray) {
@@ -89,7 +91,7 @@ func TestScopedPruneRemovesOnlyThisRunsImages(t *testing.T) {
 	id := eng.AddImage(ref, map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-0"}) // reused from an earlier run
 	other := eng.AddImage("localhost/alpha:unit-older", map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-0"})
 	unrelated := eng.AddImage("docker.io/library/someone-elses:latest", nil)
-	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
+	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id, EngineID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
 
 	if err := r.Prune(context.Background()); err != nil {
 		t.Fatal(err)
@@ -165,6 +167,45 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 	}
 	if n := len(eng.Builds()); n != 2 {
 		t.Errorf("a changed archive was trusted: %d builds in all, want 2", n)
+	}
+}
+
+// What the builds pulled and left is recorded, and a scoped prune removes exactly that: the
+// intermediate images, and the pulled bases by name (an older name of the same image stays).
+func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
+	root := enginetest.Repo(t, "alpha")
+	eng := &enginetest.Engine{Pulls: []string{"debian:bookworm"}, Intermediates: 2}
+	present := eng.AddImage("golang:1.26-bookworm", nil)
+	ctx := context.Background()
+	r, out := newTestRun(t, root, eng)
+	if err := r.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := eng.Pulled(); !slices.Equal(got, []string{"debian:bookworm"}) {
+		t.Errorf("pulled %v, want only the missing base", got)
+	}
+	l := r.st.Leftovers
+	if l == nil || len(l.Intermediate) != 2 || len(l.Pulled) != 1 || l.Pulled[0].Ref != "debian:bookworm" {
+		t.Fatalf("leftovers %+v", l)
+	}
+	// Recorded in the state file, for a prune in another process.
+	reread, err := state.Read(statePath(r.cfg))
+	if err != nil || reread.Leftovers == nil || len(reread.Leftovers.Intermediate) != 2 {
+		t.Fatalf("state file leftovers %+v, %v", reread.Leftovers, err)
+	}
+	// Podman labels every stage of a build: an untagged image with the run's labels is one.
+	stage := eng.AddUntagged(map[string]string{build.LabelSuite: "unit", build.LabelRun: r.st.RunID})
+	r.st.Leftovers.Intermediate = append(r.st.Leftovers.Intermediate, stage)
+	r.exported = &Exported{Images: r.built.Images, Archive: state.Archive{Path: "/verified.tar"}}
+	if err := r.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := eng.AllImageIDs(ctx)
+	if !slices.Equal(ids, []string{present}) {
+		t.Errorf("after the scoped prune the engine holds %v, want only the base that was there before (%s)\n%s", ids, present, out)
+	}
+	if r.st.Leftovers != nil {
+		t.Errorf("leftovers still recorded after prune: %+v", r.st.Leftovers)
 	}
 }
 

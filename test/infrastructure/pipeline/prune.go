@@ -1,12 +1,15 @@
 package pipeline
 
 import (
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
+
 	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -46,27 +49,29 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	safe := map[string]bool{} // image IDs whose bytes are safe elsewhere
 	if e.Consumed || e.Archive.Path != "" {
 		for _, img := range e.Images {
-			safe[img.ID] = true
+			safe[img.EngineID] = true
 		}
 	}
 	// This run's images: the ones it recorded, and any other image labelled with its run id.
 	recorded := map[string]bool{}
 	for _, img := range e.Images {
-		recorded[img.ID] = true
+		recorded[img.EngineID] = true
 	}
-	suiteImages, err := eng.Images(ctx, map[string]string{"dev.kindling.suite": r.cfg.Suite.Name})
+	suiteImages, err := eng.Images(ctx, map[string]string{build.LabelSuite: r.cfg.Suite.Name})
 	if err != nil {
 		return err
 	}
 	victims := map[string]string{} // ID → refs, for messages
 	for _, img := range suiteImages {
-		if recorded[img.ID] || img.Labels["dev.kindling.run"] == r.st.RunID {
+		// An untagged image with the run's labels is a stage of its builds (podman labels every
+		// stage): an intermediate image, removed with the leftovers, not an image to export.
+		if recorded[img.ID] || (img.Labels[build.LabelRun] == r.st.RunID && len(img.Refs) > 0) {
 			victims[img.ID] = strings.Join(img.Refs, ",")
 		}
 	}
 	for id, ref := range victims {
 		if !safe[id] {
-			return fmt.Errorf("refusing to prune: image %s (%s) is not in a verified archive; run \"go run magefile.go %s:export\" first", ref, id, r.cfg.Suite.Name)
+			return fmt.Errorf("refusing to prune: image %s (%s) is not in a verified archive; run \"%s\" first", ref, id, r.cfg.Command("export"))
 		}
 	}
 
@@ -87,6 +92,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		if reclaimed, err = eng.PruneAll(ctx, r.cfg.PruneKeep); err != nil {
 			return err
 		}
+		r.st.Leftovers = nil
 	default:
 		for id := range victims {
 			removed = append(removed, id)
@@ -106,6 +112,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 			reclaimed = usageBefore.Images + usageBefore.BuildCache - usageAfter.Images - usageAfter.BuildCache
 		}
 		log("scoped: removed %d images of run %s and the dangling build cache", len(removed), r.st.RunID)
+		r.removeLeftovers(ctx, eng, log)
 	}
 	after, err := disk.Measure(ctx, graph)
 	if err != nil {
@@ -115,6 +122,55 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	log("engine says it reclaimed %s; the filesystem holding %s gained %s", human(reclaimed), graph[0].Path, human(gained))
 	r.st.Pruned = &state.Prune{Mode: r.cfg.Prune, RemovedIDs: removed, EngineReclaimed: reclaimed, FilesystemGained: gained, At: time.Now().UTC()}
 	return r.save()
+}
+
+// removeLeftovers removes what the suite's builds pulled and left: intermediate images first
+// (they build on the bases), then the pulled bases by name, so a base that was already there
+// under another name keeps that name. What another build still uses stays, and is reported.
+func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, log func(string, ...any)) {
+	l := r.st.Leftovers
+	if l == nil {
+		return
+	}
+	if err := eng.Remove(ctx, l.Intermediate); err != nil {
+		log("kept some intermediate images: %v", err)
+	} else if len(l.Intermediate) > 0 {
+		log("removed %d intermediate images of the builds", len(l.Intermediate))
+	}
+	var refs []string
+	for _, b := range l.Pulled {
+		// Only if the name still means what the build pulled.
+		if id, found, err := eng.ImageID(ctx, b.Ref); err == nil && found && id == b.EngineID {
+			refs = append(refs, b.Ref)
+		}
+	}
+	if err := eng.RemoveRefs(ctx, refs); err != nil {
+		log("kept some pulled base images: %v", err)
+	} else if len(refs) > 0 {
+		log("removed the base images the builds pulled: %s", strings.Join(refs, ", "))
+	}
+	r.st.Leftovers = nil
+}
+
+// graphRootUsed measures the used bytes of the filesystem that holds the engine's images.
+func (r *Run) graphRootUsed(ctx context.Context) (int64, error) {
+	graph, err := r.graphRoot()
+	if err != nil {
+		return 0, err
+	}
+	s, err := disk.Measure(ctx, graph)
+	if err != nil {
+		return 0, err
+	}
+	return usedOf(s), nil
+}
+
+// graphRootName names the engine's graph root for messages.
+func (r *Run) graphRootName() string {
+	if graph, err := r.graphRoot(); err == nil {
+		return graph[0].Path
+	}
+	return "the engine's storage"
 }
 
 // graphRoot is the place that holds the engine's images: the one prune must measure.

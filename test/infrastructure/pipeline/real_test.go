@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
@@ -45,9 +46,10 @@ func TestRealDeployPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// build → save → cluster → load, with the real pieces.
-	opts := build.Options{Engine: eng, Suite: "it" + unique, RunID: "it-" + unique, RepoRoot: root, WorkDir: t.TempDir(), Parallelism: 1, Log: t.Logf}
-	planned, err := build.Plan(ctx, opts, []build.Service{{Name: "holmesgpt-api"}})
+	// build (on the host: this test is about deploy) → save → cluster → load, with the real pieces.
+	opts := build.Options{Engine: eng, Suite: "it" + unique, RunID: "it-" + unique, RepoRoot: root, WorkDir: t.TempDir(), Parallelism: 1, Log: t.Logf, Host: true}
+	planned, err := build.Plan(ctx, opts, []build.Service{{Name: "holmesgpt-api", Spec: build.Spec{Host: &build.HostBuild{
+		Package: "./services/holmesgpt-api", Containerfile: "services/holmesgpt-api/Containerfile"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func TestRealDeployPhase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := built[0]
+	img := built.Results[0]
 	t.Cleanup(func() { eng.Remove(context.Background(), []string{img.ID}) })
 	tarball := filepath.Join(t.TempDir(), "suite.tar")
 	if err := eng.Save(ctx, tarball, []string{img.Ref}); err != nil {
@@ -150,6 +152,45 @@ func TestRealDeployPhase(t *testing.T) {
 		}
 	})
 
+	// The archive is the contract: one saved by Docker 29's containerd image store (an OCI layout;
+	// the engine's ID a manifest digest) loads into a node of the system Docker's cluster, whose
+	// CRI lists the config digest.
+	t.Run("an archive from Docker's containerd store loads into the nodes", func(t *testing.T) {
+		d29 := enginetest.Real(t, enginetest.Docker29)
+		ref := "localhost/kindling-it-" + unique + "/from-docker29:1"
+		contextDir, containerfile := enginetest.HelloContext(t)
+		if err := d29.Build(ctx, engine.BuildSpec{Ref: ref, Dockerfile: containerfile, ContextDir: contextDir}); err != nil {
+			t.Fatal(err)
+		}
+		engineID, found, err := d29.ImageID(ctx, ref)
+		if err != nil || !found {
+			t.Fatalf("docker29 has no %s: %v", ref, err)
+		}
+		t.Cleanup(func() { d29.Remove(context.Background(), []string{engineID}) })
+		path := filepath.Join(t.TempDir(), "docker29.tar")
+		if err := d29.Save(ctx, path, []string{ref}); err != nil {
+			t.Fatal(err)
+		}
+		v, err := archive.Verify(path, []string{ref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := v.Images[0]
+		t.Logf("docker29: engine ID %s; archive: config %s, manifest %s", engineID, img.ID, img.Manifest)
+		if img.Manifest != engineID || img.ID == engineID {
+			t.Fatalf("want the engine's ID to be the archive's manifest digest and differ from the config digest: %+v", img)
+		}
+		want := []load.Image{{Ref: ref, ID: img.ID}}
+		if _, err := load.Archive(ctx, nodes, path, want, t.Logf); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if missing, err := load.Missing(ctx, n, want); err != nil || len(missing) > 0 {
+				t.Errorf("node %s lacks %v (%v)", n, missing, err)
+			}
+		}
+	})
+
 	t.Run("a cluster name already taken is a clear error", func(t *testing.T) {
 		cfg := testConfig(t, "", time.Minute)
 		cfg.ClusterName, cfg.NodeImage = name, nodeImage
@@ -162,7 +203,7 @@ func TestRealDeployPhase(t *testing.T) {
 		if !errors.Is(err, cluster.ErrClusterExists) {
 			t.Fatalf("err = %v, want ErrClusterExists", err)
 		}
-		for _, want := range []string{name, "unit:down", "E2E_REUSE_CLUSTER=true"} {
+		for _, want := range []string{name, "suite:down unit", "E2E_REUSE_CLUSTER=true"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not mention %q", err, want)
 			}

@@ -1,6 +1,9 @@
 package pipeline
 
 import (
+	"io"
+	"slices"
+
 	"context"
 	"fmt"
 	"os"
@@ -10,45 +13,69 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 )
 
-// Report measures every place that holds the run's bytes — the engine's graph root, the archive
-// and temp dirs, and the Kind nodes' storage when the suite's cluster exists — and writes it in
-// DISK_REPORT_FORMAT, appending markdown to $GITHUB_STEP_SUMMARY when that is set.
-func (r *Run) Report(ctx context.Context) error {
+// Report measures every place that holds the bytes of the runs — the engines' graph roots, the
+// archive and temp dirs, and the Kind nodes' storage of the suites' clusters — once, and writes one
+// report in DISK_REPORT_FORMAT (one JSON document for any number of suites), appending markdown
+// to $GITHUB_STEP_SUMMARY when that is set. Notes go to stderr: stdout carries the report.
+func Report(ctx context.Context, runs []*Run, stdout io.Writer) error {
 	format, err := disk.FormatFromEnv()
 	if err != nil {
 		return err
 	}
-	eng, engErr := r.engine(ctx)
-	// Notes go to stderr: stdout carries the report, which may be JSON.
-	if engErr != nil { // still report the filesystems that can be measured
-		fmt.Fprintf(os.Stderr, "disk: no engine, the report lacks its graph root and breakdown: %v\n", engErr)
-	}
-	if c := r.st.Cluster; c != nil && engErr == nil {
-		if ok, _ := cluster.Exists(ctx, c.Name, c.Provider); ok {
-			r.addPlaces(r.nodePlaces(ctx, Cluster{*c}, nil)...)
+	var places []disk.Place
+	var archiveDirs []string
+	rep := disk.Report{}
+	for _, r := range runs {
+		eng, engErr := r.engine(ctx)
+		if engErr != nil { // still report the filesystems that can be measured
+			fmt.Fprintf(os.Stderr, "disk: suite %s: no engine, the report lacks its graph root and breakdown: %v\n", r.cfg.Suite.Name, engErr)
 		}
+		if c := r.st.Cluster; c != nil && engErr == nil {
+			if ok, _ := cluster.Exists(ctx, c.Name, c.Provider); ok {
+				r.addPlaces(r.nodePlaces(ctx, Cluster{*c}, nil)...)
+			}
+		}
+		for _, p := range r.places() {
+			if !slices.Contains(places, p) {
+				places = append(places, p)
+			}
+		}
+		if !slices.Contains(archiveDirs, r.cfg.ArchiveDir) {
+			archiveDirs = append(archiveDirs, r.cfg.ArchiveDir)
+		}
+		if engErr == nil && rep.Engine == nil {
+			if u, err := eng.DiskUsage(ctx); err == nil {
+				rep.Engine = &disk.EngineUsage{Name: engineLabel(eng.Name(), r.engInfo), Images: u.Images, Containers: u.Containers,
+					Volumes: u.Volumes, BuildCache: u.BuildCache, Reclaimable: u.Reclaimable}
+			} else {
+				fmt.Fprintf(os.Stderr, "disk: %s system df failed, no engine breakdown: %v\n", eng.Name(), err)
+			}
+		}
+		s := disk.Suite{Name: r.cfg.Suite.Name}
+		if c := r.st.Cluster; c != nil {
+			s.Cluster = c.Name
+		}
+		if f := r.footprint; f != nil {
+			s.Built, s.Filesystem = true, f.Filesystem
+			s.PulledBases, s.BuildCache, s.SuiteImages = f.PulledBytes, f.BuildCacheBytes, f.SuiteImageBytes
+		}
+		rep.Suites = append(rep.Suites, s)
 	}
-	snap, err := disk.Measure(ctx, r.places())
+	snap, err := disk.Measure(ctx, places)
 	if err != nil {
 		return err
 	}
-	rep := disk.Report{Time: snap.Time, Filesystems: snap.Filesystems}
-	if engErr == nil {
-		if u, err := eng.DiskUsage(ctx); err == nil {
-			rep.Engine = &disk.EngineUsage{Name: eng.Name(), Images: u.Images, Containers: u.Containers,
-				Volumes: u.Volumes, BuildCache: u.BuildCache, Reclaimable: u.Reclaimable}
-		} else {
-			fmt.Fprintf(os.Stderr, "disk: %s system df failed, no engine breakdown: %v\n", eng.Name(), err)
+	rep.Time, rep.Filesystems = snap.Time, snap.Filesystems
+	for _, dir := range archiveDirs {
+		files, err := archive.List(dir)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			rep.Archives = append(rep.Archives, disk.Archive{Path: f.Path, Size: f.Size})
 		}
 	}
-	files, err := archive.List(r.cfg.ArchiveDir)
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		rep.Archives = append(rep.Archives, disk.Archive{Path: f.Path, Size: f.Size})
-	}
-	if err := rep.Write(os.Stdout, format); err != nil {
+	if err := rep.Write(stdout, format); err != nil {
 		return err
 	}
 	return disk.AppendStepSummary(rep)

@@ -8,6 +8,8 @@
 package pipeline
 
 import (
+	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -67,13 +69,17 @@ type Run struct {
 	out  io.Writer
 	disk *disk.Recorder
 
-	mu      sync.Mutex
-	st      state.Suite
-	runID   string // kept for the summary after Down forgets the state
-	eng     engine.Engine
-	started time.Time
-	phases  []phaseTime
-	tests   *TestCounts
+	mu       sync.Mutex
+	st       state.Suite
+	runID    string // kept for the summary after Down forgets the state
+	eng      engine.Engine
+	engInfo  engine.Info
+	started  time.Time
+	phases   []phaseTime
+	tests    *TestCounts
+	coverage []coverage.Result
+	// footprint of the run's builds, kept for the summary after Down forgets the state
+	footprint *state.Footprint
 
 	built    *Built
 	exported *Exported
@@ -103,7 +109,7 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 			return nil, err
 		}
 	}
-	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, started: time.Now(), valid: map[string]bool{}}
+	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(), valid: map[string]bool{}}
 	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
 	return r, nil
 }
@@ -191,9 +197,11 @@ func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
 	if err != nil || info.GraphRoot == "" {
 		return nil, fmt.Errorf("%s info gave no graph root (%v): cannot tell which filesystem holds the images", eng.Name(), err)
 	}
-	r.addPlaces(disk.Place{Name: eng.Name() + " graph root", Path: info.GraphRoot})
+	for _, dir := range info.Storage {
+		r.addPlaces(disk.Place{Name: storageName(eng.Name(), info, dir), Path: dir})
+	}
 	r.mu.Lock()
-	r.eng = eng
+	r.eng, r.engInfo = eng, info
 	r.mu.Unlock()
 	if r.st.Engine == "" {
 		r.st.Engine = eng.Name()
@@ -204,14 +212,25 @@ func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
 	return eng, nil
 }
 
+// storageName names a directory of the engine's storage for the disk reports.
+func storageName(engineName string, info engine.Info, dir string) string {
+	switch {
+	case dir == info.GraphRoot:
+		return engineName + " graph root"
+	case info.IDsAreManifests():
+		return engineName + " containerd store"
+	}
+	return engineName + " storage"
+}
+
 // engineName is the engine this run must use: the recorded one, which CONTAINER_ENGINE may not
 // contradict, else CONTAINER_ENGINE, else "" (detect).
 func (r *Run) engineName() (string, error) {
 	want := r.cfg.Engine
 	if r.st.Engine != "" {
 		if want != "" && want != r.st.Engine {
-			return "", fmt.Errorf("CONTAINER_ENGINE=%s, but this run of suite %s uses %s (recorded in %s): unset CONTAINER_ENGINE, or run \"go run magefile.go %s:down\" to start over",
-				want, r.cfg.Suite.Name, r.st.Engine, statePath(r.cfg), r.cfg.Suite.Name)
+			return "", fmt.Errorf("CONTAINER_ENGINE=%s, but this run of suite %s uses %s (recorded in %s): unset CONTAINER_ENGINE, or run \"%s\" to start over",
+				want, r.cfg.Suite.Name, r.st.Engine, statePath(r.cfg), r.cfg.Command("down"))
 		}
 		want = r.st.Engine
 	}
@@ -226,6 +245,8 @@ func (r *Run) beginRun(engineName string) {
 		Engine:  engineName,
 		Started: time.Now().UTC(),
 		Cluster: r.st.Cluster,
+		// What earlier builds pulled and left stays the suite's to prune.
+		Leftovers: r.st.Leftovers,
 	}
 	r.runID = r.st.RunID
 	r.valid = map[string]bool{}

@@ -13,13 +13,18 @@ import (
 )
 
 // Version changes when the file's shape changes; a file of another version is ignored.
-const Version = 1
+const Version = 2
 
 // Image is one image of the suite, as built and as it must appear on the nodes.
 type Image struct {
 	Service string `json:"service"`
 	Ref     string `json:"ref"`
-	ID      string `json:"id"` // sha256 of the image config: the same in the engine, the archive and the node
+	// ID is the sha256 of the image config: the ID in the archive's manifest.json and the nodes'
+	// CRI. Known from the build on engines whose IDs are config digests, else from the export.
+	ID string `json:"id,omitempty"`
+	// EngineID is the engine's own ID: the config digest, or the manifest digest on Docker's
+	// containerd store. Prune and down compare it with what the engine lists.
+	EngineID string `json:"engineId,omitempty"`
 }
 
 // Archive is a verified suite archive.
@@ -28,6 +33,22 @@ type Archive struct {
 	Size     int64     `json:"size"`
 	SHA256   string    `json:"sha256"`
 	Verified time.Time `json:"verified"`
+}
+
+// Leftovers are what the builds of a run left in the engine beside its images: the base images
+// they pulled and their intermediate images, until prune removes them.
+type Leftovers struct {
+	Pulled       []Image  `json:"pulled,omitempty"` // Service is empty
+	Intermediate []string `json:"intermediate,omitempty"`
+}
+
+// Footprint is what a run's pulls and builds added to the filesystem holding the engine's
+// storage (see build.Footprint), for the summary and disk:report.
+type Footprint struct {
+	Filesystem      string `json:"filesystem"` // the engine's graph root
+	PulledBytes     int64  `json:"pulledBytes"`
+	BuildCacheBytes int64  `json:"buildCacheBytes"`
+	SuiteImageBytes int64  `json:"suiteImageBytes"`
 }
 
 // Prune is what the prune phase did.
@@ -63,11 +84,14 @@ type Suite struct {
 	RunID   string    `json:"runId"`
 	Engine  string    `json:"engine,omitempty"`
 	Started time.Time `json:"started"`
-	Images  []Image   `json:"images,omitempty"`  // built (or planned, when a later product stands in for them)
-	Archive *Archive  `json:"archive,omitempty"` // exported and verified
-	Pruned  *Prune    `json:"pruned,omitempty"`
-	Cluster *Cluster  `json:"cluster,omitempty"`
-	Loaded  *Loaded   `json:"loaded,omitempty"`
+	Images  []Image   `json:"images,omitempty"` // built (or planned, when a later product stands in for them)
+	// Leftovers of the builds, kept until prune removes them (also across runs of the suite).
+	Leftovers *Leftovers `json:"leftovers,omitempty"`
+	Footprint *Footprint `json:"footprint,omitempty"`
+	Archive   *Archive   `json:"archive,omitempty"` // exported and verified
+	Pruned    *Prune     `json:"pruned,omitempty"`
+	Cluster   *Cluster   `json:"cluster,omitempty"`
+	Loaded    *Loaded    `json:"loaded,omitempty"`
 }
 
 // Read reads the state file at path. A missing file, or one written by another version, gives an

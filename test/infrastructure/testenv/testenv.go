@@ -25,8 +25,9 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skipf("skipping: "+format, args...)
 }
 
-// RequireEngine makes sure the named engine ("podman" or "docker") is installed and answering.
-func RequireEngine(t testing.TB, name string) {
+// RequireEngine makes sure the named engine ("podman" or "docker") is installed and answering,
+// with env (e.g. DOCKER_HOST=...) added to its environment.
+func RequireEngine(t testing.TB, name string, env ...string) {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -35,8 +36,10 @@ func RequireEngine(t testing.TB, name string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, path, "info").CombinedOutput(); err != nil {
-		Missing(t, "%s info failed: %v\n%s", name, err, out)
+	cmd := exec.CommandContext(ctx, path, "info")
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		Missing(t, "%s info failed (%v): %v\n%s", name, env, err, out)
 	}
 }
 

@@ -21,9 +21,17 @@ type Engine struct {
 	BuildDelay time.Duration
 	// BuildErrors maps a reference to the error its Build returns.
 	BuildErrors map[string]error
+	// Pulls are base images every Build pulls when they are missing (the fake reads no FROM).
+	Pulls []string
+	// PullErrors maps a reference to the error its Pull returns.
+	PullErrors map[string]error
+	// Intermediates is the number of untagged images every Build leaves behind.
+	Intermediates int
 
 	mu          sync.Mutex
 	images      map[string]engine.Image // by ref
+	untagged    []string                // IDs of intermediate images
+	pulls       []string
 	builds      []engine.BuildSpec
 	running     int
 	maxParallel int
@@ -45,6 +53,18 @@ func (e *Engine) addLocked(ref string, labels map[string]string) string {
 	digest := sha256.Sum256([]byte(ref))
 	id := "sha256:" + hex.EncodeToString(digest[:])
 	e.images[ref] = engine.Image{ID: id, Refs: []string{ref}, Size: 1000, Labels: maps.Clone(labels)}
+	return id
+}
+
+// AddUntagged adds an image without a name (a build stage) with the given labels and returns its ID.
+func (e *Engine) AddUntagged(labels map[string]string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := fmt.Sprintf("untagged-%d", len(e.images))
+	id := e.addLocked(key, labels)
+	img := e.images[key]
+	img.Refs = nil
+	e.images[key] = img
 	return id
 }
 
@@ -83,11 +103,73 @@ func (e *Engine) Build(ctx context.Context, spec engine.BuildSpec) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	for _, base := range e.Pulls {
+		if _, ok := e.images[base]; !ok {
+			e.addLocked(base, nil)
+		}
+	}
 	if err := e.BuildErrors[spec.Ref]; err != nil {
 		return err
 	}
+	for i := range e.Intermediates {
+		digest := sha256.Sum256(fmt.Appendf(nil, "%s intermediate %d", spec.Ref, i))
+		e.untagged = append(e.untagged, "sha256:"+hex.EncodeToString(digest[:]))
+	}
 	e.addLocked(spec.Ref, spec.Labels)
 	return nil
+}
+
+// Pull makes ref exist, unless PullErrors fails it.
+func (e *Engine) Pull(ctx context.Context, ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.PullErrors[ref]; err != nil {
+		return err
+	}
+	e.pulls = append(e.pulls, ref)
+	if _, ok := e.images[ref]; !ok {
+		e.addLocked(ref, nil)
+	}
+	return nil
+}
+
+// Pulled lists the refs Pull was called with.
+func (e *Engine) Pulled() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.pulls)
+}
+
+func (e *Engine) Inspect(ctx context.Context, refs []string) ([]engine.Image, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []engine.Image
+	for _, ref := range refs {
+		if img, ok := e.images[ref]; ok {
+			out = append(out, img)
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) RemoveRefs(ctx context.Context, refs []string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ref := range refs {
+		delete(e.images, ref)
+	}
+	return nil
+}
+
+func (e *Engine) AllImageIDs(ctx context.Context) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := slices.Clone(e.untagged)
+	for _, img := range e.images {
+		ids = append(ids, img.ID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
 }
 
 func (e *Engine) ImageID(ctx context.Context, ref string) (string, bool, error) {
@@ -124,6 +206,7 @@ func (e *Engine) Remove(ctx context.Context, ids []string) error {
 			delete(e.images, ref)
 		}
 	}
+	e.untagged = slices.DeleteFunc(e.untagged, func(id string) bool { return slices.Contains(ids, id) })
 	return nil
 }
 

@@ -19,17 +19,45 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/testenv"
 )
 
-// Real returns the named real engine, skipping under -short and skipping (locally) or failing
-// (CI) when it is missing.
-func Real(t testing.TB, name string) engine.Engine {
+// Docker29 names the third real engine configuration: Docker 29 with the containerd image store,
+// the daemon ../shared/kindenv/setup starts beside the system's Docker (KINDENV_DOCKER29_HOST).
+// Its image IDs are manifest digests and it saves OCI layouts; Kind clusters stay on the system
+// Docker.
+const Docker29 = "docker29"
+
+// Configurations are the real engine configurations that engine, build and archive tests run on.
+var Configurations = []string{engine.Podman, engine.Docker, Docker29}
+
+// Real returns the real engine of a configuration (see Configurations), skipping under -short and
+// skipping (locally) or failing (CI) when it is missing.
+func Real(t testing.TB, config string) engine.Engine {
 	t.Helper()
 	testenv.Short(t)
-	testenv.RequireEngine(t, name)
-	e, err := engine.New(name, nil)
+	name, env := config, []string(nil)
+	if config == Docker29 {
+		host := KindenvValue("KINDENV_DOCKER29_HOST")
+		if host == "" {
+			testenv.Missing(t, "KINDENV_DOCKER29_HOST is not set and /etc/kindenv.env lacks it (run ../shared/kindenv/setup)")
+		}
+		name, env = engine.Docker, []string{"DOCKER_HOST=" + host}
+	}
+	testenv.RequireEngine(t, name, env...)
+	e, err := engine.New(name, nil, env...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// Command runs the CLI of a configuration (see Configurations) the way Real's engine does.
+func Command(ctx context.Context, config string, args ...string) *exec.Cmd {
+	name := config
+	cmd := exec.CommandContext(ctx, name, args...)
+	if config == Docker29 {
+		cmd = exec.CommandContext(ctx, engine.Docker, args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+KindenvValue("KINDENV_DOCKER29_HOST"))
+	}
+	return cmd
 }
 
 // Lock serialises tests that change a real engine's state (prunes above all) or create Kind
@@ -77,8 +105,31 @@ func Containerfile(service string) string {
 	return fmt.Sprintf("FROM scratch\nCOPY %[1]s /%[1]s\nUSER 65532:65532\nEXPOSE 8080\nENTRYPOINT [\"/%[1]s\"]\n", service)
 }
 
-// Repo lays out a throwaway Go module with services/<name>/{main.go,Containerfile} for each
-// name, main.go being testdata/hello, and returns its root.
+// MultiStageDockerfile is a service's Dockerfile as real projects write theirs, built from the
+// repository root: a builder stage from the Go toolchain image, modules first, and a runtime
+// stage from a Debian base. The runtime base is debian:bookworm, which nothing else here uses,
+// so a test can remove it and see the build pull it.
+func MultiStageDockerfile(service string) string {
+	return fmt.Sprintf(`FROM golang:1.26-bookworm AS builder
+WORKDIR /src
+COPY go.mod ./
+RUN go mod download
+COPY services/ services/
+ARG GOFLAGS=""
+RUN CGO_ENABLED=0 go build -trimpath -o /out/%[1]s ./services/%[1]s
+
+FROM debian:bookworm AS production
+COPY --from=builder /out/%[1]s /usr/local/bin/%[1]s
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/%[1]s"]
+`, service)
+}
+
+// RuntimeBase is the runtime stage's base of MultiStageDockerfile.
+const RuntimeBase = "debian:bookworm"
+
+// Repo lays out a throwaway Go module with services/<name>/{main.go,Containerfile,Dockerfile}
+// for each name, main.go being testdata/hello, and a .dockerignore, and returns its root.
 func Repo(t testing.TB, names ...string) string {
 	t.Helper()
 	root := t.TempDir()
@@ -95,9 +146,11 @@ func Repo(t testing.TB, names ...string) string {
 		}
 	}
 	write(filepath.Join(root, "go.mod"), "module kindling.test/it\n\ngo 1.22\n")
+	write(filepath.Join(root, ".dockerignore"), "*\n!go.mod\n!services/\n**/Containerfile\n")
 	for _, name := range names {
 		write(filepath.Join(root, "services", name, "main.go"), string(source))
 		write(filepath.Join(root, "services", name, "Containerfile"), Containerfile(name))
+		write(filepath.Join(root, "services", name, "Dockerfile"), MultiStageDockerfile(name))
 	}
 	return root
 }
@@ -123,9 +176,12 @@ func HelloContext(t testing.TB) (contextDir, containerfile string) {
 
 // NodeImage returns KIND_NODE_IMAGE, read from /etc/kindenv.env when the environment lacks it,
 // or "" when neither has it.
-func NodeImage() string {
-	if image := os.Getenv("KIND_NODE_IMAGE"); image != "" {
-		return image
+func NodeImage() string { return KindenvValue("KIND_NODE_IMAGE") }
+
+// KindenvValue returns the variable name from the environment, else from /etc/kindenv.env, else "".
+func KindenvValue(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
 	}
 	f, err := os.Open("/etc/kindenv.env")
 	if err != nil {
@@ -134,7 +190,7 @@ func NodeImage() string {
 	defer f.Close()
 	scanner := bufio.NewScanner(f)
 	for scanner.Scan() {
-		if value, ok := strings.CutPrefix(strings.TrimSpace(scanner.Text()), "KIND_NODE_IMAGE="); ok {
+		if value, ok := strings.CutPrefix(strings.TrimSpace(scanner.Text()), name+"="); ok {
 			return strings.Trim(value, `"'`)
 		}
 	}
