@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/magefile/mage/mg"
 
@@ -51,10 +50,6 @@ func testPhase(ctx context.Context, name string) error {
 	return phase(name, func(r *pipeline.Run) error { return r.Test(ctx) })
 }
 
-// teardownBudget is kept back from a -t timeout for e2e's teardown: Mage exits as soon as the
-// target's deadline passes, so the phases get a deadline this much earlier.
-const teardownBudget = 30 * time.Second
-
 // e2e runs the whole flow and always finishes: logs exported on failure, cluster torn down
 // (unless kept on failure), summary printed.
 func e2e(ctx context.Context, name string) (err error) {
@@ -62,9 +57,9 @@ func e2e(ctx context.Context, name string) (err error) {
 	if err != nil {
 		return err
 	}
-	work, cancel := ctx, context.CancelFunc(func() {})
-	if deadline, ok := ctx.Deadline(); ok {
-		work, cancel = context.WithDeadline(ctx, deadline.Add(-teardownBudget))
+	work, cancel, err := pipeline.WithTeardownBudget(ctx)
+	if err != nil {
+		return err
 	}
 	defer cancel()
 	defer func() {

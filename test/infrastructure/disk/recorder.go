@@ -111,6 +111,13 @@ func (r *Recorder) Start(ctx context.Context) {
 	}()
 }
 
+// Sampling reports whether the background sampler runs.
+func (r *Recorder) Sampling() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cancel != nil
+}
+
 // Stop ends background sampling and waits for the sampler to exit. It is safe to call repeatedly.
 func (r *Recorder) Stop() {
 	r.mu.Lock()

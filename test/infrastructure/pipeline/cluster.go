@@ -40,13 +40,18 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 	}
 	name, provider := r.cfg.ClusterName, eng.Name()
 	if rec := r.st.Cluster; rec != nil && (rec.Name != name || rec.Provider != provider) {
-		if ok, _ := cluster.Exists(ctx, rec.Name, rec.Provider); ok {
+		ok, err := r.exists(ctx, rec.Name, rec.Provider)
+		if err != nil {
+			// Never forget a cluster because a check failed: it would be left running.
+			return Cluster{}, fmt.Errorf("check whether this run's cluster %s (%s) still exists: %w; retry, or delete it with %q", rec.Name, rec.Provider, err, r.cfg.Command("down"))
+		}
+		if ok {
 			return Cluster{}, fmt.Errorf("this run's cluster is %s (%s, recorded in %s), but now %s (%s) is asked for: run \"%s\" first, or keep KIND_CLUSTER_NAME as it was",
 				rec.Name, rec.Provider, statePath(r.cfg), name, provider, r.cfg.Command("down"))
 		}
 		r.st.Cluster = nil // the recorded cluster is gone
 	}
-	exists, err := cluster.Exists(ctx, name, provider)
+	exists, err := r.exists(ctx, name, provider)
 	if err != nil {
 		return Cluster{}, err
 	}
@@ -96,7 +101,7 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 		return Cluster{}, err
 	}
 	out := Cluster{state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}}
-	r.addPlaces(r.nodePlaces(ctx, out, c.Nodes)...)
+	r.addNodePlaces(ctx, out, c.Nodes, log)
 	r.st.Cluster = &out.Cluster
 	return out, r.save()
 }
@@ -113,15 +118,24 @@ func (r *Run) kindConfig() string {
 
 // nodePlaces are the host directories that back the nodes' /var, where containerd keeps the
 // loaded images: the filesystem that really fills up when images are loaded.
-func (r *Run) nodePlaces(ctx context.Context, c Cluster, nodes []string) []disk.Place {
+// A failure is for the caller to report where it reports (disk:report keeps stdout for the report).
+func nodePlaces(ctx context.Context, c Cluster, nodes []string) ([]disk.Place, error) {
 	paths, err := cluster.NodeStorage(ctx, cluster.Cluster{Name: c.Name, Provider: c.Provider, Nodes: nodes})
 	if err != nil {
-		r.logf("cluster", "cannot find the nodes' storage on the host, disk reports will miss it: %v", err)
-		return nil
+		return nil, fmt.Errorf("cannot find the nodes' storage on the host, disk reports will miss it: %w", err)
 	}
 	var places []disk.Place
 	for _, p := range paths {
 		places = append(places, disk.Place{Name: "node " + p.Node + " /var", Path: p.Path})
 	}
-	return places
+	return places, nil
+}
+
+// addNodePlaces adds the nodes' storage to the measured places, logging a failure to log.
+func (r *Run) addNodePlaces(ctx context.Context, c Cluster, nodes []string, log func(string, ...any)) {
+	places, err := nodePlaces(ctx, c, nodes)
+	if err != nil {
+		log("%v", err)
+	}
+	r.addPlaces(places...)
 }

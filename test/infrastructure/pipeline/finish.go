@@ -50,6 +50,26 @@ func (r *Run) Finish(ctx context.Context, runErr error) error {
 	return errors.Join(append([]error{runErr}, errs...)...)
 }
 
+// TeardownBudget is kept back from a deadline (mage -t) for e2e's teardown: Mage exits as soon as
+// the target's deadline passes, so the phases get a deadline this much earlier.
+const TeardownBudget = 30 * time.Second
+
+// WithTeardownBudget returns ctx with its deadline TeardownBudget earlier, for the phases. A
+// deadline that leaves the phases no time at all is an error that says so, rather than phases
+// that fail at once on an expired context.
+func WithTeardownBudget(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}, nil
+	}
+	if left := time.Until(deadline); left <= TeardownBudget {
+		return nil, nil, fmt.Errorf("the timeout leaves %s, and e2e keeps %s of it for the teardown (deleting the cluster): give -t more than %s, or none",
+			left.Round(time.Second), TeardownBudget, TeardownBudget)
+	}
+	work, cancel := context.WithDeadline(ctx, deadline.Add(-TeardownBudget))
+	return work, cancel, nil
+}
+
 // Down deletes the suite's cluster, archive and unpruned images, and forgets the run.
 func (r *Run) Down(ctx context.Context) error {
 	log := r.logger("down")
@@ -74,7 +94,7 @@ func (r *Run) Down(ctx context.Context) error {
 		}
 		provider = eng.Name()
 	}
-	exists, err := cluster.Exists(ctx, name, provider)
+	exists, err := r.exists(ctx, name, provider)
 	kubeconfig := filepath.Join(r.cfg.RunDir, "kubeconfig")
 	switch {
 	case err != nil:

@@ -15,7 +15,8 @@ import (
 )
 
 // Load streams the verified archive into every node's containerd, checks every node holds every
-// image, then removes the archive (also when the load failed, unless E2E_KEEP_ARCHIVES=true).
+// image, then removes the archive (unless E2E_KEEP_ARCHIVES=true). A load that fails or is
+// interrupted keeps it: after prune it is the images' only copy.
 func (r *Run) Load(ctx context.Context) error {
 	if r.loaded != nil {
 		return nil
@@ -34,7 +35,14 @@ func (r *Run) Load(ctx context.Context) error {
 		return err
 	})
 	if e.Archive.Path != "" && !e.Consumed && r.cfg.Registry == nil {
-		r.removeArchive(ctx, e.Archive.Path, err)
+		if err != nil {
+			// After prune the archive is the images' only copy: a failed or interrupted load
+			// must not take it with it.
+			r.logf("load", "kept %s: the load did not finish on every node, and the archive holds the only copy of the images; %q retries it",
+				e.Archive.Path, r.cfg.Command("load"))
+		} else {
+			r.removeArchive(ctx, e.Archive.Path)
+		}
 	}
 	return err
 }
@@ -88,8 +96,8 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 	return Loaded{Cluster: c.Cluster, Images: e.Images}, r.save()
 }
 
-// removeArchive deletes the archive once its images are on the nodes (or the load failed).
-func (r *Run) removeArchive(ctx context.Context, path string, loadErr error) {
+// removeArchive deletes the archive once its images are on every node, checked.
+func (r *Run) removeArchive(ctx context.Context, path string) {
 	log := r.logger("load")
 	if r.cfg.KeepArchives {
 		log("keeping %s (E2E_KEEP_ARCHIVES=true)", path)
@@ -99,11 +107,7 @@ func (r *Run) removeArchive(ctx context.Context, path string, loadErr error) {
 		log("could not remove %s: %v", path, err)
 		return
 	}
-	if loadErr != nil {
-		log("removed %s after the failed load; the next run rebuilds the images", path)
-	} else {
-		log("removed %s: its images are on the nodes", path)
-	}
+	log("removed %s: its images are on the nodes", path)
 	if r.st.Loaded != nil {
 		r.st.Loaded.ArchiveRemoved = true
 	}

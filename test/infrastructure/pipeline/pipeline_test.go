@@ -3,11 +3,14 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
@@ -254,5 +257,120 @@ func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
 	}
 	if strings.Count(out.String(), "skipped") != 4 {
 		t.Errorf("want 4 skip lines:\n%s", out)
+	}
+}
+
+// A transient failure to check the recorded cluster must not make the run forget it: it would be
+// left running with nothing to delete it.
+func TestFailedClusterCheckKeepsTheRecord(t *testing.T) {
+	r, _ := newTestRun(t, t.TempDir(), &enginetest.Engine{})
+	r.st.RunID = "run-1"
+	r.st.Cluster = &state.Cluster{Name: "kindling-old", Provider: "fake", Created: true}
+	r.cfg.ClusterName = "kindling-new"
+	r.exists = func(context.Context, string, string) (bool, error) {
+		return false, errors.New("docker ps: connection reset")
+	}
+	_, err := r.createCluster(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "kindling-old") || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("err = %v, want one naming the recorded cluster and the cause", err)
+	}
+	if r.st.Cluster == nil || r.st.Cluster.Name != "kindling-old" {
+		t.Errorf("the recorded cluster was forgotten: %+v", r.st.Cluster)
+	}
+}
+
+// Mage runs several targets in one process, each ending with a summary that stops the sampler:
+// the next phase samples again.
+func TestSamplerRunsAgainAfterASummary(t *testing.T) {
+	root := enginetest.Repo(t, "alpha")
+	r, _ := newTestRun(t, root, &enginetest.Engine{})
+	ctx := context.Background()
+	if err := r.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Summary()
+	if r.disk.Sampling() {
+		t.Fatal("the summary left the sampler running")
+	}
+	err := r.timed(ctx, "export", "EXPORTED", func() error {
+		if !r.disk.Sampling() {
+			t.Error("the phase after a summary runs without the sampler")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.disk.Stop()
+}
+
+// After prune the archive is the images' only copy: a load that fails keeps it.
+func TestFailedLoadKeepsTheArchive(t *testing.T) {
+	root := t.TempDir()
+	r, out := newTestRun(t, root, &enginetest.Engine{})
+	r.st.RunID = "run-1"
+	path := filepath.Join(root, "archives", "unit-run-1.tar")
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	os.WriteFile(path, []byte("the only copy"), 0o600)
+	img := state.Image{Service: "alpha", Ref: "localhost/alpha:unit-0123456789ab", ID: "sha256:" + strings.Repeat("a", 64)}
+	r.exported = &Exported{Images: []state.Image{img}, Archive: state.Archive{Path: path}}
+	// A cluster whose nodes cannot be listed: the load fails before any node has the images.
+	r.cluster = &Cluster{state.Cluster{Name: "kindling-gone", Provider: "nonexistent"}}
+	if err := r.Load(context.Background()); err == nil {
+		t.Fatal("the load succeeded")
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the archive is gone after a failed load: %v\n%s", err, out)
+	}
+	if !strings.Contains(out.String(), "kept "+path) {
+		t.Errorf("the load does not say it kept the archive:\n%s", out)
+	}
+}
+
+func TestWithTeardownBudget(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := WithTeardownBudget(ctx); err == nil || !strings.Contains(err.Error(), "give -t more than 30s") {
+		t.Errorf("-t 10s: err = %v, want one saying the phases get no time", err)
+	}
+	long, cancelLong := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelLong()
+	work, cancelWork, err := WithTeardownBudget(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancelWork()
+	outer, _ := long.Deadline()
+	if inner, ok := work.Deadline(); !ok || outer.Sub(inner) != TeardownBudget {
+		t.Errorf("phase deadline %v, want %s before %v", inner, TeardownBudget, outer)
+	}
+	if work, _, err := WithTeardownBudget(context.Background()); err != nil || work != context.Background() {
+		t.Errorf("no deadline: %v, %v", work, err)
+	}
+}
+
+// disk:report with DISK_REPORT_FORMAT=json writes one JSON document and nothing else to stdout,
+// also when a recorded cluster's storage cannot be found (the note goes to stderr).
+func TestDiskReportJSONStaysJSON(t *testing.T) {
+	t.Setenv("DISK_REPORT_FORMAT", "json")
+	t.Setenv("GITHUB_STEP_SUMMARY", "")
+	r, runLog := newTestRun(t, t.TempDir(), &enginetest.Engine{})
+	other, otherLog := newTestRun(t, t.TempDir(), &enginetest.Engine{})
+	other.cfg.Suite.Name = "second"
+	r.st.Cluster = &state.Cluster{Name: "kindling-unit", Provider: "nonexistent"}
+	r.exists = func(context.Context, string, string) (bool, error) { return true, nil }
+	var stdout bytes.Buffer
+	if err := Report(context.Background(), []*Run{r, other}, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	var doc disk.Report
+	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout.String())
+	}
+	if len(doc.Suites) != 2 || doc.Suites[0].Cluster != "kindling-unit" || doc.Suites[1].Name != "second" {
+		t.Errorf("suites %+v, want both suites in one report", doc.Suites)
+	}
+	if runLog.Len()+otherLog.Len() > 0 {
+		t.Errorf("the runs logged to stdout: %q %q", runLog, otherLog)
 	}
 }

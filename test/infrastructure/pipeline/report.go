@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
-	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 )
 
@@ -31,8 +30,10 @@ func Report(ctx context.Context, runs []*Run, stdout io.Writer) error {
 			fmt.Fprintf(os.Stderr, "disk: suite %s: no engine, the report lacks its graph root and breakdown: %v\n", r.cfg.Suite.Name, engErr)
 		}
 		if c := r.st.Cluster; c != nil && engErr == nil {
-			if ok, _ := cluster.Exists(ctx, c.Name, c.Provider); ok {
-				r.addPlaces(r.nodePlaces(ctx, Cluster{*c}, nil)...)
+			if ok, _ := r.exists(ctx, c.Name, c.Provider); ok {
+				r.addNodePlaces(ctx, Cluster{*c}, nil, func(format string, args ...any) {
+					fmt.Fprintf(os.Stderr, "disk: "+format+"\n", args...)
+				})
 			}
 		}
 		for _, p := range r.places() {

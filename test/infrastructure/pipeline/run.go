@@ -90,7 +90,9 @@ type Run struct {
 	valid    map[string]bool // reality checks already done in this process
 
 	extraPlaces []disk.Place
-	startOnce   sync.Once
+	// exists is cluster.Exists; tests make it fail.
+	exists    func(ctx context.Context, name, provider string) (bool, error)
+	startOnce sync.Once
 }
 
 type phaseTime struct {
@@ -109,7 +111,8 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 			return nil, err
 		}
 	}
-	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(), valid: map[string]bool{}}
+	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(), valid: map[string]bool{},
+		exists: cluster.Exists}
 	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
 	return r, nil
 }
@@ -141,6 +144,8 @@ func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() err
 		return err
 	}
 	r.startOnce.Do(func() { r.start(ctx) })
+	// Again after a target's summary stopped it: mage runs several targets in one process.
+	r.disk.Start(context.WithoutCancel(ctx))
 	start := time.Now()
 	err := fn()
 	r.mu.Lock()
@@ -168,8 +173,8 @@ func (r *Run) start(ctx context.Context) {
 		}
 	}
 	if c := r.st.Cluster; c != nil {
-		if ok, err := cluster.Exists(ctx, c.Name, c.Provider); err == nil && ok {
-			r.addPlaces(r.nodePlaces(ctx, Cluster{*c}, nil)...)
+		if ok, err := r.exists(ctx, c.Name, c.Provider); err == nil && ok {
+			r.addNodePlaces(ctx, Cluster{*c}, nil, r.logger("disk"))
 		}
 	}
 	if _, err := r.disk.Checkpoint(ctx, "START"); err != nil {
