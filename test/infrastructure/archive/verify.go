@@ -3,6 +3,8 @@
 package archive
 
 import (
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
+
 	"archive/tar"
 	"bufio"
 	"compress/gzip"
@@ -302,7 +304,7 @@ func check(members map[string]*member, links map[string]string, wantRefs []strin
 		image, found := Image{}, false
 		for i, entry := range entries {
 			for _, tag := range entry.RepoTags {
-				if SameRef(tag, want) {
+				if imageref.Same(tag, want) {
 					image, found = Image{Ref: want, ID: ids[i], Manifest: manifests[ids[i]]}, true
 				}
 			}
@@ -423,21 +425,4 @@ func allTags(entries []manifestEntry) []string {
 		return []string{"nothing"}
 	}
 	return tags
-}
-
-// SameRef reports whether two image references name the same image, allowing for the engines'
-// spellings: podman's "localhost/x:1" and docker's "x:1", "docker.io/library/busybox:latest" and
-// "busybox", a missing tag meaning ":latest".
-func SameRef(a, b string) bool {
-	return canonicalRef(a) == canonicalRef(b)
-}
-
-func canonicalRef(ref string) string {
-	for _, prefix := range []string{"localhost/", "docker.io/library/", "docker.io/"} {
-		ref = strings.TrimPrefix(ref, prefix)
-	}
-	if !strings.Contains(ref, "@") && strings.LastIndexByte(ref, ':') <= strings.LastIndexByte(ref, '/') {
-		ref += ":latest"
-	}
-	return ref
 }

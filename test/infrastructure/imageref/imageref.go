@@ -1,39 +1,56 @@
-// Package imageref compares image references as the container runtime on the nodes sees them.
+// Package imageref is the one place image references are read and compared, with the rules
+// containerd and the CRI apply (github.com/distribution/reference): "busybox" is
+// "docker.io/library/busybox:latest", "localhost/x:1" stays as it is, a digest is kept.
 package imageref
 
-import "strings"
+import (
+	"fmt"
 
-// Normalize expands a reference the way containerd and the CRI do: a registry host ("docker.io"
-// when the first component is not one, "library/" for one-component names there) and a tag
-// (":latest" when neither tag nor digest is given). So "busybox" and
-// "docker.io/library/busybox:latest" compare equal, and "localhost/x:1" stays as it is.
-func Normalize(ref string) string {
-	name, digest, _ := strings.Cut(ref, "@")
-	tag := ""
-	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
-		name, tag = name[:i], name[i+1:]
+	"github.com/distribution/reference"
+)
+
+// Ref is a parsed image reference.
+type Ref struct{ named reference.Named }
+
+// Parse reads a reference as the runtime would, adding docker.io/library/ and :latest where the
+// reference leaves them out. The error says what is wrong with it.
+func Parse(s string) (Ref, error) {
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return Ref{}, fmt.Errorf("%q is not a valid image reference: %w", s, err)
 	}
-	domain, rest, found := strings.Cut(name, "/")
-	if !found || !(strings.ContainsAny(domain, ".:") || domain == "localhost") {
-		domain, rest = "docker.io", name
+	return Ref{reference.TagNameOnly(named)}, nil
+}
+
+// String is the full reference: "docker.io/library/busybox:latest".
+func (r Ref) String() string {
+	if r.named == nil {
+		return ""
 	}
-	if domain == "index.docker.io" {
-		domain = "docker.io"
+	return r.named.String()
+}
+
+// Familiar is the short spelling docker prints: "busybox:latest", "localhost/x:1".
+func (r Ref) Familiar() string {
+	if r.named == nil {
+		return ""
 	}
-	if domain == "docker.io" && !strings.Contains(rest, "/") {
-		rest = "library/" + rest
+	return reference.FamiliarString(r.named)
+}
+
+// Domain is the registry host: "docker.io", "localhost", "registry:5000".
+func (r Ref) Domain() string { return reference.Domain(r.named) }
+
+// Path is the repository path without the domain: "library/busybox".
+func (r Ref) Path() string { return reference.Path(r.named) }
+
+// Normalize is the full spelling of s, or s itself when it is not a valid reference.
+func Normalize(s string) string {
+	r, err := Parse(s)
+	if err != nil {
+		return s
 	}
-	out := domain + "/" + rest
-	if tag == "" && digest == "" {
-		tag = "latest"
-	}
-	if tag != "" {
-		out += ":" + tag
-	}
-	if digest != "" {
-		out += "@" + digest
-	}
-	return out
+	return r.String()
 }
 
 // Same reports whether two references name the same image, as the runtime resolves them.

@@ -1,6 +1,9 @@
 package imageref
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNormalizeAsDeployUsesIt(t *testing.T) {
 	for in, want := range map[string]string{
@@ -34,6 +37,47 @@ func TestNormalizeAsLoadUsesIt(t *testing.T) {
 	} {
 		if got := Normalize(in); got != want {
 			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The engines' spellings of one image compare equal: podman's "localhost/x", docker's short
+// names, containerd's full ones.
+func TestSameAcrossSpellings(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"localhost/datastorage:aianalysis-0123456789ab", "localhost/datastorage:aianalysis-0123456789ab", true},
+		{"busybox", "docker.io/library/busybox:latest", true},
+		{"debian:bookworm-slim", "docker.io/library/debian:bookworm-slim", true},
+		{"index.docker.io/library/debian:bookworm", "debian:bookworm", true},
+		{"localhost/x:1", "x:1", false},
+		{"localhost:5001/x:1", "localhost/x:1", false},
+		{"registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10", true},
+		{"quay.io/x/y@sha256:" + strings.Repeat("ab", 32), "quay.io/x/y@sha256:" + strings.Repeat("ab", 32), true},
+		{"a:1", "a:2", false},
+	} {
+		if got := Same(tc.a, tc.b); got != tc.same {
+			t.Errorf("Same(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	r, err := Parse("localhost:5001/kindling/datastorage:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Domain() != "localhost:5001" || r.Path() != "kindling/datastorage" || r.Familiar() != "localhost:5001/kindling/datastorage:v1" {
+		t.Errorf("parsed %q: domain %q path %q familiar %q", r, r.Domain(), r.Path(), r.Familiar())
+	}
+	if r, _ := Parse("busybox"); r.Familiar() != "busybox:latest" || r.String() != "docker.io/library/busybox:latest" {
+		t.Errorf("busybox: %q / %q", r.Familiar(), r)
+	}
+	for _, bad := range []string{"", "Upper:1", "x:tag with space", "host:port:bad/x", "x@sha256:short"} {
+		if _, err := Parse(bad); err == nil || !strings.Contains(err.Error(), "not a valid image reference") {
+			t.Errorf("Parse(%q) = %v, want an error", bad, err)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
+
 	"fmt"
 	"os"
 	"path"
@@ -184,6 +186,12 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 	switch {
 	case reg != "" && tag != "":
 		c.Registry = &Registry{Host: strings.TrimSuffix(reg, "/"), Tag: tag}
+		for _, svc := range s.ServiceNames() {
+			if _, err := imageref.Parse(c.Registry.Host + "/" + svc + ":" + tag); err != nil {
+				bad("IMAGE_REGISTRY=%q IMAGE_TAG=%q: the image of service %s would be %v; use host[:port][/prefix] and a tag of letters, digits, '.', '_' and '-'", reg, tag, svc, err)
+				break
+			}
+		}
 	case reg != "" || tag != "":
 		bad("registry mode needs both IMAGE_REGISTRY and IMAGE_TAG (got IMAGE_REGISTRY=%q IMAGE_TAG=%q)", reg, tag)
 	}

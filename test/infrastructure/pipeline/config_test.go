@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 
@@ -86,5 +87,13 @@ func TestConfigRegistryMode(t *testing.T) {
 	}
 	if c.Registry == nil || c.Registry.Host != "registry.example:5000" || c.Registry.Tag != "v1.2.3" {
 		t.Errorf("registry = %+v", c.Registry)
+	}
+	withService := suite.Suite{Name: "aianalysis", Services: []build.Service{{Name: "datastorage"}}}
+	for reg, tag := range map[string]string{"Registry.Example:5000/UPPER": "v1", "registry.example:5000": "bad tag", "http://registry": "v1"} {
+		t.Setenv("IMAGE_REGISTRY", reg)
+		t.Setenv("IMAGE_TAG", tag)
+		if _, err := ConfigFromEnv("/repo", withService); err == nil || !strings.Contains(err.Error(), "not a valid image reference") {
+			t.Errorf("IMAGE_REGISTRY=%q IMAGE_TAG=%q: err = %v", reg, tag, err)
+		}
 	}
 }
