@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/go-logr/logr"
 
 	"github.com/kindling-dev/kindling/services/aianalysis/api/v1alpha1"
 	"github.com/kindling-dev/kindling/services/aianalysis/controller"

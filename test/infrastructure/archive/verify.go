@@ -3,8 +3,6 @@
 package archive
 
 import (
-	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
-
 	"archive/tar"
 	"bufio"
 	"compress/gzip"
@@ -19,6 +17,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 )
 
 // ErrCorrupt is wrapped by every error that means the archive's content is broken.

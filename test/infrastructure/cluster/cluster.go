@@ -3,9 +3,6 @@
 package cluster
 
 import (
-	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
-	"sigs.k8s.io/yaml"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,9 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	kindlog "sigs.k8s.io/kind/pkg/log"
+	"sigs.k8s.io/yaml"
 )
 
 // Providers kind can run nodes with.

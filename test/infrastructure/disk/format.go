@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/fatih/color"
 )
 
@@ -20,26 +22,31 @@ func styleShrink() *color.Color { return color.New(color.FgGreen) }
 func styleWarn() *color.Color   { return color.New(color.FgYellow, color.Bold) }
 func styleCrit() *color.Color   { return color.New(color.FgRed, color.Bold) }
 
-var units = []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+var binaryAbbrs = []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 
-// HumanBytes formats n in binary units: "512 B", "1.2 GiB", "12.3 GiB", "300 MiB".
+// HumanBytes formats n in binary units with go-units: "512 B", "1.2 GiB", "12.3 GiB", "300 MiB".
 func HumanBytes(n uint64) string {
 	if n < 1024 {
 		return fmt.Sprintf("%d B", n)
 	}
-	v, i := float64(n), 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
+	if s := units.CustomSize("%.1f %s", float64(n), 1024, binaryAbbrs); len(strings.Fields(s)[0]) <= 4 {
+		return s
 	}
-	if v >= 1023.5 && i < len(units)-1 { // would print as "1024 X"
-		v /= 1024
-		i++
+	s := units.CustomSize("%.0f %s", float64(n), 1024, binaryAbbrs)
+	if number, unit, _ := strings.Cut(s, " "); number == "1024" { // rounded up into the next unit
+		if i := slices.Index(binaryAbbrs, unit); i+1 < len(binaryAbbrs) {
+			return "1.0 " + binaryAbbrs[i+1]
+		}
 	}
-	if v < 99.95 {
-		return fmt.Sprintf("%.1f %s", v, units[i])
+	return s
+}
+
+// HumanSize formats a byte count that may be negative (a difference) without a "+": "-300 MiB".
+func HumanSize(n int64) string {
+	if n < 0 {
+		return HumanDelta(n)
 	}
-	return fmt.Sprintf("%.0f %s", v, units[i])
+	return HumanBytes(uint64(n))
 }
 
 // HumanDelta formats a signed byte difference: "+1.2 GiB", "-300 MiB", "0 B".
@@ -52,13 +59,6 @@ func HumanDelta(d int64) string {
 	default:
 		return "0 B"
 	}
-}
-
-func humanSigned(n int64) string {
-	if n < 0 {
-		return HumanDelta(n)
-	}
-	return HumanBytes(uint64(n))
 }
 
 func humanDuration(d time.Duration) string {

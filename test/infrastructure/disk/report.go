@@ -35,7 +35,7 @@ func (s Suite) cells() []string {
 	if !s.Built {
 		return []string{s.Name, orDash(s.Cluster), "-", "-", "-", "no build measured"}
 	}
-	return []string{s.Name, orDash(s.Cluster), humanSigned(s.PulledBases), humanSigned(s.BuildCache), humanSigned(s.SuiteImages), s.Filesystem}
+	return []string{s.Name, orDash(s.Cluster), HumanSize(s.PulledBases), HumanSize(s.BuildCache), HumanSize(s.SuiteImages), s.Filesystem}
 }
 
 func orDash(s string) string {
@@ -98,8 +98,8 @@ func (r Report) WriteText(w io.Writer) error {
 		rows := [][]cell{
 			{{"ENGINE", styleHeader()}, {"IMAGES", styleHeader()}, {"CONTAINERS", styleHeader()},
 				{"VOLUMES", styleHeader()}, {"BUILD CACHE", styleHeader()}, {"RECLAIMABLE", styleHeader()}},
-			{plain(e.Name), plain(humanSigned(e.Images)), plain(humanSigned(e.Containers)),
-				plain(humanSigned(e.Volumes)), plain(humanSigned(e.BuildCache)), plain(humanSigned(e.Reclaimable))},
+			{plain(e.Name), plain(HumanSize(e.Images)), plain(HumanSize(e.Containers)),
+				plain(HumanSize(e.Volumes)), plain(HumanSize(e.BuildCache)), plain(HumanSize(e.Reclaimable))},
 		}
 		if err := writeTable(w, "", rows); err != nil {
 			return err
@@ -135,9 +135,9 @@ func (r Report) WriteText(w io.Writer) error {
 		var total int64
 		for _, a := range r.Archives {
 			total += a.Size
-			rows = append(rows, []cell{plain(a.Path), plain(humanSigned(a.Size))})
+			rows = append(rows, []cell{plain(a.Path), plain(HumanSize(a.Size))})
 		}
-		rows = append(rows, []cell{{fmt.Sprintf("total (%d)", len(r.Archives)), styleHeader()}, {humanSigned(total), styleHeader()}})
+		rows = append(rows, []cell{{fmt.Sprintf("total (%d)", len(r.Archives)), styleHeader()}, {HumanSize(total), styleHeader()}})
 		if err := writeTable(w, "", rows); err != nil {
 			return err
 		}
@@ -187,8 +187,8 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		writeMarkdownTable(&b,
 			[]string{"Engine", "Images", "Containers", "Volumes", "Build cache", "Reclaimable"},
 			[]string{"---", "---:", "---:", "---:", "---:", "---:"},
-			[][]string{{e.Name, humanSigned(e.Images), humanSigned(e.Containers), humanSigned(e.Volumes),
-				humanSigned(e.BuildCache), humanSigned(e.Reclaimable)}})
+			[][]string{{e.Name, HumanSize(e.Images), HumanSize(e.Containers), HumanSize(e.Volumes),
+				HumanSize(e.BuildCache), HumanSize(e.Reclaimable)}})
 	}
 	if len(r.Suites) > 0 {
 		b.WriteString("\n")
@@ -208,9 +208,9 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		rows := make([][]string, 0, len(r.Archives)+1)
 		for _, a := range r.Archives {
 			total += a.Size
-			rows = append(rows, []string{a.Path, humanSigned(a.Size)})
+			rows = append(rows, []string{a.Path, HumanSize(a.Size)})
 		}
-		rows = append(rows, []string{fmt.Sprintf("**total (%d)**", len(r.Archives)), "**" + humanSigned(total) + "**"})
+		rows = append(rows, []string{fmt.Sprintf("**total (%d)**", len(r.Archives)), "**" + HumanSize(total) + "**"})
 		writeMarkdownTable(&b, []string{"Archive", "Size"}, []string{"---", "---:"}, rows)
 	}
 	return writeString(w, b.String())

@@ -9,16 +9,15 @@
 package engine
 
 import (
-	"runtime"
-	"sync"
-
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 

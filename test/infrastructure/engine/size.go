@@ -3,56 +3,29 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
-)
 
-var sizeUnits = map[string]float64{
-	"":    1,
-	"b":   1,
-	"k":   1e3,
-	"kb":  1e3,
-	"m":   1e6,
-	"mb":  1e6,
-	"g":   1e9,
-	"gb":  1e9,
-	"t":   1e12,
-	"tb":  1e12,
-	"p":   1e15,
-	"pb":  1e15,
-	"kib": 1 << 10,
-	"mib": 1 << 20,
-	"gib": 1 << 30,
-	"tib": 1 << 40,
-	"pib": 1 << 50,
-}
+	"github.com/docker/go-units"
+)
 
 // ParseSize parses a size as the engines print it: "0B", "1.59MB", "1.59 MB", "345.6kB",
 // "2GiB", a plain byte count, or docker's reclaimable form "348.1MB (100%)". Decimal units
-// (kB, MB, GB) are powers of 1000 as in docker's and podman's output; KiB, MiB, ... powers of 1024.
+// (kB, MB, GB) are powers of 1000 as in docker's and podman's output (go-units' HumanSize
+// writes them); KiB, MiB, ... powers of 1024.
 func ParseSize(s string) (int64, error) {
 	text := strings.TrimSpace(s)
 	if i := strings.IndexByte(text, '('); i >= 0 {
 		text = strings.TrimSpace(text[:i])
 	}
-	end := 0
-	for end < len(text) && (text[end] >= '0' && text[end] <= '9' || text[end] == '.') {
-		end++
+	parse := units.FromHumanSize
+	if strings.ContainsAny(text, "iI") {
+		parse = units.RAMInBytes
 	}
-	if end == 0 {
-		return 0, fmt.Errorf("parse size %q: no number", s)
-	}
-	number, err := strconv.ParseFloat(text[:end], 64)
+	n, err := parse(text)
 	if err != nil {
 		return 0, fmt.Errorf("parse size %q: %w", s, err)
 	}
-	unit := strings.ToLower(strings.TrimSpace(text[end:]))
-	factor, ok := sizeUnits[unit]
-	if !ok {
-		return 0, fmt.Errorf("parse size %q: unknown unit %q", s, unit)
-	}
-	return int64(math.Round(number * factor)), nil
+	return n, nil
 }
 
 // jsonSize decodes a size that an engine prints either as a JSON number (podman) or as a

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -98,8 +99,8 @@ func (r *Run) recordLeftovers(b build.Built, log func(string, ...any)) {
 		r.footprint = r.st.Footprint
 		r.mu.Unlock()
 		log("the builds added %s to the filesystem of %s: pulled bases %s, build cache %s (%d intermediate images), suite images %s (their own layers)",
-			human(f.PulledBases+f.BuildCache+f.SuiteImages), r.graphRootName(), human(f.PulledBases),
-			human(f.BuildCache), len(b.Intermediate), human(f.SuiteImages))
+			disk.HumanSize(f.PulledBases+f.BuildCache+f.SuiteImages), r.graphRootName(), disk.HumanSize(f.PulledBases),
+			disk.HumanSize(f.BuildCache), len(b.Intermediate), disk.HumanSize(f.SuiteImages))
 	}
 	if len(b.Pulled) == 0 && len(b.Intermediate) == 0 {
 		return

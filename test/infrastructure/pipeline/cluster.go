@@ -1,17 +1,16 @@
 package pipeline
 
 import (
-	"os"
-
-	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
-	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
-
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
-
 	"fmt"
 	"os"
 	"path"
@@ -15,6 +13,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 

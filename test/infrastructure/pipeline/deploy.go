@@ -1,12 +1,11 @@
 package pipeline
 
 import (
-	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
-
 	"context"
 	"io"
 	"path/filepath"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
 	"github.com/kindling-dev/kindling/test/infrastructure/deploy"
 )
 

@@ -105,7 +105,7 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 		t.Fatalf("the build recorded no intermediate images or footprint: %+v %+v", left, foot)
 	}
 	t.Logf("%s: pulled %v; %d intermediate images; footprint: pulled bases %s, build cache %s, suite images %s", eng.Name(),
-		left.Pulled, len(left.Intermediate), human(foot.PulledBytes), human(foot.BuildCacheBytes), human(foot.SuiteImageBytes))
+		left.Pulled, len(left.Intermediate), disk.HumanSize(foot.PulledBytes), disk.HumanSize(foot.BuildCacheBytes), disk.HumanSize(foot.SuiteImageBytes))
 	var perImage int64
 	for _, img := range built {
 		checkImageConfig(t, eng.Name(), img.Ref)
@@ -114,7 +114,7 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 		}
 		size := savedSize(t, eng, img.Ref)
 		perImage += size
-		t.Logf("%s %s: image %s, saved alone %s", eng.Name(), img.Service, img.Ref, human(size))
+		t.Logf("%s %s: image %s, saved alone %s", eng.Name(), img.Service, img.Ref, disk.HumanSize(size))
 	}
 
 	if err := r.Export(ctx); err != nil {
@@ -125,7 +125,7 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	if v, err := archive.Verify(a.Path, refs); err != nil || v.SHA256 != a.SHA256 {
 		t.Fatalf("the recorded archive does not verify on its own: %v (sha %s, recorded %s)", err, v.SHA256, a.SHA256)
 	}
-	t.Logf("%s: one archive of the 3 images %s, the images saved one by one %s", eng.Name(), human(a.Size), human(perImage))
+	t.Logf("%s: one archive of the 3 images %s, the images saved one by one %s", eng.Name(), disk.HumanSize(a.Size), disk.HumanSize(perImage))
 	if a.Size > perImage {
 		t.Errorf("the suite archive (%d bytes) is larger than the images saved one by one (%d bytes): shared blobs stored twice?", a.Size, perImage)
 	}
@@ -155,7 +155,7 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 		t.Errorf("prune kept the leftovers record: %+v", r.st.Leftovers)
 	}
 	p := r.st.Pruned
-	t.Logf("%s scoped prune: engine says %s reclaimed, the graph root's filesystem gained %s", eng.Name(), human(p.EngineReclaimed), human(p.FilesystemGained))
+	t.Logf("%s scoped prune: engine says %s reclaimed, the graph root's filesystem gained %s", eng.Name(), disk.HumanSize(p.EngineReclaimed), disk.HumanSize(p.FilesystemGained))
 	if p.EngineReclaimed <= 0 {
 		t.Errorf("engine-reported reclaimed bytes = %d, want > 0 after removing 3 images", p.EngineReclaimed)
 	}

@@ -1,14 +1,14 @@
 package pipeline
 
 import (
-	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
-
 	"context"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -40,7 +40,7 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 		return Exported{Images: b.Images, Consumed: true}, nil
 	}
 	if r.archiveStillTrue() {
-		log("up to date: %s (%s, sha256 %.12s)", r.st.Archive.Path, human(r.st.Archive.Size), r.st.Archive.SHA256)
+		log("up to date: %s (%s, sha256 %.12s)", r.st.Archive.Path, disk.HumanSize(r.st.Archive.Size), r.st.Archive.SHA256)
 		return Exported{Images: b.Images, Archive: *r.st.Archive}, nil
 	}
 	eng, err := r.engine(ctx)
@@ -54,7 +54,7 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	v, err := archive.Write(ctx, r.cfg.ArchiveDir, r.cfg.Suite.Name, r.st.RunID, refs,
 		func(ctx context.Context, path string) error { return eng.Save(ctx, path, refs) })
 	for _, f := range v.Removed {
-		log("removed stale archive %s (%s)", f.Path, human(f.Size))
+		log("removed stale archive %s (%s)", f.Path, disk.HumanSize(f.Size))
 	}
 	if err != nil {
 		return Exported{}, err
@@ -65,7 +65,7 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 		return Exported{}, fmt.Errorf("archive %s does not hold the built images: %w (deleted it; run the build again)", v.Path, err)
 	}
 	a := state.Archive{Path: v.Path, Size: v.Size, SHA256: v.SHA256, Verified: time.Now().UTC()}
-	log("wrote and verified %s: %d images, %s, sha256 %.12s", a.Path, len(v.Images), human(a.Size), a.SHA256)
+	log("wrote and verified %s: %d images, %s, sha256 %.12s", a.Path, len(v.Images), disk.HumanSize(a.Size), a.SHA256)
 	r.st.Archive, r.st.Images = &a, images
 	r.valid["archive"] = true
 	if err := r.save(); err != nil {
@@ -119,20 +119,4 @@ func (r *Run) archiveStillTrue() bool {
 	}
 	r.valid["archive"] = ok
 	return ok
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < 0 {
-		return "-" + human(-n)
-	}
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

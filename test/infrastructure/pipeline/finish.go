@@ -150,7 +150,7 @@ func (r *Run) Summary() {
 	r.disk.Summary(r.out)
 	if f := footprint; f != nil {
 		fmt.Fprintf(r.out, "\nthe builds added to the filesystem of %s: pulled bases %s, build cache %s, suite images %s\n",
-			f.Filesystem, human(f.PulledBytes), human(f.BuildCacheBytes), human(f.SuiteImageBytes))
+			f.Filesystem, disk.HumanSize(f.PulledBytes), disk.HumanSize(f.BuildCacheBytes), disk.HumanSize(f.SuiteImageBytes))
 	}
 	if tests != nil {
 		fmt.Fprintf(r.out, "\ne2e: %s\n", tests)
@@ -171,7 +171,7 @@ func (r *Run) Summary() {
 		}
 		if f := footprint; f != nil {
 			fmt.Fprintf(w, "\n| the builds added to %s | bytes |\n| --- | --- |\n| pulled bases | %s |\n| build cache | %s |\n| suite images | %s |\n",
-				f.Filesystem, human(f.PulledBytes), human(f.BuildCacheBytes), human(f.SuiteImageBytes))
+				f.Filesystem, disk.HumanSize(f.PulledBytes), disk.HumanSize(f.BuildCacheBytes), disk.HumanSize(f.SuiteImageBytes))
 		}
 		fmt.Fprintln(w)
 		return r.disk.WriteSummaryMarkdown(w)

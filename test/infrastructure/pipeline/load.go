@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
@@ -76,7 +77,7 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 	after := containerdBytes(ctx, ns)
 	for name, n := range after {
 		if b, ok := before[name]; ok {
-			log("node %s: containerd's storage grew by %s for an archive of %s", name, human(n-b), human(e.Archive.Size))
+			log("node %s: containerd's storage grew by %s for an archive of %s", name, disk.HumanSize(n-b), disk.HumanSize(e.Archive.Size))
 		}
 	}
 	// On a cluster that outlives a run, earlier builds of the suite would pile up on the nodes.

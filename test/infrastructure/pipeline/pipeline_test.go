@@ -212,26 +212,6 @@ func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 	}
 }
 
-func TestCountTests(t *testing.T) {
-	out := `=== RUN   TestDecisions
-=== RUN   TestDecisions/a
-    --- PASS: TestDecisions/a (1.00s)
-    --- SKIP: TestDecisions/b (0.00s)
-    --- FAIL: TestDecisions/c (0.00s)
---- FAIL: TestDecisions (1.00s)
---- PASS: TestPolicy (2.00s)
-=== RUN   TestAfter
-    --- PASS: TestAfter/x (1.00s)
---- FAIL: TestAfter (1.00s)
-FAIL
-`
-	got := countTests(strings.NewReader(out))
-	// TestDecisions counts as its subtests; TestAfter failed on its own after its subtest passed.
-	if got != (TestCounts{Passed: 3, Failed: 2, Skipped: 1}) {
-		t.Errorf("countTests = %+v", got)
-	}
-}
-
 // Registry mode: the images come from a registry, so build, export, prune and load each say in
 // one line that they are skipped, and load hands deploy the registry's references.
 func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {

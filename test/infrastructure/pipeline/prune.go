@@ -1,13 +1,12 @@
 package pipeline
 
 import (
-	"github.com/kindling-dev/kindling/test/infrastructure/build"
-
 	"context"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
@@ -119,7 +118,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		return err
 	}
 	gained := usedOf(before) - usedOf(after)
-	log("engine says it reclaimed %s; the filesystem holding %s gained %s", human(reclaimed), graph[0].Path, human(gained))
+	log("engine says it reclaimed %s; the filesystem holding %s gained %s", disk.HumanSize(reclaimed), graph[0].Path, disk.HumanSize(gained))
 	r.st.Pruned = &state.Prune{Mode: r.cfg.Prune, RemovedIDs: removed, EngineReclaimed: reclaimed, FilesystemGained: gained, At: time.Now().UTC()}
 	return r.save()
 }

@@ -1,12 +1,11 @@
 package pipeline
 
 import (
-	"io"
-	"slices"
-
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"

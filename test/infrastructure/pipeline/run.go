@@ -8,8 +8,6 @@
 package pipeline
 
 import (
-	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
-
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,7 +24,9 @@ import (
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/e2etest"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
@@ -76,7 +76,7 @@ type Run struct {
 	engInfo  engine.Info
 	started  time.Time
 	phases   []phaseTime
-	tests    *TestCounts
+	tests    *e2etest.Counts
 	coverage []coverage.Result
 	// footprint of the run's builds, kept for the summary after Down forgets the state
 	footprint *state.Footprint
