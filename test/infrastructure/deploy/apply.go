@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -140,13 +141,7 @@ func applyDocuments(ctx context.Context, c Clients, docs []Document, opts Option
 		return res, err
 	}
 
-	var deployments []mapped
-	for _, m := range ms {
-		if m.gvr.Group == "apps" && m.Object.GetKind() == "Deployment" {
-			deployments = append(deployments, m)
-		}
-	}
-	rollouts, err := a.waitRollouts(ctx, deployments)
+	rollouts, err := a.waitRollouts(ctx, ms)
 	res.Rollouts = rollouts
 	return res, err
 }
@@ -184,24 +179,32 @@ func (a *applier) mapAll(ctx context.Context, docs []Document, retryCRDKinds boo
 func (a *applier) mapping(ctx context.Context, d Document, retryCRDKinds bool) (mapped, error) {
 	gvk := d.Object.GroupVersionKind()
 	where := fmt.Sprintf("%s: %s %s", d.File, gvk.Kind, objectName(d.Object.GetNamespace(), d.Object.GetName()))
-	deadline := time.Now().Add(discoveryGrace)
-	for {
+	var m mapped
+	var lastErr error
+	// A CRD's kinds reach discovery a moment after it is established: retry those briefly.
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, discoveryGrace, true, func(context.Context) (bool, error) {
 		rm, err := a.c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err == nil {
-			m := mapped{Document: d, gvr: rm.Resource, namespaced: rm.Scope.Name() == meta.RESTScopeNameNamespace}
-			if m.namespaced && d.Object.GetNamespace() == "" {
-				return m, fmt.Errorf("deploy: %s is namespaced but has no metadata.namespace; set it (the suite's namespace is kindling)", where)
-			}
-			return m, nil
+			m = mapped{Document: d, gvr: rm.Resource, namespaced: rm.Scope.Name() == meta.RESTScopeNameNamespace}
+			return true, nil
 		}
-		if !meta.IsNoMatchError(err) || !retryCRDKinds || !a.crdKinds[gvk.GroupKind()] || time.Now().After(deadline) {
-			return mapped{}, fmt.Errorf("deploy: %s: the cluster does not serve %s: %w (is its CRD among the manifests?)", where, gvk.GroupVersion(), err)
-		}
-		if err := sleep(ctx, pollInterval); err != nil {
-			return mapped{}, err
+		lastErr = err
+		if !meta.IsNoMatchError(err) || !retryCRDKinds || !a.crdKinds[gvk.GroupKind()] {
+			return false, err
 		}
 		a.resetMapper()
+		return false, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return mapped{}, ctx.Err()
+		}
+		return mapped{}, fmt.Errorf("deploy: %s: the cluster does not serve %s: %w (is its CRD among the manifests?)", where, gvk.GroupVersion(), lastErr)
 	}
+	if m.namespaced && d.Object.GetNamespace() == "" {
+		return m, fmt.Errorf("deploy: %s is namespaced but has no metadata.namespace; set it (the suite's namespace is kindling)", where)
+	}
+	return m, nil
 }
 
 func (a *applier) resource(m mapped) dynamic.ResourceInterface {
@@ -228,34 +231,31 @@ func (a *applier) apply(ctx context.Context, m mapped) error {
 
 // waitEstablished waits until every CRD reports Established=True.
 func (a *applier) waitEstablished(ctx context.Context, crds []Document) error {
-	ctx, cancel := context.WithTimeout(ctx, crdTimeout)
-	defer cancel()
 	pending := map[string]string{} // name → file
 	for _, d := range crds {
 		pending[d.Object.GetName()] = d.File
 	}
 	start := time.Now()
-	for {
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, crdTimeout, true, func(ctx context.Context) (bool, error) {
 		for name := range pending {
 			obj, err := a.c.Dynamic.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
 			if err == nil && conditionTrue(obj, "Established") {
 				delete(pending, name)
 			}
 		}
-		if len(pending) == 0 {
-			a.opts.Log("CRDs established after %s", time.Since(start).Round(time.Millisecond))
-			return nil
+		return len(pending) == 0, nil
+	})
+	if err != nil {
+		var names []string
+		for n, f := range pending {
+			names = append(names, fmt.Sprintf("%s (%s)", n, f))
 		}
-		if err := sleep(ctx, pollInterval); err != nil {
-			var names []string
-			for n, f := range pending {
-				names = append(names, fmt.Sprintf("%s (%s)", n, f))
-			}
-			slices.Sort(names)
-			return fmt.Errorf("deploy: CRDs not established within %s: %s: %w; check `kubectl get crd -o yaml` for NamesAccepted/Established conditions",
-				crdTimeout, strings.Join(names, ", "), err)
-		}
+		slices.Sort(names)
+		return fmt.Errorf("deploy: CRDs not established within %s: %s: %w; check `kubectl get crd -o yaml` for NamesAccepted/Established conditions",
+			crdTimeout, strings.Join(names, ", "), err)
 	}
+	a.opts.Log("CRDs established after %s", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func conditionTrue(obj *unstructured.Unstructured, condType string) bool {
@@ -267,15 +267,4 @@ func conditionTrue(obj *unstructured.Unstructured, condType string) bool {
 		}
 	}
 	return false
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

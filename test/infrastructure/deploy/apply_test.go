@@ -124,7 +124,8 @@ func fakeCluster(t *testing.T, j *journal, ready bool) *dynamicfake.FakeDynamicC
 			if ready {
 				obj.SetGeneration(1)
 				_ = unstructured.SetNestedMap(obj.Object, map[string]any{
-					"observedGeneration": int64(1), "replicas": int64(1), "updatedReplicas": int64(1), "availableReplicas": int64(1),
+					"observedGeneration": int64(1), "replicas": int64(1), "updatedReplicas": int64(1), "availableReplicas": int64(1), "readyReplicas": int64(1),
+					"conditions": []any{map[string]any{"type": "Available", "status": "True"}},
 				}, "status")
 			}
 		}
@@ -196,7 +197,7 @@ func TestApplyOrdersNamespaceAndCRDFirst(t *testing.T) {
 	for _, r := range res.Rollouts {
 		rollouts = append(rollouts, r.Name)
 	}
-	if !slices.Equal(rollouts, []string{"kindling/alpha", "kindling/beta-svc"}) {
+	if !slices.Equal(rollouts, []string{"Deployment kindling/alpha", "Deployment kindling/beta-svc"}) {
 		t.Errorf("Rollouts = %+v", res.Rollouts)
 	}
 
@@ -209,7 +210,7 @@ func TestApplyOrdersNamespaceAndCRDFirst(t *testing.T) {
 	if c := containers(t, dep, "containers")[0]; c["image"] != testImages[0].Ref || c["imagePullPolicy"] != "Never" {
 		t.Errorf("applied container %v", c)
 	}
-	if !strings.Contains(log.String(), "deployment kindling/alpha ready") {
+	if !strings.Contains(log.String(), "Deployment kindling/alpha ready") {
 		t.Errorf("log lacks rollout line:\n%s", log.String())
 	}
 }
@@ -297,8 +298,8 @@ func TestRolloutTimeoutWritesDiagnostics(t *testing.T) {
 	}
 	out := diag.String()
 	for _, want := range []string{
-		"2 deployment(s) not ready after 150ms",
-		"last rollout status of kindling/alpha (40-alpha.yaml): 0/1 updated, 0/1 available",
+		"2 object(s) not ready after 150ms",
+		"last status of Deployment kindling/alpha (40-alpha.yaml): InProgress: Replicas: 0/1",
 		"waiting ErrImageNeverPull",
 		`diagnostics incomplete: get deployment kindling/beta-svc: deployments.apps "beta-svc" not found`,
 	} {

@@ -58,7 +58,8 @@ type Document struct {
 	Object *unstructured.Unstructured
 }
 
-// Rollout is a Deployment that became ready and how long the wait for it took.
+// Rollout is a workload (an object with a pod template) that became ready, as kstatus says, and
+// how long the wait for it took.
 type Rollout struct {
 	Name     string // namespace/name
 	Duration time.Duration

@@ -212,3 +212,40 @@ func TestAddCoverage(t *testing.T) {
 		t.Error("a ConfigMap got coverage settings")
 	}
 }
+
+// Readiness covers every kind the manifests may create, not only Deployments.
+func TestReadinessOfKinds(t *testing.T) {
+	obj := func(kind string, status map[string]any) *unstructured.Unstructured {
+		o := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": kind,
+			"metadata": map[string]any{"name": "x", "namespace": "ns", "generation": int64(1)}}}
+		if status != nil {
+			o.Object["status"] = status
+		}
+		return o
+	}
+	for _, tc := range []struct {
+		name          string
+		obj           *unstructured.Unstructured
+		ready, failed bool
+	}{
+		{"configmap", obj("ConfigMap", nil), true, false},
+		{"bound pvc", obj("PersistentVolumeClaim", map[string]any{"phase": "Bound"}), true, false},
+		{"pending pvc", obj("PersistentVolumeClaim", map[string]any{"phase": "Pending"}), false, false},
+		{"failed job", func() *unstructured.Unstructured {
+			o := obj("Job", map[string]any{"conditions": []any{map[string]any{"type": "Failed", "status": "True"}}})
+			o.SetAPIVersion("batch/v1")
+			return o
+		}(), false, true},
+		{"statefulset rolling", func() *unstructured.Unstructured {
+			o := obj("StatefulSet", map[string]any{"observedGeneration": int64(1), "replicas": int64(2), "readyReplicas": int64(1)})
+			o.SetAPIVersion("apps/v1")
+			o.Object["spec"] = map[string]any{"replicas": int64(2)}
+			return o
+		}(), false, false},
+	} {
+		r := readinessOf(tc.obj, nil)
+		if r.ready() != tc.ready || r.failed() != tc.failed {
+			t.Errorf("%s: %s; want ready %v failed %v", tc.name, r, tc.ready, tc.failed)
+		}
+	}
+}

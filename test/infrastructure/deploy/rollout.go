@@ -9,98 +9,93 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
 // diagnosticsTimeout bounds collecting diagnostics after a rollout timeout.
 const diagnosticsTimeout = 30 * time.Second
 
-type rolloutState struct {
-	generation, observed                  int64
-	replicas, current, updated, available int64
-	err                                   error // last error reading the Deployment
+// readiness is an object's status as kstatus computes it for any kind: Current (reconciled and
+// ready), InProgress, Failed, ... with the reason in Message.
+type readiness struct {
+	status  status.Status
+	message string
+	err     error // reading the object or computing its status
 }
 
-func readRollout(obj *unstructured.Unstructured) rolloutState {
-	s := rolloutState{generation: obj.GetGeneration(), replicas: 1}
-	if r, found, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas"); found {
-		s.replicas = r
+func readinessOf(obj *unstructured.Unstructured, err error) readiness {
+	if err != nil {
+		return readiness{err: err}
 	}
-	s.observed, _, _ = unstructured.NestedInt64(obj.Object, "status", "observedGeneration")
-	s.current, _, _ = unstructured.NestedInt64(obj.Object, "status", "replicas")
-	s.updated, _, _ = unstructured.NestedInt64(obj.Object, "status", "updatedReplicas")
-	s.available, _, _ = unstructured.NestedInt64(obj.Object, "status", "availableReplicas")
-	return s
+	res, err := status.Compute(obj)
+	if err != nil {
+		return readiness{err: err}
+	}
+	return readiness{status: res.Status, message: res.Message}
 }
 
-// ready: the controller saw the latest spec, every replica runs it and is available, no old ones remain.
-func (s rolloutState) ready() bool {
-	return s.err == nil && s.observed >= s.generation && s.updated == s.replicas &&
-		s.available == s.replicas && s.current == s.replicas
+func (r readiness) ready() bool  { return r.err == nil && r.status == status.CurrentStatus }
+func (r readiness) failed() bool { return r.err == nil && r.status == status.FailedStatus }
+
+func (r readiness) String() string {
+	if r.err != nil {
+		return r.err.Error()
+	}
+	return fmt.Sprintf("%s: %s", r.status, r.message)
 }
 
-func (s rolloutState) String() string {
-	if s.err != nil {
-		return s.err.Error()
-	}
-	str := fmt.Sprintf("%d/%d updated, %d/%d available", s.updated, s.replicas, s.available, s.replicas)
-	if s.observed < s.generation {
-		str += fmt.Sprintf(", generation %d not yet observed (observed %d)", s.generation, s.observed)
-	}
-	if s.current > s.replicas {
-		str += fmt.Sprintf(", %d old replica(s) terminating", s.current-s.updated)
-	}
-	return str
-}
-
-// waitRollouts waits, in parallel, for every Deployment to become ready within RolloutTimeout. On
-// timeout it writes diagnostics for the ones that did not and returns an error naming them.
-func (a *applier) waitRollouts(ctx context.Context, deps []mapped) ([]Rollout, error) {
-	if len(deps) == 0 {
+// waitRollouts waits, in parallel, until every applied object is ready as kstatus defines it
+// (Deployments rolled out, StatefulSets and DaemonSets updated, Jobs complete, PVCs bound, ...;
+// objects without a status are ready at once), within RolloutTimeout. A Failed object ends its
+// wait early. Objects that did not get ready are named in the error, with diagnostics (pods,
+// events, logs) for Deployments.
+func (a *applier) waitRollouts(ctx context.Context, objs []mapped) ([]Rollout, error) {
+	if len(objs) == 0 {
 		return nil, nil
 	}
 	timeout := a.opts.RolloutTimeout
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	done := make([]*Rollout, len(deps))
-	last := make([]rolloutState, len(deps))
+	done := make([]*Rollout, len(objs))
+	last := make([]readiness, len(objs))
 	var wg sync.WaitGroup
-	for i, d := range deps {
+	for i, d := range objs {
 		wg.Go(func() {
-			name := objectName(d.Object.GetNamespace(), d.Object.GetName())
+			name := d.Object.GetKind() + " " + objectName(d.Object.GetNamespace(), d.Object.GetName())
 			var prev string
-			for {
-				obj, err := a.resource(d).Get(wctx, d.Object.GetName(), metav1.GetOptions{})
-				st := rolloutState{err: err}
-				if err == nil {
-					st = readRollout(obj)
-				}
-				if wctx.Err() == nil || err == nil {
+			_ = wait.PollUntilContextCancel(wctx, pollInterval, true, func(ctx context.Context) (bool, error) {
+				obj, err := a.resource(d).Get(ctx, d.Object.GetName(), metav1.GetOptions{})
+				st := readinessOf(obj, err)
+				if ctx.Err() == nil || err == nil {
 					last[i] = st
 				}
 				if st.ready() {
 					done[i] = &Rollout{Name: name, Duration: time.Since(start)}
-					a.opts.Log("deployment %s ready after %s", name, done[i].Duration.Round(time.Millisecond))
-					return
+					if _, workload := podSpecPath[d.Object.GetKind()]; workload {
+						a.opts.Log("%s ready after %s", name, done[i].Duration.Round(time.Millisecond))
+					}
+					return true, nil
 				}
 				if s := st.String(); s != prev && err == nil {
-					a.opts.Log("waiting for deployment %s: %s", name, s)
+					a.opts.Log("waiting for %s: %s", name, s)
 					prev = s
 				}
-				if sleep(wctx, pollInterval) != nil {
-					return
-				}
-			}
+				return st.failed(), nil
+			})
 		})
 	}
 	wg.Wait()
+	deps := objs
 
 	var rollouts []Rollout
 	var notReady []int
-	for i := range deps {
-		if done[i] != nil {
+	for i, d := range deps {
+		_, workload := podSpecPath[d.Object.GetKind()]
+		if done[i] != nil && workload {
 			rollouts = append(rollouts, *done[i])
-		} else {
+		} else if done[i] == nil {
 			notReady = append(notReady, i)
 		}
 	}
@@ -113,7 +108,7 @@ func (a *applier) waitRollouts(ctx context.Context, deps []mapped) ([]Rollout, e
 
 	var names []string
 	for _, i := range notReady {
-		names = append(names, objectName(deps[i].Object.GetNamespace(), deps[i].Object.GetName()))
+		names = append(names, deps[i].Object.GetKind()+" "+objectName(deps[i].Object.GetNamespace(), deps[i].Object.GetName()))
 	}
 	w := a.opts.Diagnostics
 	var buf strings.Builder
@@ -122,10 +117,13 @@ func (a *applier) waitRollouts(ctx context.Context, deps []mapped) ([]Rollout, e
 	}
 	dctx, dcancel := context.WithTimeout(ctx, diagnosticsTimeout)
 	defer dcancel()
-	fmt.Fprintf(w, "=== %d deployment(s) not ready after %s: %s\n", len(notReady), timeout, strings.Join(names, ", "))
+	fmt.Fprintf(w, "=== %d object(s) not ready after %s: %s\n", len(notReady), timeout, strings.Join(names, ", "))
 	for j, i := range notReady {
 		d := deps[i]
-		fmt.Fprintf(w, "\nlast rollout status of %s (%s): %s\n", names[j], d.File, last[i])
+		fmt.Fprintf(w, "\nlast status of %s (%s): %s\n", names[j], d.File, last[i])
+		if d.Object.GetKind() != "Deployment" {
+			continue
+		}
 		if a.c.Kube == nil {
 			fmt.Fprintln(w, "  (no clientset given: pods, events and logs not collected)")
 			continue
@@ -134,7 +132,7 @@ func (a *applier) waitRollouts(ctx context.Context, deps []mapped) ([]Rollout, e
 			fmt.Fprintf(w, "  diagnostics incomplete: %v\n", err)
 		}
 	}
-	msg := fmt.Sprintf("deploy: deployment(s) not ready within %s: %s", timeout, strings.Join(names, ", "))
+	msg := fmt.Sprintf("deploy: object(s) not ready within %s: %s", timeout, strings.Join(names, ", "))
 	if a.opts.Diagnostics == nil {
 		return rollouts, fmt.Errorf("%s\n%s", msg, buf.String())
 	}

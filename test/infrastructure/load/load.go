@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 )
 
@@ -129,29 +130,23 @@ func importArgs(snapshotter string, discard bool) []string {
 
 // verify waits until the node's CRI lists every wanted image by ID and reference.
 func verify(ctx context.Context, n nodes.Node, want []Image) error {
-	deadline := time.Now().Add(verifyTimeout)
-	for {
+	var miss []Image
+	err := wait.PollUntilContextTimeout(ctx, verifyInterval, verifyTimeout, true, func(ctx context.Context) (bool, error) {
 		have, err := listImages(ctx, n)
 		if err != nil {
-			return err
+			return false, err
 		}
-		miss := missing(have, want)
-		if len(miss) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			var names []string
-			for _, m := range miss {
-				names = append(names, fmt.Sprintf("%s (%s)", m.Ref, m.ID))
-			}
-			return fmt.Errorf("node %s is missing %s", n, strings.Join(names, ", "))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(verifyInterval):
-		}
+		miss = missing(have, want)
+		return len(miss) == 0, nil
+	})
+	if err == nil || ctx.Err() != nil || len(miss) == 0 {
+		return err
 	}
+	var names []string
+	for _, m := range miss {
+		names = append(names, fmt.Sprintf("%s (%s)", m.Ref, m.ID))
+	}
+	return fmt.Errorf("node %s is missing %s", n, strings.Join(names, ", "))
 }
 
 // Missing returns the wanted images the node lacks (by ID and reference, as the kubelet sees them).

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/pelletier/go-toml/v2"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 )
@@ -83,104 +83,32 @@ func validate(want []Image) error {
 
 // parseSnapshotter finds the CRI snapshotter in `containerd config dump` output, like kind's
 // nodeutils: config version 2 keeps it in [plugins."io.containerd.grpc.v1.cri".containerd],
-// versions 3 and 4 (containerd 2.x) in [plugins.'io.containerd.cri.v1.images']. containerd 2.x
-// dumps single-quoted (literal) keys and strings; this reads just enough TOML for that.
+// versions 3 and 4 (containerd 2.x) in [plugins.'io.containerd.cri.v1.images'].
 func parseSnapshotter(config string) (string, error) {
-	version := 1 // containerd's default when the key is absent
-	var table []string
-	found := map[string]string{}
-	for line := range strings.Lines(config) {
-		line = strings.TrimSpace(line)
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-			continue
-		case strings.HasPrefix(line, "["):
-			end := strings.LastIndex(line, "]")
-			if end < 0 {
-				return "", fmt.Errorf("containerd config: bad table header %q", line)
-			}
-			table = tomlKey(strings.Trim(line[:end], "[]"))
-			continue
-		}
-		key, val, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		path := append(slices.Clone(table), tomlKey(key)...)
-		switch {
-		case len(path) == 1 && path[0] == "version":
-			v, err := strconv.Atoi(strings.TrimSpace(strings.Split(val, "#")[0]))
-			if err != nil {
-				return "", fmt.Errorf("containerd config: bad version %q", strings.TrimSpace(val))
-			}
-			version = v
-		case path[len(path)-1] == "snapshotter":
-			if s, ok := tomlString(strings.TrimSpace(val)); ok {
-				found[strings.Join(path, "\x00")] = s
-			}
-		}
+	var doc map[string]any
+	if err := toml.Unmarshal([]byte(config), &doc); err != nil {
+		return "", fmt.Errorf("containerd config dump does not parse as TOML: %w", err)
 	}
-	var want []string
+	version := int64(1) // containerd's default when the key is absent
+	if v, ok := doc["version"].(int64); ok {
+		version = v
+	}
+	var path []string
 	switch version {
 	case 2:
-		want = []string{"plugins", "io.containerd.grpc.v1.cri", "containerd", "snapshotter"}
+		path = []string{"plugins", "io.containerd.grpc.v1.cri", "containerd", "snapshotter"}
 	case 3, 4:
-		want = []string{"plugins", "io.containerd.cri.v1.images", "snapshotter"}
+		path = []string{"plugins", "io.containerd.cri.v1.images", "snapshotter"}
 	default:
 		return "", fmt.Errorf("unknown containerd config version %d (supported: 2, 3 and 4)", version)
 	}
-	s := found[strings.Join(want, "\x00")]
-	if s == "" {
-		return "", fmt.Errorf("containerd config version %d sets no %s", version, strings.Join(want, "."))
+	var cur any = doc
+	for _, key := range path {
+		table, _ := cur.(map[string]any)
+		cur = table[key]
 	}
-	return s, nil
-}
-
-// tomlKey splits a dotted TOML key into its parts, unquoting "basic" and 'literal' parts.
-func tomlKey(key string) []string {
-	var parts []string
-	var cur strings.Builder
-	var quote rune
-	for _, r := range strings.TrimSpace(key) {
-		switch {
-		case quote != 0 && r == quote:
-			quote = 0
-		case quote != 0:
-			cur.WriteRune(r)
-		case r == '"' || r == '\'':
-			quote = r
-		case r == '.':
-			parts = append(parts, strings.TrimSpace(cur.String()))
-			cur.Reset()
-		default:
-			cur.WriteRune(r)
-		}
+	if s, _ := cur.(string); s != "" {
+		return s, nil
 	}
-	return append(parts, strings.TrimSpace(cur.String()))
-}
-
-// tomlString reads a quoted TOML string at the start of val (a comment may follow).
-func tomlString(val string) (string, bool) {
-	if len(val) < 2 {
-		return "", false
-	}
-	switch val[0] {
-	case '\'':
-		end := strings.IndexByte(val[1:], '\'')
-		if end < 0 {
-			return "", false
-		}
-		return val[1 : 1+end], true
-	case '"':
-		for i := 1; i < len(val); i++ {
-			switch val[i] {
-			case '\\':
-				i++
-			case '"':
-				s, err := strconv.Unquote(val[:i+1])
-				return s, err == nil
-			}
-		}
-	}
-	return "", false
+	return "", fmt.Errorf("containerd config version %d sets no %s", version, strings.Join(path, "."))
 }
