@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -132,8 +133,9 @@ func TestVerifyPodmanLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []archive.Image{{Ref: "localhost/hello2:1", ID: "sha256:" + sum(p.configB)}, {Ref: "localhost/hello:1", ID: "sha256:" + sum(p.configA)}}
-	if !slices.Equal(verified.Images, want) {
+	layers := []archive.Layer{{Digest: "sha256:" + sum(p.layer), DiffID: "sha256:" + sum(p.layer), Size: int64(len(p.layer))}}
+	want := []archive.Image{{Ref: "localhost/hello2:1", ID: "sha256:" + sum(p.configB), Layers: layers}, {Ref: "localhost/hello:1", ID: "sha256:" + sum(p.configA), Layers: layers}}
+	if !reflect.DeepEqual(verified.Images, want) {
 		t.Errorf("images = %+v\nwant %+v", verified.Images, want)
 	}
 	digest, size, err := archive.Rehash(path)

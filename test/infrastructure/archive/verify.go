@@ -44,6 +44,14 @@ type Image struct {
 	Ref      string
 	ID       string
 	Manifest string
+	Layers   []Layer
+}
+
+// Layer is one layer of an image as the archive holds it.
+type Layer struct {
+	Digest string // "sha256:" + the digest of the blob in the archive (what a content store keys it by)
+	DiffID string // "sha256:" + the digest of the uncompressed tar (the config's rootfs.diff_ids)
+	Size   int64  // bytes of the blob in the archive
 }
 
 // maxKept bounds the size of a JSON file Verify keeps in memory (manifest.json, image configs).
@@ -51,6 +59,7 @@ const maxKept = 4 << 20
 
 type member struct {
 	sha256 string
+	size   int64
 	// uncompressed is the digest of the gunzipped content for gzip files, else sha256.
 	uncompressed string
 	data         []byte
@@ -206,7 +215,7 @@ func hashMember(r io.Reader, size int64, keep bool) (*member, error) {
 	if n != size {
 		return nil, io.ErrUnexpectedEOF
 	}
-	m := &member{sha256: hex.EncodeToString(digest.Sum(nil))}
+	m := &member{sha256: hex.EncodeToString(digest.Sum(nil)), size: n}
 	m.uncompressed = m.sha256
 	if isGzip {
 		if inflateErr != nil {
@@ -279,12 +288,13 @@ func check(members map[string]*member, links map[string]string, wantRefs []strin
 		return nil, fmt.Errorf("manifest.json lists no images: %w", ErrCorrupt)
 	}
 	ids := make([]string, len(entries))
+	layers := make([][]Layer, len(entries))
 	for i, entry := range entries {
-		id, err := checkEntry(members, links, entry)
+		id, ls, err := checkEntry(members, links, entry)
 		if err != nil {
 			return nil, err
 		}
-		ids[i] = id
+		ids[i], layers[i] = id, ls
 	}
 	manifests, err := checkIndex(members)
 	if err != nil {
@@ -294,7 +304,7 @@ func check(members map[string]*member, links map[string]string, wantRefs []strin
 		var images []Image
 		for i, entry := range entries {
 			for _, tag := range entry.RepoTags {
-				images = append(images, Image{Ref: tag, ID: ids[i], Manifest: manifests[ids[i]]})
+				images = append(images, Image{Ref: tag, ID: ids[i], Manifest: manifests[ids[i]], Layers: layers[i]})
 			}
 		}
 		return images, nil
@@ -305,7 +315,7 @@ func check(members map[string]*member, links map[string]string, wantRefs []strin
 		for i, entry := range entries {
 			for _, tag := range entry.RepoTags {
 				if imageref.Same(tag, want) {
-					image, found = Image{Ref: want, ID: ids[i], Manifest: manifests[ids[i]]}, true
+					image, found = Image{Ref: want, ID: ids[i], Manifest: manifests[ids[i]], Layers: layers[i]}, true
 				}
 			}
 		}
@@ -318,42 +328,44 @@ func check(members map[string]*member, links map[string]string, wantRefs []strin
 	return images, nil
 }
 
-func checkEntry(members map[string]*member, links map[string]string, entry manifestEntry) (string, error) {
+func checkEntry(members map[string]*member, links map[string]string, entry manifestEntry) (string, []Layer, error) {
 	label := strings.Join(entry.RepoTags, ", ")
 	if label == "" {
 		label = entry.Config
 	}
 	config, configName, ok := resolve(members, links, entry.Config)
 	if !ok {
-		return "", fmt.Errorf("config %s of %s is missing: %w", entry.Config, label, ErrCorrupt)
+		return "", nil, fmt.Errorf("config %s of %s is missing: %w", entry.Config, label, ErrCorrupt)
 	}
 	if match := digestName.FindStringSubmatch(configName); match != nil && match[1] != config.sha256 {
-		return "", fmt.Errorf("config %s of %s has sha256 %s, not the digest its name says: %w",
+		return "", nil, fmt.Errorf("config %s of %s has sha256 %s, not the digest its name says: %w",
 			configName, label, config.sha256, ErrCorrupt)
 	}
 	if config.data == nil {
-		return "", fmt.Errorf("config %s of %s is not JSON or larger than %d bytes: %w", configName, label, maxKept, ErrCorrupt)
+		return "", nil, fmt.Errorf("config %s of %s is not JSON or larger than %d bytes: %w", configName, label, maxKept, ErrCorrupt)
 	}
 	var parsed imageConfig
 	if err := json.Unmarshal(config.data, &parsed); err != nil {
-		return "", fmt.Errorf("config %s of %s does not parse (%v): %w", configName, label, err, ErrCorrupt)
+		return "", nil, fmt.Errorf("config %s of %s does not parse (%v): %w", configName, label, err, ErrCorrupt)
 	}
 	diffIDs := parsed.RootFS.DiffIDs
 	if len(diffIDs) != len(entry.Layers) {
-		return "", fmt.Errorf("%s lists %d layers but its config %s has %d diff_ids: %w",
+		return "", nil, fmt.Errorf("%s lists %d layers but its config %s has %d diff_ids: %w",
 			label, len(entry.Layers), configName, len(diffIDs), ErrCorrupt)
 	}
+	layers := make([]Layer, len(entry.Layers))
 	for i, layerName := range entry.Layers {
 		layer, resolved, ok := resolve(members, links, layerName)
 		if !ok {
-			return "", fmt.Errorf("layer %s of %s is missing: %w", layerName, label, ErrCorrupt)
+			return "", nil, fmt.Errorf("layer %s of %s is missing: %w", layerName, label, ErrCorrupt)
 		}
 		if want := strings.TrimPrefix(diffIDs[i], "sha256:"); layer.uncompressed != want {
-			return "", fmt.Errorf("layer %s (%s) of %s has uncompressed sha256 %s, but the config's diff_id is %s: %w",
+			return "", nil, fmt.Errorf("layer %s (%s) of %s has uncompressed sha256 %s, but the config's diff_id is %s: %w",
 				layerName, resolved, label, layer.uncompressed, diffIDs[i], ErrCorrupt)
 		}
+		layers[i] = Layer{Digest: "sha256:" + layer.sha256, DiffID: diffIDs[i], Size: layer.size}
 	}
-	return "sha256:" + config.sha256, nil
+	return "sha256:" + config.sha256, layers, nil
 }
 
 type descriptor struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
@@ -132,4 +133,22 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// KindenvFile is written by ../shared/kindenv/setup on machines without registry access; it
+// names the offline node image (KIND_NODE_IMAGE=...).
+const KindenvFile = "/etc/kindenv.env"
+
+// NodeImageFromFile reads KIND_NODE_IMAGE from a NAME=value file, or returns "".
+func NodeImageFromFile(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "KIND_NODE_IMAGE="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return ""
 }

@@ -44,9 +44,23 @@ var (
 )
 
 // Archive imports the docker-archive at archivePath into every node concurrently, skipping nodes
-// that already hold every wanted image, then checks every wanted image on every node.
+// that already hold every wanted image, then checks every wanted image on every node. The layer
+// blobs are discarded once unpacked.
 func Archive(ctx context.Context, ns []nodes.Node, archivePath string, want []Image, log func(format string, args ...any)) (Result, error) {
-	logf := log
+	return ArchiveWith(ctx, ns, archivePath, want, Options{Log: log})
+}
+
+// Options tune ArchiveWith.
+type Options struct {
+	// KindStyle imports as `kind load` does: the layer blobs stay in the node's content store
+	// beside the unpacked snapshots (what the benchmark compares against).
+	KindStyle bool
+	Log       func(format string, args ...any)
+}
+
+// ArchiveWith is Archive with options.
+func ArchiveWith(ctx context.Context, ns []nodes.Node, archivePath string, want []Image, o Options) (Result, error) {
+	logf := o.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -65,7 +79,7 @@ func Archive(ctx context.Context, ns []nodes.Node, archivePath string, want []Im
 	var wg sync.WaitGroup
 	for i, n := range ns {
 		wg.Go(func() {
-			results[i], errs[i] = loadNode(ctx, n, archivePath, want, logf)
+			results[i], errs[i] = loadNode(ctx, n, archivePath, want, !o.KindStyle, logf)
 		})
 	}
 	wg.Wait()
@@ -75,7 +89,7 @@ func Archive(ctx context.Context, ns []nodes.Node, archivePath string, want []Im
 	return Result{Nodes: results, Images: want}, nil
 }
 
-func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Image, logf func(string, ...any)) (res NodeResult, err error) {
+func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Image, discard bool, logf func(string, ...any)) (res NodeResult, err error) {
 	start := time.Now()
 	res.Name = n.String()
 	defer func() { res.Duration = time.Since(start) }()
@@ -97,8 +111,8 @@ func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Imag
 	}
 	defer f.Close()
 	logf("node %s: importing %s (snapshotter %s)", n, archivePath, snapshotter)
-	_, err = nodeRun(ctx, n, f, importArgs(snapshotter, true)...)
-	if err != nil && strings.Contains(err.Error(), "flag provided but not defined") {
+	_, err = nodeRun(ctx, n, f, importArgs(snapshotter, discard)...)
+	if err != nil && discard && strings.Contains(err.Error(), "flag provided but not defined") {
 		// containerd 1.x: its ctr imports locally and has no --local
 		logf("node %s: ctr has no --local, importing like kind does (layers kept twice)", n)
 		if _, err = f.Seek(0, io.SeekStart); err == nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	units "github.com/docker/go-units"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/exec"
 )
@@ -259,5 +260,24 @@ func TestRemoveStale(t *testing.T) {
 	}
 	if len(removed) != 2 || len(logged) != 1 || !strings.Contains(logged[0], "in use") {
 		t.Errorf("removed %v, logged %v", removed, logged)
+	}
+}
+
+func TestSumSizesOfCtrListings(t *testing.T) {
+	content := "DIGEST\tSIZE\tAGE\tLABELS\n" +
+		"sha256:aa\t424B\t3 hours\tcontainerd.io/gc.ref.content.config=sha256:bb\n" +
+		"sha256:bb\t26.51MB\tAbout an hour\tcontainerd.io/uncompressed=sha256:bb\n" +
+		"sha256:cc\t102.4MB\t3 hours\t\n"
+	n, err := sumSizes(content, map[string]bool{"sha256:aa": true, "sha256:bb": true}, units.FromHumanSize)
+	if err != nil || n != 424+26_510_000 {
+		t.Errorf("content = %d, %v", n, err)
+	}
+	snapshots := "KEY                 SIZE      INODES\n" +
+		"sha256:c1           92.0 KiB  26\n" +
+		"sha256:c2           1.5 MiB   18\n" +
+		"074f6e9c6171        56.0 KiB  18\n"
+	n, err = sumSizes(snapshots, map[string]bool{"sha256:c1": true, "sha256:c2": true}, units.RAMInBytes)
+	if err != nil || n != 92*1024+1536*1024 {
+		t.Errorf("snapshots = %d, %v", n, err)
 	}
 }

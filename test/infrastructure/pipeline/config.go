@@ -116,7 +116,7 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 		}
 	}
 	if c.NodeImage == "" {
-		c.NodeImage = nodeImageFromKindenv(kindenvFile)
+		c.NodeImage = cluster.NodeImageFromFile(kindenvFile)
 	}
 	if c.NodeImage != "" {
 		c.PruneKeep = append(c.PruneKeep, c.NodeImage)
@@ -201,21 +201,7 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 }
 
 // kindenvFile is written by ../shared/kindenv/setup on machines without registry access.
-var kindenvFile = "/etc/kindenv.env"
-
-// nodeImageFromKindenv reads KIND_NODE_IMAGE from a NAME=value file, or returns "".
-func nodeImageFromKindenv(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "KIND_NODE_IMAGE="); ok {
-			return strings.Trim(v, `"'`)
-		}
-	}
-	return ""
-}
+var kindenvFile = cluster.KindenvFile
 
 // Command is how a person runs a target of this suite: "go run magefile.go suite:<target> <suite>",
 // which works for every suite (aianalysis also has its own namespace, aianalysis:<target>).

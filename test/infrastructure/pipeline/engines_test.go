@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,12 +18,13 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 
 // TestRealBuildExportPrune runs the first half of the flow on the real podman and the real docker:
-// the three services of the AIAnalysis suite are built (datastorage from its Dockerfile, the others
-// on the host), answer /healthz from their containers,
+// the three services of the AIAnalysis suite are built (on the host), answer /healthz from their
+// containers,
 // go into one verified archive, and a scoped prune removes exactly this run's images and what its
 // builds left.
 func TestRealBuildExportPrune(t *testing.T) {
@@ -54,10 +54,9 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	}
 	s := ss[0]
 	s.Name = "it" + unique // tags, labels and archive names of this test only
-	// datastorage from its multi-stage Dockerfile (the lightest: a cold build takes minutes on
-	// two cores), the other two compiled on the host.
-	s.Services = slices.Clone(s.Services)
-	s.Services[0].Host = nil
+	// Compiled on the host: a cold build of the three Dockerfiles takes a quarter of an hour on
+	// two cores, which the main job pays (and CI with it); the build package builds a multi-stage
+	// Dockerfile on every engine, with what it pulls and leaves accounted.
 	dir := t.TempDir()
 	cfg := Config{Root: root, Suite: s, Engine: eng.Name(), Parallelism: 2, Prune: PruneScoped, HostBuild: true,
 		RunDir: filepath.Join(dir, "run"), ArchiveDir: filepath.Join(dir, "archives")}
@@ -100,9 +99,12 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 		t.Fatalf("built %d images, want 3: %+v", len(built), built)
 	}
 	left := r.st.Leftovers
+	if left == nil {
+		left = &state.Leftovers{}
+	}
 	foot := r.st.Footprint
-	if left == nil || len(left.Intermediate) == 0 || foot == nil || foot.SuiteImageBytes <= 0 {
-		t.Fatalf("the build recorded no intermediate images or footprint: %+v %+v", left, foot)
+	if foot == nil || foot.SuiteImageBytes <= 0 {
+		t.Fatalf("the build recorded no footprint: %+v", foot)
 	}
 	t.Logf("%s: pulled %v; %d intermediate images; footprint: pulled bases %s, build cache %s, suite images %s", eng.Name(),
 		left.Pulled, len(left.Intermediate), disk.HumanSize(foot.PulledBytes), disk.HumanSize(foot.BuildCacheBytes), disk.HumanSize(foot.SuiteImageBytes))

@@ -26,7 +26,7 @@ func TestRepositorySuites(t *testing.T) {
 	if err != nil || len(s) != 1 || s[0].Name != "aianalysis" {
 		t.Fatalf("Select(aianalysis) = %v, %v", s, err)
 	}
-	if got := s[0].ServiceNames(); !slices.Equal(got, []string{"datastorage", "holmesgpt-api", "aianalysis"}) {
+	if got := s[0].ServiceNames(); !slices.Equal(got, []string{"aianalysis", "datastorage", "holmesgpt-api"}) {
 		t.Errorf("services %v", got)
 	}
 	if got, want := s[0].E2EEnv(), []string{"E2E_NAMESPACE=kindling", "DATASTORAGE_URL=http://127.0.0.1:30081", "HOLMESGPT_API_URL=http://127.0.0.1:30082"}; !slices.Equal(got, want) {

@@ -1,0 +1,33 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/bench"
+)
+
+// Bench measures.
+type Bench mg.Namespace
+
+// Disk runs one workload through the original flow, what kind load docker-image does, and
+// kindling's, in this process, and prints one table: wall time per phase, the peak of used bytes
+// above the start on every filesystem (sampled every 100 ms), what the nodes' containerd keeps,
+// the archive bytes, ratios against the original.
+//
+// Environment: BENCH_IMAGES, BENCH_BASE_MIB, BENCH_UNIQUE_MIB, BENCH_GARBAGE_MIB (default 3, 200,
+// 100, 150), BENCH_COMPRESSIBLE=true, BENCH_STRATEGIES (comma-separated; default all),
+// BENCH_FORMAT=text|json|markdown, CONTAINER_ENGINE (the Kind provider follows it),
+// KIND_NODE_IMAGE, GITHUB_STEP_SUMMARY (markdown appended). Clusters, images and files of the
+// benchmark are removed at the end and on Ctrl-C.
+func (Bench) Disk(ctx context.Context) error {
+	cfg, err := bench.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	return bench.Main(ctx, cfg, os.Stdout, os.Stderr)
+}

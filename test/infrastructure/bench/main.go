@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+)
+
+// Config is the benchmark's settings, from the environment.
+type Config struct {
+	Synthetic  Synthetic
+	Strategies []string
+	Format     string // text, json or markdown
+	Engine     string // CONTAINER_ENGINE ("" detects)
+	NodeImage  string
+	Dir        string // where the benchmark writes (default: beside the archives)
+}
+
+// ConfigFromEnv reads BENCH_* and the engine and node image settings; every bad value at once.
+func ConfigFromEnv() (Config, error) {
+	c := Config{Synthetic: DefaultSynthetic, Strategies: []string{Original, KindDockerImage, Kindling}, Format: "text",
+		Engine: os.Getenv(engine.EnvVar), NodeImage: os.Getenv("KIND_NODE_IMAGE"), Dir: os.Getenv(archive.DirEnv)}
+	var problems []string
+	for _, v := range []struct {
+		name string
+		dst  *int
+	}{
+		{"BENCH_IMAGES", &c.Synthetic.Images}, {"BENCH_BASE_MIB", &c.Synthetic.BaseMiB},
+		{"BENCH_UNIQUE_MIB", &c.Synthetic.UniqueMiB}, {"BENCH_GARBAGE_MIB", &c.Synthetic.GarbageMiB},
+	} {
+		if s := os.Getenv(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 || (v.name == "BENCH_IMAGES" && n < 1) {
+				problems = append(problems, fmt.Sprintf("%s=%q: want a whole number (at least 1 image)", v.name, s))
+				continue
+			}
+			*v.dst = n
+		}
+	}
+	if s := os.Getenv("BENCH_COMPRESSIBLE"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("BENCH_COMPRESSIBLE=%q: use true or false", s))
+		}
+		c.Synthetic.Compressible = b
+	}
+	if s := os.Getenv("BENCH_STRATEGIES"); s != "" {
+		c.Strategies = nil
+		for _, name := range strings.Split(s, ",") {
+			switch name = strings.TrimSpace(name); name {
+			case Original, KindDockerImage, Kindling:
+				c.Strategies = append(c.Strategies, name)
+			default:
+				problems = append(problems, fmt.Sprintf("BENCH_STRATEGIES: unknown strategy %q (use %s, %s, %s)", name, Original, KindDockerImage, Kindling))
+			}
+		}
+	}
+	switch f := strings.ToLower(os.Getenv("BENCH_FORMAT")); f {
+	case "", "text":
+	case "json", "markdown":
+		c.Format = f
+	default:
+		problems = append(problems, fmt.Sprintf("BENCH_FORMAT=%q: use text, json or markdown", f))
+	}
+	if c.NodeImage == "" {
+		c.NodeImage = cluster.NodeImageFromFile(cluster.KindenvFile)
+	}
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("bad environment:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return c, nil
+}
+
+// Main runs the benchmark as configured and writes the report to out (progress to log); the
+// markdown goes to $GITHUB_STEP_SUMMARY too.
+func Main(ctx context.Context, c Config, out, log io.Writer) error {
+	logf := func(format string, args ...any) { fmt.Fprintf(log, "[bench]   "+format+"\n", args...) }
+	eng, err := engine.Detect(ctx, c.Engine)
+	if err != nil {
+		return err
+	}
+	if c.Dir == "" {
+		if c.Dir, err = archive.DefaultDir(); err != nil {
+			return err
+		}
+	}
+	dir, err := os.MkdirTemp(c.Dir, "bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	nodeImage, err := cluster.EnsureNodeImage(ctx, eng.Name(), c.NodeImage, logf)
+	if err != nil {
+		return err
+	}
+	tag := strconv.FormatInt(time.Now().Unix(), 36)
+	w, err := NewSynthetic(eng, c.Synthetic, filepath.Join(dir, "contexts"), tag)
+	if err != nil {
+		return err
+	}
+	defer w.Remove(context.WithoutCancel(ctx))
+	env := Env{Engine: eng, NodeImage: nodeImage, Dir: dir, Cluster: "kindling-bench-" + tag, Workload: w, Log: logf}
+	logf("%s; engine %s; strategies %s", w.Name, eng.Name(), strings.Join(c.Strategies, ", "))
+	rep, err := Bench(ctx, env, c.Strategies)
+	if len(rep.Results) > 0 {
+		var werr error
+		switch c.Format {
+		case "json":
+			werr = rep.WriteJSON(out)
+		case "markdown":
+			werr = rep.WriteMarkdown(out)
+		default:
+			werr = rep.WriteText(out)
+		}
+		if werr != nil && err == nil {
+			err = werr
+		}
+		if serr := disk.AppendToStepSummary(rep.WriteMarkdown); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
+}
