@@ -49,8 +49,8 @@ func (s Synthetic) ImageBytes() int64 {
 
 // Workload is a set of images in an engine, ready to be moved to the nodes.
 type Workload struct {
-	Name  string
-	Refs  []string
+	Name string
+	Refs []string
 	// Bases are the images the workload's images are built on, which its build pulled.
 	Bases []string
 	Bytes int64 // image bytes, shared layers once
