@@ -19,7 +19,8 @@ type Bench mg.Namespace
 // above the start on every filesystem (sampled every 100 ms), what the nodes' containerd keeps,
 // the archive bytes, ratios against the original.
 //
-// Environment: BENCH_IMAGES, BENCH_BASE_MIB, BENCH_UNIQUE_MIB, BENCH_GARBAGE_MIB (default 3, 200,
+// Environment: BENCH_WORKLOAD=synthetic (default) or suite:<name> (its images built once; E2E_BUILD=host
+// builds them on the host), BENCH_IMAGES, BENCH_BASE_MIB, BENCH_UNIQUE_MIB, BENCH_GARBAGE_MIB (default 3, 200,
 // 100, 150), BENCH_COMPRESSIBLE=true, BENCH_STRATEGIES (comma-separated; default all),
 // BENCH_FORMAT=text|json|markdown, CONTAINER_ENGINE (the Kind provider follows it),
 // KIND_NODE_IMAGE, GITHUB_STEP_SUMMARY (markdown appended). Clusters, images and files of the

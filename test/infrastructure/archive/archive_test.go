@@ -440,3 +440,40 @@ func TestDefaultDir(t *testing.T) {
 		t.Errorf("DefaultDir = %q, %v", dir, err)
 	}
 }
+
+// Each part of a split archive is an archive of one image that verifies on its own, with the
+// shared layer in both, reached through the original's links.
+func TestSplit(t *testing.T) {
+	p := newPodmanStyle(t)
+	path := tarPath(t)
+	writeTar(t, path, p.entries())
+	parts, err := archive.Split(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 2 || parts[0].RepoTags[0] != "localhost/hello:1" || parts[1].RepoTags[0] != "localhost/hello2:1" {
+		t.Fatalf("parts %+v", parts)
+	}
+	for i, part := range parts {
+		out := filepath.Join(t.TempDir(), "part.tar")
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := part.WriteTo(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		v, err := archive.Verify(out, part.RepoTags)
+		if err != nil {
+			t.Fatalf("part %d does not verify: %v", i, err)
+		}
+		config := []byte(p.configA)
+		if i == 1 {
+			config = p.configB
+		}
+		if len(v.Images) != 1 || v.Images[0].ID != "sha256:"+sum(config) || part.Size != int64(len(config)+len(p.layer)) {
+			t.Errorf("part %d: %+v, size %d", i, v.Images, part.Size)
+		}
+	}
+}

@@ -103,7 +103,7 @@ func TestReportRatiosAndGoals(t *testing.T) {
 		t.Errorf("ratios %.2f %.2f, want 0.80 0.50", peak, wall)
 	}
 	goals := strings.Join(rep.Goals(), "\n")
-	for _, want := range []string{"peak 0.80x the original's (goal <= 0.70x): NOT reached", "wall time 0.50x the original's (goal <= 0.60x): reached", "node store 1.02x the image bytes (goal <= 1.10x): reached"} {
+	for _, want := range []string{"kindling: peak 0.80x the original's (goal <= 0.70x): NOT reached", "kindling: wall time 0.50x the original's (goal <= 0.60x): reached", "kindling: node store 1.02x the image bytes (goal <= 1.10x): reached"} {
 		if !strings.Contains(goals, want) {
 			t.Errorf("goals lack %q:\n%s", want, goals)
 		}
@@ -134,7 +134,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Setenv(v, "")
 	}
 	c, err := ConfigFromEnv()
-	if err != nil || c.Synthetic != DefaultSynthetic || len(c.Strategies) != 3 || c.Format != "text" {
+	if err != nil || c.Synthetic != DefaultSynthetic || len(c.Strategies) != len(Strategies) || c.Format != "text" {
 		t.Fatalf("defaults %+v, %v", c, err)
 	}
 	t.Setenv("BENCH_IMAGES", "0")

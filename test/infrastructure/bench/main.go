@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +15,15 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 
 // Config is the benchmark's settings, from the environment.
 type Config struct {
+	// Suite, when set, is the workload: that suite's images (built once, from their Dockerfiles
+	// unless HostBuild); otherwise Synthetic.
+	Suite      string
+	HostBuild  bool
 	Synthetic  Synthetic
 	Strategies []string
 	Format     string // text, json or markdown
@@ -28,7 +34,7 @@ type Config struct {
 
 // ConfigFromEnv reads BENCH_* and the engine and node image settings; every bad value at once.
 func ConfigFromEnv() (Config, error) {
-	c := Config{Synthetic: DefaultSynthetic, Strategies: []string{Original, KindDockerImage, Kindling}, Format: "text",
+	c := Config{Synthetic: DefaultSynthetic, Strategies: Strategies, Format: "text",
 		Engine: os.Getenv(engine.EnvVar), NodeImage: os.Getenv("KIND_NODE_IMAGE"), Dir: os.Getenv(archive.DirEnv)}
 	var problems []string
 	for _, v := range []struct {
@@ -54,14 +60,23 @@ func ConfigFromEnv() (Config, error) {
 		}
 		c.Synthetic.Compressible = b
 	}
+	switch w := os.Getenv("BENCH_WORKLOAD"); {
+	case w == "" || w == "synthetic":
+	case strings.HasPrefix(w, "suite:") && len(w) > len("suite:"):
+		c.Suite = strings.TrimPrefix(w, "suite:")
+	default:
+		problems = append(problems, fmt.Sprintf("BENCH_WORKLOAD=%q: use synthetic or suite:<name>", w))
+	}
+	if b := os.Getenv("E2E_BUILD"); b == "host" {
+		c.HostBuild = true
+	}
 	if s := os.Getenv("BENCH_STRATEGIES"); s != "" {
 		c.Strategies = nil
 		for _, name := range strings.Split(s, ",") {
-			switch name = strings.TrimSpace(name); name {
-			case Original, KindDockerImage, Kindling:
+			if name = strings.TrimSpace(name); slices.Contains(Strategies, name) {
 				c.Strategies = append(c.Strategies, name)
-			default:
-				problems = append(problems, fmt.Sprintf("BENCH_STRATEGIES: unknown strategy %q (use %s, %s, %s)", name, Original, KindDockerImage, Kindling))
+			} else {
+				problems = append(problems, fmt.Sprintf("BENCH_STRATEGIES: unknown strategy %q (use %s)", name, strings.Join(Strategies, ", ")))
 			}
 		}
 	}
@@ -104,7 +119,24 @@ func Main(ctx context.Context, c Config, out, log io.Writer) error {
 		return err
 	}
 	tag := strconv.FormatInt(time.Now().Unix(), 36)
-	w, err := NewSynthetic(eng, c.Synthetic, filepath.Join(dir, "contexts"), tag)
+	var w Workload
+	if c.Suite != "" {
+		root, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		all, err := suite.LoadAll(root)
+		if err != nil {
+			return err
+		}
+		selected, err := suite.Select(all, c.Suite)
+		if err != nil {
+			return err
+		}
+		w, err = NewSuite(ctx, eng, root, selected[0], c.HostBuild, dir, tag, logf)
+	} else {
+		w, err = NewSynthetic(eng, c.Synthetic, filepath.Join(dir, "contexts"), tag)
+	}
 	if err != nil {
 		return err
 	}

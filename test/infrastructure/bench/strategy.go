@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
@@ -20,12 +21,19 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
 )
 
-// Strategy names.
+// Strategy names. The kindling variants try the cheaper paths: importing image by image
+// (progressive: a node holds one image's blobs at a time), and creating the cluster while the
+// images build (overlap).
 const (
-	Original        = "original"
-	KindDockerImage = "kind-docker-image"
-	Kindling        = "kindling"
+	Original            = "original"
+	KindDockerImage     = "kind-docker-image"
+	Kindling            = "kindling"
+	KindlingProgressive = "kindling+progressive"
+	KindlingOverlap     = "kindling+progressive+overlap"
 )
+
+// Strategies lists every strategy, the baseline first.
+var Strategies = []string{Original, KindDockerImage, Kindling, KindlingProgressive, KindlingOverlap}
 
 // Env is what every strategy runs with.
 type Env struct {
@@ -85,6 +93,7 @@ type run struct {
 	env      Env
 	result   Result
 	recorder *disk.Recorder
+	mu       sync.Mutex // places grow while the sampler reads them
 	places   []disk.Place
 	start    time.Time
 	phase    time.Time
@@ -112,7 +121,11 @@ func newRun(ctx context.Context, env Env, strategy string) (*run, error) {
 	if interval <= 0 {
 		interval = 100 * time.Millisecond
 	}
-	r.recorder = disk.NewRecorder(func() []disk.Place { return slices.Clone(r.places) }, io.Discard, interval)
+	r.recorder = disk.NewRecorder(func() []disk.Place {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return slices.Clone(r.places)
+	}, io.Discard, interval)
 	if _, err := r.recorder.Checkpoint(ctx, "START"); err != nil {
 		return nil, err
 	}
@@ -172,9 +185,11 @@ func (r *run) createCluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
 	for _, s := range storage {
 		r.places = append(r.places, disk.Place{Name: "node " + s.Node + " /var", Path: s.Path})
 	}
+	r.mu.Unlock()
 	r.nodes, err = cluster.Nodes(ctx, c.Name, c.Provider)
 	return err
 }
@@ -211,9 +226,14 @@ func fileSize(path string) int64 {
 	return 0
 }
 
-// Run runs one strategy on the workload, which must be built; it leaves no cluster, archive or
-// image of the workload behind, also when it fails or ctx is cancelled.
+// Run builds the workload and runs one strategy on it; it leaves no cluster, archive or image of
+// the workload behind, also when it fails or ctx is cancelled. The disk is measured from before
+// the build (so every strategy's peak counts from the same point), the time from its end: the
+// build is the same for all, but the overlap variant creates its cluster meanwhile.
 func Run(ctx context.Context, env Env, strategy string) (Result, error) {
+	if !slices.Contains(Strategies, strategy) {
+		return Result{}, fmt.Errorf("unknown strategy %q: use one of %v", strategy, Strategies)
+	}
 	r, err := newRun(ctx, env, strategy)
 	if err != nil {
 		return Result{}, err
@@ -223,15 +243,30 @@ func Run(ctx context.Context, env Env, strategy string) (Result, error) {
 		r.deleteCluster()
 		_ = env.Workload.Remove(context.WithoutCancel(ctx))
 	}()
+	var clusterDone chan error
+	if strategy == KindlingOverlap {
+		clusterDone = make(chan error, 1)
+		go func() { clusterDone <- r.createCluster(ctx) }()
+	}
+	if err := env.Workload.Rebuild(ctx); err != nil {
+		if clusterDone != nil {
+			<-clusterDone
+		}
+		return r.finish(), fmt.Errorf("build the workload for %s: %w", strategy, err)
+	}
+	r.done(ctx, "build")
+	r.start = time.Now()
 	switch strategy {
 	case Original:
 		err = r.original(ctx)
 	case KindDockerImage:
 		err = r.kindDockerImage(ctx)
 	case Kindling:
-		err = r.kindling(ctx)
-	default:
-		err = fmt.Errorf("unknown strategy %q: use %s, %s or %s", strategy, Original, KindDockerImage, Kindling)
+		err = r.kindling(ctx, false, nil)
+	case KindlingProgressive:
+		err = r.kindling(ctx, true, nil)
+	case KindlingOverlap:
+		err = r.kindling(ctx, true, clusterDone)
 	}
 	if err != nil {
 		return r.finish(), fmt.Errorf("strategy %s: %w", strategy, err)
@@ -328,12 +363,17 @@ func (r *run) kindDockerImage(ctx context.Context) error {
 
 // kindling is this project's flow: one verified archive (shared layers once), the images and
 // the dangling build garbage pruned, the cluster, an import that discards the blobs it unpacked,
-// the archive removed.
-func (r *run) kindling(ctx context.Context) error {
+// the archive removed. progressive imports image by image; a clusterDone channel says the
+// cluster is being created already (overlap), since the build began.
+func (r *run) kindling(ctx context.Context, progressive bool, clusterDone chan error) error {
+	overlap := clusterDone != nil
 	v, err := archive.Write(ctx, r.env.Dir, "bench", "kindling", r.env.Workload.Refs, func(ctx context.Context, path string) error {
 		return r.env.Engine.Save(ctx, path, r.env.Workload.Refs)
 	})
 	if err != nil {
+		if overlap {
+			<-clusterDone
+		}
 		return err
 	}
 	defer os.Remove(v.Path)
@@ -347,7 +387,12 @@ func (r *run) kindling(ctx context.Context) error {
 		return err
 	}
 	r.done(ctx, "prune")
-	if err := r.createCluster(ctx); err != nil {
+	if overlap {
+		err = <-clusterDone
+	} else {
+		err = r.createCluster(ctx)
+	}
+	if err != nil {
 		return err
 	}
 	r.done(ctx, "cluster")
@@ -355,7 +400,7 @@ func (r *run) kindling(ctx context.Context) error {
 	for _, img := range v.Images {
 		want = append(want, load.Image{Ref: img.Ref, ID: img.ID})
 	}
-	if _, err := load.Archive(ctx, r.nodes, v.Path, want, nil); err != nil {
+	if _, err := load.ArchiveWith(ctx, r.nodes, v.Path, want, load.Options{Progressive: progressive}); err != nil {
 		return err
 	}
 	r.done(ctx, "load")

@@ -14,7 +14,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 
 const mib = 1 << 20
@@ -166,4 +169,70 @@ func writeBytes(path string, size int64, compressible bool, rng *rand.Rand) erro
 		written += n
 	}
 	return f.Close()
+}
+
+// NewSuite builds a suite's images from their Dockerfiles once (or on the host with host set),
+// saves them in dir, and returns the workload: Rebuild loads them back into the engine, so every
+// strategy starts from the same images without building them again.
+func NewSuite(ctx context.Context, eng engine.Engine, root string, s suite.Suite, host bool, dir, tag string, log func(string, ...any)) (Workload, error) {
+	opts := build.Options{Engine: eng, Suite: "bench-" + tag, RunID: "bench-" + tag, RepoRoot: root,
+		WorkDir: filepath.Join(dir, "build"), Host: host, Log: log}
+	planned, err := build.Plan(ctx, opts, s.Services)
+	if err != nil {
+		return Workload{}, err
+	}
+	built, err := build.Images(ctx, opts, planned)
+	if err != nil {
+		return Workload{}, err
+	}
+	var refs []string
+	for _, r := range built.Results {
+		refs = append(refs, r.Ref)
+	}
+	saved := filepath.Join(dir, "suite-images.tar")
+	if err := eng.Save(ctx, saved, refs); err != nil {
+		return Workload{}, err
+	}
+	v, err := archive.Verify(saved, refs)
+	if err != nil {
+		return Workload{}, err
+	}
+	// The builds' leftovers are not part of what the strategies move: remove them now.
+	if err := eng.Remove(ctx, append(slices.Clone(built.Intermediate), baseIDs(built.Pulled)...)); err != nil {
+		log("some build leftovers stay: %v", err)
+	}
+	w := Workload{Name: fmt.Sprintf("suite %s: %d images", s.Name, len(refs)), Refs: refs, Bytes: uniqueLayerBytes(v.Images)}
+	w.Rebuild = func(ctx context.Context) error {
+		f, err := os.Open(saved)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return eng.LoadImage(ctx, f)
+	}
+	w.Remove = func(ctx context.Context) error { return eng.RemoveRefs(ctx, refs) }
+	return w, nil
+}
+
+func baseIDs(bases []build.Base) []string {
+	var ids []string
+	for _, b := range bases {
+		ids = append(ids, b.ID)
+	}
+	return ids
+}
+
+// uniqueLayerBytes is the images' layers, shared ones once, as the uncompressed archive holds them.
+func uniqueLayerBytes(images []archive.Image) int64 {
+	seen := map[string]bool{}
+	var n int64
+	for _, img := range images {
+		for _, l := range img.Layers {
+			if !seen[l.DiffID] {
+				seen[l.DiffID] = true
+				n += l.Size
+			}
+		}
+	}
+	return n
 }

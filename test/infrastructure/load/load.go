@@ -13,8 +13,11 @@ import (
 	"sync"
 	"time"
 
+	units "github.com/docker/go-units"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 )
 
 // Image is an image the archive holds and every node must end up with.
@@ -55,7 +58,10 @@ type Options struct {
 	// KindStyle imports as `kind load` does: the layer blobs stay in the node's content store
 	// beside the unpacked snapshots (what the benchmark compares against).
 	KindStyle bool
-	Log       func(format string, args ...any)
+	// Progressive imports image by image (each a part of the archive, see archive.Split), so a
+	// node holds one image's blobs at a time before discarding them, not the whole archive's.
+	Progressive bool
+	Log         func(format string, args ...any)
 }
 
 // ArchiveWith is Archive with options.
@@ -79,7 +85,7 @@ func ArchiveWith(ctx context.Context, ns []nodes.Node, archivePath string, want 
 	var wg sync.WaitGroup
 	for i, n := range ns {
 		wg.Go(func() {
-			results[i], errs[i] = loadNode(ctx, n, archivePath, want, !o.KindStyle, logf)
+			results[i], errs[i] = loadNode(ctx, n, archivePath, want, o, logf)
 		})
 	}
 	wg.Wait()
@@ -89,7 +95,8 @@ func ArchiveWith(ctx context.Context, ns []nodes.Node, archivePath string, want 
 	return Result{Nodes: results, Images: want}, nil
 }
 
-func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Image, discard bool, logf func(string, ...any)) (res NodeResult, err error) {
+func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Image, o Options, logf func(string, ...any)) (res NodeResult, err error) {
+	discard := !o.KindStyle
 	start := time.Now()
 	res.Name = n.String()
 	defer func() { res.Duration = time.Since(start) }()
@@ -105,9 +112,27 @@ func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Imag
 	if err != nil {
 		return res, err
 	}
+	if o.Progressive {
+		err = importParts(ctx, n, archivePath, snapshotter, discard, logf)
+	} else {
+		err = importWhole(ctx, n, archivePath, snapshotter, discard, logf)
+	}
+	if err != nil {
+		return res, fmt.Errorf("import %s: %w", archivePath, err)
+	}
+	res.Imported = true
+	if err := verify(ctx, n, want); err != nil {
+		return res, fmt.Errorf("after importing %s: %w", archivePath, err)
+	}
+	logf("node %s: imported and checked %d image(s) in %s", n, len(want), time.Since(start).Round(10*time.Millisecond))
+	return res, nil
+}
+
+// importWhole streams the whole archive into one ctr import.
+func importWhole(ctx context.Context, n nodes.Node, archivePath, snapshotter string, discard bool, logf func(string, ...any)) error {
 	f, err := os.Open(archivePath)
 	if err != nil {
-		return res, fmt.Errorf("node %s: %w", n, err)
+		return fmt.Errorf("node %s: %w", n, err)
 	}
 	defer f.Close()
 	logf("node %s: importing %s (snapshotter %s)", n, archivePath, snapshotter)
@@ -119,15 +144,27 @@ func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Imag
 			_, err = nodeRun(ctx, n, f, importArgs(snapshotter, false)...)
 		}
 	}
+	return err
+}
+
+// importParts imports the archive image by image: each ctr import discards the blobs it
+// unpacked before the next begins.
+func importParts(ctx context.Context, n nodes.Node, archivePath, snapshotter string, discard bool, logf func(string, ...any)) error {
+	parts, err := archive.Split(archivePath)
 	if err != nil {
-		return res, fmt.Errorf("import %s: %w", archivePath, err)
+		return err
 	}
-	res.Imported = true
-	if err := verify(ctx, n, want); err != nil {
-		return res, fmt.Errorf("after importing %s: %w", archivePath, err)
+	for i, part := range parts {
+		logf("node %s: importing image %d/%d %v (%s) of %s", n, i+1, len(parts), part.RepoTags, units.BytesSize(float64(part.Size)), archivePath)
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(part.WriteTo(pw)) }()
+		_, err := nodeRun(ctx, n, pr, importArgs(snapshotter, discard)...)
+		pr.CloseWithError(io.ErrClosedPipe)
+		if err != nil {
+			return fmt.Errorf("image %v: %w", part.RepoTags, err)
+		}
 	}
-	logf("node %s: imported and checked %d image(s) in %s", n, len(want), time.Since(start).Round(10*time.Millisecond))
-	return res, nil
+	return nil
 }
 
 // importArgs is kind's nodeutils.LoadImageArchive command, the archive on stdin. With discard,
