@@ -18,7 +18,8 @@ const aianalysis = "aianalysis"
 // Skips images already present with the same input-hash tag, and after prune takes the verified
 // archive or the loaded nodes as the build's product instead of rebuilding. Environment:
 // CONTAINER_ENGINE, E2E_BUILD=host (compile on the host), E2E_COVERAGE, E2E_PARALLELISM,
-// E2E_RUN_DIR, IMAGE_REGISTRY, IMAGE_TAG.
+// E2E_RUN_DIR, IMAGE_REGISTRY, IMAGE_TAG. Every writing phase first checks its predicted bytes
+// against E2E_DISK_BUDGET (a size, a share of the free space, or off).
 func (AIAnalysis) Build(ctx context.Context) error { return target(ctx, aianalysis, buildPhase) }
 
 // Export writes all the suite's images into one archive, verifies every blob, then records it.
@@ -36,7 +37,8 @@ func (AIAnalysis) Prune(ctx context.Context) error { return target(ctx, aianalys
 // Cluster creates the suite's Kind cluster, after prune, with the run's engine as provider.
 //
 // Environment: KIND_CLUSTER_NAME (default kindling-aianalysis), KIND_NODE_IMAGE,
-// E2E_REUSE_CLUSTER=true to reuse an existing cluster of that name.
+// E2E_REUSE_CLUSTER=true to reuse an existing cluster of that name, E2E_WORKERS (worker nodes
+// added to the Kind config).
 func (AIAnalysis) Cluster(ctx context.Context) error { return target(ctx, aianalysis, clusterPhase) }
 
 // Load streams the verified archive into every node, checks each node, then removes the archive.

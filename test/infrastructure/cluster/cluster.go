@@ -35,6 +35,7 @@ type Options struct {
 	NodeImage      string           // KIND_NODE_IMAGE as the provider knows it (see EnsureNodeImage); empty: kind's default
 	ConfigPath     string           // Kind config file; empty: one control-plane node
 	ExtraMounts    []v1alpha4.Mount // added to every node of the config
+	Workers        int              // worker nodes added to those of the config
 	KubeconfigPath string           // run-local kubeconfig, written with mode 0600; required
 	Reuse          bool             // reuse an existing cluster of that name instead of failing
 	WaitForReady   time.Duration    // wait for the control plane to be Ready; 0: don't wait
@@ -111,7 +112,7 @@ func Create(ctx context.Context, o Options) (Cluster, error) {
 	}
 	switch {
 	case len(o.ExtraMounts) > 0:
-		config, err := configWithMounts(o.ConfigPath, o.ExtraMounts)
+		config, err := nodeConfig(o.ConfigPath, o.ExtraMounts, o.Workers)
 		if err != nil {
 			return Cluster{}, err
 		}
@@ -322,8 +323,9 @@ func (i kindInfo) Infof(f string, args ...any) { i.Info(fmt.Sprintf(f, args...))
 
 func trim(s string) string { return strings.TrimSpace(s) }
 
-// configWithMounts reads a Kind config (none: one control-plane node) and adds mounts to every node.
-func configWithMounts(path string, mounts []v1alpha4.Mount) (*v1alpha4.Cluster, error) {
+// nodeConfig reads a Kind config (none: one control-plane node), adds workers (plain worker nodes)
+// and mounts to every node.
+func nodeConfig(path string, mounts []v1alpha4.Mount, workers int) (*v1alpha4.Cluster, error) {
 	config := &v1alpha4.Cluster{}
 	if path != "" {
 		raw, err := os.ReadFile(path)
@@ -337,8 +339,21 @@ func configWithMounts(path string, mounts []v1alpha4.Mount) (*v1alpha4.Cluster, 
 	if len(config.Nodes) == 0 {
 		config.Nodes = []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}}
 	}
+	for range workers {
+		config.Nodes = append(config.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole})
+	}
 	for i := range config.Nodes {
 		config.Nodes[i].ExtraMounts = append(config.Nodes[i].ExtraMounts, mounts...)
 	}
 	return config, nil
+}
+
+// NodeCount is the number of nodes a cluster of the Kind config at path (none: one node) and
+// workers more would have.
+func NodeCount(path string, workers int) (int, error) {
+	c, err := nodeConfig(path, nil, workers)
+	if err != nil {
+		return 0, err
+	}
+	return len(c.Nodes), nil
 }

@@ -140,11 +140,11 @@ func TestKindLogger(t *testing.T) {
 	}
 }
 
-func TestConfigWithMounts(t *testing.T) {
+func TestNodeConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kind.yaml")
 	os.WriteFile(path, []byte("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n  - role: worker\n"), 0o644)
 	mount := v1alpha4.Mount{HostPath: "/host/coverage", ContainerPath: "/var/kindling/coverage"}
-	c, err := configWithMounts(path, []v1alpha4.Mount{mount})
+	c, err := nodeConfig(path, []v1alpha4.Mount{mount}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +156,21 @@ func TestConfigWithMounts(t *testing.T) {
 			t.Errorf("node %s mounts %+v", n.Role, n.ExtraMounts)
 		}
 	}
-	if c, err := configWithMounts("", []v1alpha4.Mount{mount}); err != nil || len(c.Nodes) != 1 || len(c.Nodes[0].ExtraMounts) != 1 {
+	if c, err := nodeConfig("", []v1alpha4.Mount{mount}, 0); err != nil || len(c.Nodes) != 1 || len(c.Nodes[0].ExtraMounts) != 1 {
 		t.Errorf("no config file: %+v, %v", c, err)
 	}
+	c, err = nodeConfig(path, []v1alpha4.Mount{mount}, 2)
+	if err != nil || len(c.Nodes) != 4 || c.Nodes[3].Role != v1alpha4.WorkerRole || len(c.Nodes[3].ExtraMounts) != 1 {
+		t.Errorf("2 workers more: %+v, %v", c, err)
+	}
+	if n, err := NodeCount(path, 2); n != 4 || err != nil {
+		t.Errorf("NodeCount = %d, %v; want 4", n, err)
+	}
+	if n, err := NodeCount("", 0); n != 1 || err != nil {
+		t.Errorf("NodeCount without a config = %d, %v; want 1", n, err)
+	}
 	os.WriteFile(path, []byte("kind: Cluster\nnodez: []\n"), 0o644)
-	if _, err := configWithMounts(path, []v1alpha4.Mount{mount}); err == nil || !strings.Contains(err.Error(), path) {
+	if _, err := nodeConfig(path, []v1alpha4.Mount{mount}, 0); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("bad config: %v, want an error naming the file", err)
 	}
 }

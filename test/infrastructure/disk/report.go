@@ -17,7 +17,26 @@ type Report struct {
 	Engine      *EngineUsage `json:"engine"`
 	Archives    []Archive    `json:"archives"`
 	Suites      []Suite      `json:"suites"`
+	Plan        []PlanStep   `json:"plan"`
 }
+
+// PlanStep is what one phase of a suite's next run is predicted to write, and where.
+type PlanStep struct {
+	Suite string `json:"suite"`
+	Phase string `json:"phase"`
+	Place string `json:"place,omitempty"` // "" when there is no prediction
+	Bytes uint64 `json:"bytes"`
+	Basis string `json:"basis"` // how it was predicted, or why it cannot be
+}
+
+func (p PlanStep) cells() []string {
+	if p.Place == "" {
+		return []string{p.Suite, p.Phase, "-", "-", p.Basis}
+	}
+	return []string{p.Suite, p.Phase, HumanBytes(p.Bytes), p.Place, p.Basis}
+}
+
+var planHeader = []string{"SUITE", "PHASE", "PREDICTED", "WHERE", "BASIS"}
 
 // Suite is what one suite's builds added to the filesystem holding the engine's storage, split
 // as build.Footprint splits it. Built is false when no build of the current run was measured.
@@ -124,6 +143,25 @@ func (r Report) WriteText(w io.Writer) error {
 			return err
 		}
 	}
+	if len(r.Plan) > 0 {
+		rows := [][]cell{{}}
+		for _, h := range planHeader {
+			rows[0] = append(rows[0], cell{h, styleHeader()})
+		}
+		for _, p := range r.Plan {
+			var row []cell
+			for _, c := range p.cells() {
+				row = append(row, plain(c))
+			}
+			rows = append(rows, row)
+		}
+		if err := writeString(w, "\nplan of the next run (checked against E2E_DISK_BUDGET before each phase):\n"); err != nil {
+			return err
+		}
+		if err := writeTable(w, "", rows); err != nil {
+			return err
+		}
+	}
 	if len(r.Archives) == 0 {
 		return writeString(w, "\nARCHIVES  none\n")
 	}
@@ -165,6 +203,9 @@ func (r Report) WriteJSON(w io.Writer) error {
 	if r.Suites == nil {
 		r.Suites = []Suite{}
 	}
+	if r.Plan == nil {
+		r.Plan = []PlanStep{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -201,6 +242,14 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 			header = append(header, strings.ToUpper(h[:1])+strings.ToLower(h[1:]))
 		}
 		writeMarkdownTable(&b, header, []string{"---", "---", "---:", "---:", "---:", "---"}, rows)
+	}
+	if len(r.Plan) > 0 {
+		b.WriteString("\n")
+		var rows [][]string
+		for _, p := range r.Plan {
+			rows = append(rows, p.cells())
+		}
+		writeMarkdownTable(&b, []string{"Suite", "Phase", "Predicted", "Where", "Basis"}, []string{"---", "---", "---:", "---", "---"}, rows)
 	}
 	if len(r.Archives) > 0 {
 		b.WriteString("\n")

@@ -34,6 +34,10 @@ func sampleReport() Report {
 				PulledBases: 650 << 20, BuildCache: 2 * gib, SuiteImages: 57 << 20},
 			{Name: "triage"},
 		},
+		Plan: []PlanStep{
+			{Suite: "aianalysis", Phase: "build", Basis: "unknown until the suite was built once"},
+			{Suite: "aianalysis", Phase: "load", Place: "node x /var", Bytes: 321 << 20, Basis: "1 node(s) × 2.00 × the archive"},
+		},
 	}
 }
 
@@ -77,7 +81,8 @@ func TestWriteTextColumns(t *testing.T) {
 		t.Errorf("second place should sit alone under PLACES: %q", lines[3])
 	}
 	for _, want := range []string{"95.0%", "podman", "12.0 GiB", "300 MiB", "1.2 GiB", "total (2)", "1.3 GiB",
-		"PULLED BASES", "650 MiB", "57.0 MiB", "kindling-aianalysis", "no build measured"} {
+		"PULLED BASES", "650 MiB", "57.0 MiB", "kindling-aianalysis", "no build measured",
+		"PREDICTED", "321 MiB", "node x /var", "unknown until the suite was built once"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/progress"
 )
 
 // Image is an image the archive holds and every node must end up with.
@@ -136,7 +137,13 @@ func importWhole(ctx context.Context, n nodes.Node, archivePath, snapshotter str
 	}
 	defer f.Close()
 	logf("node %s: importing %s (snapshotter %s)", n, archivePath, snapshotter)
-	_, err = nodeRun(ctx, n, f, importArgs(snapshotter, discard)...)
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	src := progress.NewReader(f, "node "+n.String()+": streamed", size, progress.Interval, logf)
+	defer src.Stop()
+	_, err = nodeRun(ctx, n, src, importArgs(snapshotter, discard)...)
 	if err != nil && discard && strings.Contains(err.Error(), "flag provided but not defined") {
 		// containerd 1.x: its ctr imports locally and has no --local
 		logf("node %s: ctr has no --local, importing like kind does (layers kept twice)", n)
@@ -158,7 +165,9 @@ func importParts(ctx context.Context, n nodes.Node, archivePath, snapshotter str
 		logf("node %s: importing image %d/%d %v (%s) of %s", n, i+1, len(parts), part.RepoTags, units.BytesSize(float64(part.Size)), archivePath)
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(part.WriteTo(pw)) }()
-		_, err := nodeRun(ctx, n, pr, importArgs(snapshotter, discard)...)
+		src := progress.NewReader(pr, fmt.Sprintf("node %s: image %d/%d streamed", n, i+1, len(parts)), part.Size, progress.Interval, logf)
+		_, err := nodeRun(ctx, n, src, importArgs(snapshotter, discard)...)
+		src.Stop()
 		pr.CloseWithError(io.ErrClosedPipe)
 		if err != nil {
 			return fmt.Errorf("image %v: %w", part.RepoTags, err)

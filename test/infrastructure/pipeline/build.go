@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
@@ -70,6 +71,9 @@ func (r *Run) build(ctx context.Context) (Built, error) {
 		}
 	}
 
+	if err := r.fits(ctx, "build", r.facts()); err != nil {
+		return Built{}, err
+	}
 	built, err := build.Images(ctx, opts, planned)
 	r.recordLeftovers(built, log)
 	if err != nil {
@@ -98,6 +102,9 @@ func (r *Run) recordLeftovers(b build.Built, log func(string, ...any)) {
 		r.mu.Lock()
 		r.footprint = r.st.Footprint
 		r.mu.Unlock()
+		if grown := f.PulledBases + f.BuildCache + f.SuiteImages; grown > 0 {
+			r.learn(func(facts *budget.Facts) { facts.BuildBytes = uint64(grown) })
+		}
 		log("the builds added %s to the filesystem of %s: pulled bases %s, build cache %s (%d intermediate images), suite images %s (their own layers)",
 			disk.HumanSize(f.PulledBases+f.BuildCache+f.SuiteImages), r.graphRootName(), disk.HumanSize(f.PulledBases),
 			disk.HumanSize(f.BuildCache), len(b.Intermediate), disk.HumanSize(f.SuiteImages))

@@ -65,6 +65,9 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 		if nodeImage, err = cluster.EnsureNodeImage(ctx, provider, nodeImage, log); err != nil {
 			return Cluster{}, err
 		}
+		if err := r.fits(ctx, "cluster", r.facts()); err != nil {
+			return Cluster{}, err
+		}
 		// Record the cluster before kind starts: an interrupted or half-failed create is still
 		// ours to delete (by e2e's teardown or aianalysis:down).
 		r.st.Cluster = &state.Cluster{Name: name, Provider: provider, Kubeconfig: kubeconfig, Created: true}
@@ -90,6 +93,7 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 		NodeImage:      nodeImage,
 		ConfigPath:     r.kindConfig(),
 		ExtraMounts:    mounts,
+		Workers:        r.cfg.Workers,
 		KubeconfigPath: kubeconfig,
 		Reuse:          ours || r.cfg.ReuseCluster,
 		DeleteHint:     r.cfg.Command("down"),
@@ -101,6 +105,9 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 	}
 	out := Cluster{state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}}
 	r.addNodePlaces(ctx, out, c.Nodes, log)
+	if !exists {
+		r.learnAfter = func(cp disk.Checkpoint) { r.learnFromCheckpoint("cluster", cp, 0, len(c.Nodes)) }
+	}
 	r.st.Cluster = &out.Cluster
 	return out, r.save()
 }

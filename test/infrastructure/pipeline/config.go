@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
@@ -40,9 +41,11 @@ type Config struct {
 	KeepClusterOnFailure bool   // E2E_KEEP_CLUSTER_ON_FAILURE
 	RolloutTimeout       time.Duration
 	TestTimeout          time.Duration
-	Registry             *Registry // IMAGE_REGISTRY + IMAGE_TAG: registry mode
-	HostBuild            bool      // E2E_BUILD=host: compile Go services on the host where they allow it
-	Coverage             bool      // E2E_COVERAGE: coverage-instrumented builds, counters collected after the tests
+	Registry             *Registry     // IMAGE_REGISTRY + IMAGE_TAG: registry mode
+	HostBuild            bool          // E2E_BUILD=host: compile Go services on the host where they allow it
+	Coverage             bool          // E2E_COVERAGE: coverage-instrumented builds, counters collected after the tests
+	DiskBudget           budget.Budget // E2E_DISK_BUDGET
+	Workers              int           // E2E_WORKERS: worker nodes added to the suite's Kind config
 }
 
 // Registry is registry mode: images come from Host at Tag, nothing is built, exported, pruned or loaded.
@@ -54,6 +57,8 @@ var Env = [][2]string{
 	{"E2E_PARALLELISM", "concurrent image builds; default: number of CPUs"},
 	{"E2E_BUILD", "dockerfile (default: each service's Dockerfile) or host (compile Go services on the host where the suite allows it)"},
 	{"E2E_COVERAGE", "true: build with GOFLAGS=-cover, collect the services' coverage after the tests"},
+	{"E2E_DISK_BUDGET", "what a run may add to each filesystem: a size (20GiB), a share of the free space (80%) or off; default: the free space minus 1 GiB. Checked before each phase writes"},
+	{"E2E_WORKERS", "worker nodes added to the suite's Kind config (e.g. 2: a control plane and 2 workers); default 0"},
 	{"E2E_ARCHIVE_DIR", "where suite archives are written; default: <user cache>/kindling/archives (0700)"},
 	{"E2E_PRUNE", "scoped (this run's images + dangling build cache; default) or aggressive (all the engine can reclaim)"},
 	{"E2E_PRUNE_KEEP", "comma-separated image refs or globs aggressive prune keeps (the Kind node image is always kept)"},
@@ -177,6 +182,18 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 			}
 			*d.dst = parsed
 		}
+	}
+	if b, err := budget.Parse(os.Getenv(budget.Env)); err != nil {
+		bad("%v", err)
+	} else {
+		c.DiskBudget = b
+	}
+	if v := strings.TrimSpace(os.Getenv("E2E_WORKERS")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10 {
+			bad("E2E_WORKERS=%q: want a number of worker nodes from 0 to 10", v)
+		}
+		c.Workers = n
 	}
 	if _, err := disk.FormatFromEnv(); err != nil {
 		bad("%v", err)

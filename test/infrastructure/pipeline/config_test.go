@@ -66,11 +66,13 @@ func TestConfigReportsEveryBadValueAtOnce(t *testing.T) {
 	t.Setenv("KIND_CLUSTER_NAME", "Not_A_DNS_Label")
 	t.Setenv("E2E_PRUNE_KEEP", "kindenv/[")
 	t.Setenv("DISK_REPORT_FORMAT", "yaml")
+	t.Setenv("E2E_DISK_BUDGET", "lots")
+	t.Setenv("E2E_WORKERS", "-1")
 	_, err := ConfigFromEnv("/repo", suite.Suite{Name: "aianalysis"})
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"CONTAINER_ENGINE", "E2E_PARALLELISM", "E2E_PRUNE=", "E2E_REUSE_CLUSTER", "E2E_ROLLOUT_TIMEOUT", "IMAGE_TAG", "KIND_CLUSTER_NAME", "E2E_PRUNE_KEEP", "DISK_REPORT_FORMAT"} {
+	for _, want := range []string{"CONTAINER_ENGINE", "E2E_PARALLELISM", "E2E_PRUNE=", "E2E_REUSE_CLUSTER", "E2E_ROLLOUT_TIMEOUT", "IMAGE_TAG", "KIND_CLUSTER_NAME", "E2E_PRUNE_KEEP", "DISK_REPORT_FORMAT", "E2E_DISK_BUDGET", "E2E_WORKERS"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s:\n%v", want, err)
 		}

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
+	"github.com/kindling-dev/kindling/test/infrastructure/progress"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -51,8 +53,22 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	for i, img := range b.Images {
 		refs[i] = img.Ref
 	}
+	facts := r.facts()
+	facts.ArchiveBytes = 0 // this run's images, not an earlier archive
+	if inspected, err := eng.Inspect(ctx, refs); err == nil {
+		for _, img := range inspected {
+			facts.ImageBytes += uint64(max(img.Size, 0))
+		}
+	}
+	if err := r.fits(ctx, "export", facts); err != nil {
+		return Exported{}, err
+	}
 	v, err := archive.Write(ctx, r.cfg.ArchiveDir, r.cfg.Suite.Name, r.st.RunID, refs,
-		func(ctx context.Context, path string) error { return eng.Save(ctx, path, refs) })
+		func(ctx context.Context, path string) error {
+			w := progress.WatchFile(path, "written", progress.Interval, log)
+			defer w.Stop()
+			return eng.Save(ctx, path, refs)
+		})
 	for _, f := range v.Removed {
 		log("removed stale archive %s (%s)", f.Path, disk.HumanSize(f.Size))
 	}
@@ -67,6 +83,7 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	a := state.Archive{Path: v.Path, Size: v.Size, SHA256: v.SHA256, Verified: time.Now().UTC()}
 	log("wrote and verified %s: %d images, %s, sha256 %.12s", a.Path, len(v.Images), disk.HumanSize(a.Size), a.SHA256)
 	r.st.Archive, r.st.Images = &a, images
+	r.learn(func(f *budget.Facts) { f.ArchiveBytes, f.ImageBytes = uint64(a.Size), facts.ImageBytes })
 	r.valid["archive"] = true
 	if err := r.save(); err != nil {
 		return Exported{}, err

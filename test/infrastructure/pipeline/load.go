@@ -9,6 +9,8 @@ import (
 
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
@@ -69,10 +71,17 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 	for i, img := range e.Images {
 		want[i] = load.Image{Ref: img.Ref, ID: img.ID}
 	}
-	before := containerdBytes(ctx, ns)
-	res, err := load.Archive(ctx, ns, e.Archive.Path, want, log)
+	opts, err := r.loadOptions(ctx, e.Archive, len(ns))
 	if err != nil {
 		return Loaded{}, err
+	}
+	before := containerdBytes(ctx, ns)
+	res, err := load.ArchiveWith(ctx, ns, e.Archive.Path, want, opts)
+	if err != nil {
+		return Loaded{}, err
+	}
+	if !opts.Progressive {
+		r.learnAfter = func(cp disk.Checkpoint) { r.learnFromCheckpoint("load", cp, uint64(e.Archive.Size), len(ns)) }
 	}
 	after := containerdBytes(ctx, ns)
 	for name, n := range after {
@@ -177,3 +186,32 @@ func (r *Run) staleRef(ref string) bool {
 	}
 	return false
 }
+
+// loadOptions imports the whole archive at once (the fastest) when that fits the disk budget, and
+// image by image when only that fits.
+func (r *Run) loadOptions(ctx context.Context, a state.Archive, nodes int) (load.Options, error) {
+	opts := load.Options{Log: r.logger("load")}
+	f := r.facts()
+	f.ArchiveBytes, f.Nodes = uint64(a.Size), nodes
+	whole, note := budget.Predict("load", f, r.budgetPlaces())
+	err := r.fitsNeeds(ctx, "load", whole, note)
+	if err == nil {
+		return opts, nil
+	}
+	parts, serr := archive.Split(a.Path)
+	if serr != nil || len(parts) < 2 {
+		return opts, err
+	}
+	var largest uint64
+	for _, p := range parts {
+		largest = max(largest, uint64(max(p.Size, 0)))
+	}
+	if perr := r.fitsNeeds(ctx, "load", budget.ProgressiveLoad(f, largest, r.budgetPlaces()), ""); perr != nil {
+		return opts, err
+	}
+	r.logf("load", "importing image by image: the whole archive at once would not fit the disk budget (%v)", oneLine(err))
+	opts.Progressive = true
+	return opts, nil
+}
+
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

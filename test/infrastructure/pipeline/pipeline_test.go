@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
@@ -352,5 +353,27 @@ func TestDiskReportJSONStaysJSON(t *testing.T) {
 	}
 	if runLog.Len()+otherLog.Len() > 0 {
 		t.Errorf("the runs logged to stdout: %q %q", runLog, otherLog)
+	}
+}
+
+// A phase whose predicted need exceeds E2E_DISK_BUDGET stops before it writes anything.
+func TestBudgetTooSmallFailsBeforeExportWrites(t *testing.T) {
+	root := enginetest.Repo(t, "alpha")
+	eng := &enginetest.Engine{}
+	ctx := context.Background()
+	r, _ := newTestRun(t, root, eng)
+	if err := r.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.cfg.DiskBudget = budget.Budget{Bytes: 500} // the fake image is 1000 bytes
+	err := r.Export(ctx)
+	if err == nil || !strings.Contains(err.Error(), "export would not fit the disk budget") || !strings.Contains(err.Error(), "nothing written") {
+		t.Fatalf("export with a budget below the image size: %v", err)
+	}
+	if entries, _ := os.ReadDir(r.cfg.ArchiveDir); len(entries) > 0 {
+		t.Errorf("the archive dir holds %d entries after a refused export", len(entries))
+	}
+	if r.st.Archive != nil {
+		t.Error("a refused export recorded an archive")
 	}
 }

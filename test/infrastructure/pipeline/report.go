@@ -60,6 +60,7 @@ func Report(ctx context.Context, runs []*Run, stdout io.Writer) error {
 			s.PulledBases, s.BuildCache, s.SuiteImages = f.PulledBytes, f.BuildCacheBytes, f.SuiteImageBytes
 		}
 		rep.Suites = append(rep.Suites, s)
+		rep.Plan = append(rep.Plan, r.plan()...)
 	}
 	snap, err := disk.Measure(ctx, places)
 	if err != nil {

@@ -91,7 +91,11 @@ type Run struct {
 
 	extraPlaces []disk.Place
 	// exists is cluster.Exists; tests make it fail.
-	exists    func(ctx context.Context, name, provider string) (bool, error)
+	exists func(ctx context.Context, name, provider string) (bool, error)
+	// learnAfter keeps what the phase's checkpoint measured (a create's or a load's growth).
+	learnAfter func(disk.Checkpoint)
+	// measure is disk.Measure for the budget checks; tests fake it.
+	measure   func(context.Context, []disk.Place) (disk.Snapshot, error)
 	startOnce sync.Once
 }
 
@@ -112,7 +116,7 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 		}
 	}
 	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(), valid: map[string]bool{},
-		exists: cluster.Exists}
+		exists: cluster.Exists, measure: disk.Measure}
 	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
 	return r, nil
 }
@@ -157,9 +161,14 @@ func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() err
 			err = fmt.Errorf("%s: %w", phase, err)
 		}
 	}
-	if _, cerr := r.disk.Checkpoint(context.WithoutCancel(ctx), checkpoint); cerr != nil {
+	cp, cerr := r.disk.Checkpoint(context.WithoutCancel(ctx), checkpoint)
+	if cerr != nil {
 		r.logf(phase, "disk checkpoint %s failed: %v", checkpoint, cerr)
 	}
+	if learn := r.learnAfter; learn != nil && err == nil && cerr == nil {
+		learn(cp)
+	}
+	r.learnAfter = nil
 	return err
 }
 

@@ -1,0 +1,141 @@
+package budget
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+)
+
+const gib = 1 << 30
+
+func TestParse(t *testing.T) {
+	for in, want := range map[string]Budget{
+		"":      {},
+		"off":   {Off: true},
+		"OFF":   {Off: true},
+		"20GiB": {Bytes: 20 * gib},
+		"512MB": {Bytes: 512 << 20},
+		"12g":   {Bytes: 12 * gib},
+		"80%":   {Percent: 80},
+		" 50 %": {Percent: 50},
+	} {
+		got, err := Parse(in)
+		if err != nil || got != want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"lots", "0", "-5GiB", "0%", "150%", "x%", "20 parsecs"} {
+		if _, err := Parse(in); err == nil || !strings.Contains(err.Error(), Env) {
+			t.Errorf("Parse(%q) = %v, want an error naming %s", in, err, Env)
+		}
+	}
+}
+
+func TestLimit(t *testing.T) {
+	if got := (Budget{}).Limit(10 * gib); got != 9*gib {
+		t.Errorf("default limit of 10 GiB free = %d, want free minus the margin", got)
+	}
+	if got := (Budget{}).Limit(Margin / 2); got != 0 {
+		t.Errorf("default limit below the margin = %d, want 0", got)
+	}
+	if got := (Budget{Percent: 50}).Limit(10 * gib); got != 5*gib {
+		t.Errorf("50%% of 10 GiB = %d", got)
+	}
+	if got := (Budget{Bytes: 3 * gib}).Limit(10 * gib); got != 3*gib {
+		t.Errorf("3 GiB budget = %d", got)
+	}
+}
+
+// fakeFS puts every place on one filesystem with the given usage.
+func fakeFS(used, free uint64) func(context.Context, []disk.Place) (disk.Snapshot, error) {
+	return func(_ context.Context, places []disk.Place) (disk.Snapshot, error) {
+		return disk.Snapshot{Filesystems: []disk.Filesystem{{Mountpoint: "/", Device: "/dev/vda", Used: used, Free: free}}}, nil
+	}
+}
+
+func TestCheck(t *testing.T) {
+	engine := disk.Place{Name: "docker graph root", Path: "/var/lib/docker"}
+	archive := disk.Place{Name: "archive dir", Path: "/cache"}
+	start := disk.Snapshot{Filesystems: []disk.Filesystem{{Mountpoint: "/", Device: "/dev/vda", Used: 10 * gib, Free: 20 * gib}}}
+	ctx := context.Background()
+
+	t.Run("fits the free space", func(t *testing.T) {
+		c := Checker{Start: start, Measure: fakeFS(10*gib, 20*gib)}
+		if err := c.Check(ctx, "export", []Need{{Place: archive, Bytes: 18 * gib}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("needs of one filesystem add up", func(t *testing.T) {
+		c := Checker{Start: start, Measure: fakeFS(10*gib, 20*gib)}
+		err := c.Check(ctx, "load", []Need{{Place: archive, Bytes: 10 * gib, Why: "a"}, {Place: engine, Bytes: 10 * gib, Why: "b"}})
+		if err == nil {
+			t.Fatal("20 GiB on a filesystem with 20 GiB free (1 GiB margin) passed")
+		}
+		for _, want := range []string{"load would not fit", "/ (/dev/vda) needs 20GiB, has 19GiB", "archive dir: a", "docker graph root: b", Env + "=off"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q lacks %q", err, want)
+			}
+		}
+	})
+	t.Run("the budget counts what the run already added", func(t *testing.T) {
+		c := Checker{Budget: Budget{Bytes: 5 * gib}, Start: start, Measure: fakeFS(13*gib, 17*gib)}
+		if err := c.Check(ctx, "export", []Need{{Place: archive, Bytes: 2 * gib}}); err != nil {
+			t.Fatalf("2 GiB of a 5 GiB budget after 3 GiB: %v", err)
+		}
+		err := c.Check(ctx, "export", []Need{{Place: archive, Bytes: 3 * gib}})
+		if err == nil || !strings.Contains(err.Error(), "has 2GiB (budget 5GiB, of which the run used 3GiB)") {
+			t.Fatalf("3 GiB of a 5 GiB budget after 3 GiB: %v", err)
+		}
+	})
+	t.Run("off checks nothing", func(t *testing.T) {
+		c := Checker{Budget: Budget{Off: true}, Start: start, Measure: fakeFS(10*gib, 0)}
+		if err := c.Check(ctx, "export", []Need{{Place: archive, Bytes: 100 * gib}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestPredict(t *testing.T) {
+	p := Places{Engine: disk.Place{Name: "engine"}, Archive: disk.Place{Name: "archive"}, Nodes: disk.Place{Name: "nodes"}}
+	first := Plan(Facts{ImageBytes: 300 << 20}, p)
+	byPhase := map[string]Step{}
+	for _, s := range first {
+		byPhase[s.Phase] = s
+	}
+	if s := byPhase["build"]; len(s.Needs) != 0 || s.Note == "" {
+		t.Errorf("build of a suite never built: %+v, want no prediction and a note", s)
+	}
+	if s := byPhase["export"]; len(s.Needs) != 1 || s.Needs[0].Bytes != 300<<20 || s.Needs[0].Place.Name != "archive" {
+		t.Errorf("export: %+v, want the image bytes in the archive dir", s)
+	}
+	if s := byPhase["cluster"]; s.Needs[0].Bytes != DefaultNodeBytes || s.Needs[0].Place.Name != "nodes" {
+		t.Errorf("cluster: %+v, want one default node", s)
+	}
+	if s := byPhase["load"]; s.Needs[0].Bytes != 600<<20 {
+		t.Errorf("load: %+v, want 2 × the images", s)
+	}
+
+	measured := Facts{BuildBytes: 2 * gib, ImageBytes: 300 << 20, ArchiveBytes: 200 << 20, NodeBytes: 900 << 20, LoadFactor: 1.5, Nodes: 3}
+	for phase, want := range map[string]uint64{"build": 2 * gib, "export": 200 << 20, "cluster": 3 * 900 << 20, "load": 3 * 300 << 20} {
+		needs, note := Predict(phase, measured, p)
+		if len(needs) != 1 || needs[0].Bytes != want || note != "" {
+			t.Errorf("%s: %+v %q, want %d bytes", phase, needs, note, want)
+		}
+	}
+}
+
+func TestFactsRoundTrip(t *testing.T) {
+	path := t.TempDir() + "/facts.json"
+	if f := ReadFacts(path); f != (Facts{}) {
+		t.Fatalf("missing file gave %+v", f)
+	}
+	want := Facts{BuildBytes: 1, ArchiveBytes: 2, NodeBytes: 3, LoadFactor: 1.25, Nodes: 3}
+	if err := WriteFacts(path, want); err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadFacts(path); got != want {
+		t.Fatalf("read %+v, wrote %+v", got, want)
+	}
+}

@@ -1,0 +1,130 @@
+package budget
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+)
+
+// Defaults stand in for what no earlier run of the suite measured.
+const (
+	DefaultNodeBytes  = 1 << 30
+	DefaultLoadFactor = 2.0 // an import holds the blobs and their unpacked snapshots until it ends
+)
+
+// Facts are what the predictions rest on: measured by earlier runs of the suite (kept in its run
+// dir) or known from this run's products. Zero means unknown.
+type Facts struct {
+	BuildBytes   uint64  `json:"buildBytes,omitempty"`   // what the suite's builds added to the engine's filesystem
+	ImageBytes   uint64  `json:"imageBytes,omitempty"`   // the suite's images as the engine sizes them (shared layers counted per image)
+	ArchiveBytes uint64  `json:"archiveBytes,omitempty"` // the suite's archive
+	NodeBytes    uint64  `json:"nodeBytes,omitempty"`    // what creating one node added
+	LoadFactor   float64 `json:"loadFactor,omitempty"`   // a node's peak growth during a load, per archive byte
+	Nodes        int     `json:"nodes,omitempty"`
+}
+
+// Places are where a run writes: the engine's storage (builds; and the nodes' storage until the
+// cluster exists, since Kind's nodes keep it in the engine's volumes), the archive dir, the nodes.
+type Places struct {
+	Engine, Archive, Nodes disk.Place
+}
+
+// Phases that write, in order.
+var Phases = []string{"build", "export", "cluster", "load"}
+
+// Predict returns what phase will write, and a note when it cannot be predicted.
+func Predict(phase string, f Facts, p Places) ([]Need, string) {
+	nodes := max(f.Nodes, 1)
+	nodeBytes, nodeBasis := f.NodeBytes, "measured"
+	if nodeBytes == 0 {
+		nodeBytes, nodeBasis = DefaultNodeBytes, "default"
+	}
+	factor, factorBasis := f.LoadFactor, "measured"
+	if factor == 0 {
+		factor, factorBasis = DefaultLoadFactor, "default"
+	}
+	archiveBytes, archiveBasis := f.ArchiveBytes, "archive"
+	if archiveBytes == 0 {
+		archiveBytes, archiveBasis = f.ImageBytes, "images"
+	}
+	switch phase {
+	case "build":
+		if f.BuildBytes == 0 {
+			return nil, "unknown until the suite was built once"
+		}
+		return []Need{{Place: p.Engine, Bytes: f.BuildBytes, Why: "what the last builds added (pulled bases, build cache, images) " + size(f.BuildBytes)}}, ""
+	case "export":
+		if archiveBytes == 0 {
+			return nil, "unknown until the images are built"
+		}
+		return []Need{{Place: p.Archive, Bytes: archiveBytes, Why: "the archive, about its " + archiveBasis + " " + size(archiveBytes)}}, ""
+	case "cluster":
+		return []Need{{Place: p.Nodes, Bytes: uint64(nodes) * nodeBytes,
+			Why: fmt.Sprintf("%d node(s) × %s per node (%s)", nodes, size(nodeBytes), nodeBasis)}}, ""
+	case "load":
+		if archiveBytes == 0 {
+			return nil, "unknown until the images are built"
+		}
+		return []Need{{Place: p.Nodes, Bytes: uint64(float64(nodes) * factor * float64(archiveBytes)),
+			Why: fmt.Sprintf("%d node(s) × %s × the %s %s (%s: blobs and unpacked snapshots until the import ends)",
+				nodes, strconv.FormatFloat(factor, 'f', 2, 64), archiveBasis, size(archiveBytes), factorBasis)}}, ""
+	}
+	return nil, ""
+}
+
+// Step is one phase of a plan.
+type Step struct {
+	Phase string
+	Needs []Need
+	Note  string // why there is no prediction
+}
+
+// Plan predicts every phase that writes.
+func Plan(f Facts, p Places) []Step {
+	steps := make([]Step, 0, len(Phases))
+	for _, ph := range Phases {
+		needs, note := Predict(ph, f, p)
+		steps = append(steps, Step{Phase: ph, Needs: needs, Note: note})
+	}
+	return steps
+}
+
+// ReadFacts reads the facts file at path; a missing or unreadable one gives no facts.
+func ReadFacts(path string) Facts {
+	var f Facts
+	data, err := os.ReadFile(path)
+	if err == nil {
+		json.Unmarshal(data, &f)
+	}
+	return f
+}
+
+// WriteFacts writes the facts file at path.
+func WriteFacts(path string, f Facts) error {
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return errors.Join(err, os.Remove(tmp))
+	}
+	return os.Rename(tmp, path)
+}
+
+// ProgressiveLoad is the load's need when each node imports image by image: it ends with the
+// archive's images unpacked and holds at most the largest image's blobs beside them.
+func ProgressiveLoad(f Facts, largest uint64, p Places) []Need {
+	nodes := max(f.Nodes, 1)
+	return []Need{{Place: p.Nodes, Bytes: uint64(nodes) * (f.ArchiveBytes + largest),
+		Why: fmt.Sprintf("%d node(s) × (the archive %s unpacked + the largest image's blobs %s), image by image",
+			nodes, size(f.ArchiveBytes), size(largest))}}
+}

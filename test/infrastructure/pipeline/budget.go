@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/budget"
+	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+)
+
+// factsPath keeps what earlier runs of the suite measured (build growth, node size, load factor):
+// the predictions' basis. It outlives down.
+func (r *Run) factsPath() string { return filepath.Join(r.cfg.RunDir, "disk-facts.json") }
+
+// facts are the suite's measured facts, with the node count of its Kind config.
+func (r *Run) facts() budget.Facts {
+	f := budget.ReadFacts(r.factsPath())
+	f.Nodes = r.nodeCount()
+	return f
+}
+
+// learn merges what a phase measured into the facts file.
+func (r *Run) learn(update func(*budget.Facts)) {
+	f := budget.ReadFacts(r.factsPath())
+	update(&f)
+	if err := budget.WriteFacts(r.factsPath(), f); err != nil {
+		r.logf("disk", "could not keep the measured facts in %s: %v", r.factsPath(), err)
+	}
+}
+
+// budgetPlaces are where the phases write: the nodes' storage is the engine's until the cluster
+// exists (Kind's nodes keep /var in a volume of the engine).
+func (r *Run) budgetPlaces() budget.Places {
+	p := budget.Places{Archive: disk.Place{Name: "archive dir", Path: r.cfg.ArchiveDir}}
+	if graph, err := r.graphRoot(); err == nil {
+		p.Engine = graph[0]
+	}
+	p.Nodes = p.Engine
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pl := range r.extraPlaces {
+		if strings.HasPrefix(pl.Name, "node ") {
+			p.Nodes = pl
+			break
+		}
+	}
+	return p
+}
+
+// fits stops phase before it writes anything when its predicted needs do not fit the disk budget,
+// and says what it predicted otherwise.
+func (r *Run) fits(ctx context.Context, phase string, f budget.Facts) error {
+	needs, note := budget.Predict(phase, f, r.budgetPlaces())
+	return r.fitsNeeds(ctx, phase, needs, note)
+}
+
+func (r *Run) fitsNeeds(ctx context.Context, phase string, needs []budget.Need, note string) error {
+	if r.cfg.DiskBudget.Off {
+		return nil
+	}
+	if note != "" {
+		r.logf(phase, "disk budget: no prediction (%s)", note)
+		return nil
+	}
+	c := budget.Checker{Budget: r.cfg.DiskBudget, Start: r.startSnapshot(), Measure: r.measure}
+	if err := c.Check(ctx, phase, needs); err != nil {
+		return err
+	}
+	for _, n := range needs {
+		if n.Place.Path != "" && n.Bytes > 0 {
+			r.logf(phase, "disk budget: about %s on the filesystem of %s (%s) fits", disk.HumanBytes(n.Bytes), n.Place.Name, n.Why)
+		}
+	}
+	return nil
+}
+
+// startSnapshot is the usage at the run's START checkpoint.
+func (r *Run) startSnapshot() disk.Snapshot {
+	var s disk.Snapshot
+	for _, ph := range r.disk.Phases() {
+		if ph.Name == "START" {
+			s.Time = ph.Time
+			for _, c := range ph.Filesystems {
+				s.Filesystems = append(s.Filesystems, c.Filesystem)
+			}
+		}
+	}
+	return s
+}
+
+// learnFromCheckpoint keeps what a cluster create or a load measured on the nodes' filesystem.
+func (r *Run) learnFromCheckpoint(phase string, cp disk.Checkpoint, archiveBytes uint64, nodes int) {
+	nodesPlace := r.budgetPlaces().Nodes
+	for _, c := range cp.Filesystems {
+		if c.New || !holds(c.Filesystem, nodesPlace) || nodes == 0 {
+			continue
+		}
+		before := uint64(int64(c.Used) - c.Delta)
+		grown := int64(c.Peak) - int64(before)
+		if grown <= 0 {
+			return
+		}
+		switch phase {
+		case "cluster":
+			r.learn(func(f *budget.Facts) { f.NodeBytes = uint64(grown) / uint64(nodes) })
+		case "load":
+			if archiveBytes > 0 {
+				r.learn(func(f *budget.Facts) { f.LoadFactor = float64(grown) / float64(nodes) / float64(archiveBytes) })
+			}
+		}
+		return
+	}
+}
+
+// holds reports whether place p is one of the filesystem's places.
+func holds(f disk.Filesystem, p disk.Place) bool {
+	for _, label := range f.Places {
+		if strings.HasPrefix(label, p.Name+" (") {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeCount is the number of nodes of the suite's cluster: its Kind config plus E2E_WORKERS.
+func (r *Run) nodeCount() int {
+	n, err := cluster.NodeCount(r.kindConfig(), r.cfg.Workers)
+	if err != nil {
+		return 1 + r.cfg.Workers
+	}
+	return n
+}
+
+// plan is the prediction of every writing phase of the suite's next run, for disk:report.
+func (r *Run) plan() []disk.PlanStep {
+	var steps []disk.PlanStep
+	for _, st := range budget.Plan(r.facts(), r.budgetPlaces()) {
+		if len(st.Needs) == 0 {
+			steps = append(steps, disk.PlanStep{Suite: r.cfg.Suite.Name, Phase: st.Phase, Basis: st.Note})
+		}
+		for _, n := range st.Needs {
+			steps = append(steps, disk.PlanStep{Suite: r.cfg.Suite.Name, Phase: st.Phase, Place: n.Place.Name, Bytes: n.Bytes, Basis: n.Why})
+		}
+	}
+	return steps
+}
