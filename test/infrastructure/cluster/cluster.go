@@ -30,17 +30,19 @@ var ErrClusterExists = errors.New("cluster already exists")
 
 // Options for Create.
 type Options struct {
-	Name           string           // cluster name, see DefaultName
-	Provider       string           // "docker" or "podman": the engine chosen for the run
-	NodeImage      string           // KIND_NODE_IMAGE as the provider knows it (see EnsureNodeImage); empty: kind's default
-	ConfigPath     string           // Kind config file; empty: one control-plane node
-	ExtraMounts    []v1alpha4.Mount // added to every node of the config
-	Workers        int              // worker nodes added to those of the config
-	KubeconfigPath string           // run-local kubeconfig, written with mode 0600; required
-	Reuse          bool             // reuse an existing cluster of that name instead of failing
-	WaitForReady   time.Duration    // wait for the control plane to be Ready; 0: don't wait
-	DeleteHint     string           // command that deletes the cluster, for the "exists" error, e.g. `go run magefile.go aianalysis:down`
-	Log            func(format string, args ...any)
+	Name        string           // cluster name, see DefaultName
+	Provider    string           // "docker" or "podman": the engine chosen for the run
+	NodeImage   string           // KIND_NODE_IMAGE as the provider knows it (see EnsureNodeImage); empty: kind's default
+	ConfigPath  string           // Kind config file; empty: one control-plane node
+	ExtraMounts []v1alpha4.Mount // added to every node of the config
+	Workers     int              // worker nodes added to those of the config
+	// ContainerdConfigPatches are added to the config's (e.g. registry.ContainerdPatch).
+	ContainerdConfigPatches []string
+	KubeconfigPath          string        // run-local kubeconfig, written with mode 0600; required
+	Reuse                   bool          // reuse an existing cluster of that name instead of failing
+	WaitForReady            time.Duration // wait for the control plane to be Ready; 0: don't wait
+	DeleteHint              string        // command that deletes the cluster, for the "exists" error, e.g. `go run magefile.go aianalysis:down`
+	Log                     func(format string, args ...any)
 }
 
 // Cluster is a created or reused Kind cluster.
@@ -113,6 +115,9 @@ func Create(ctx context.Context, o Options) (Cluster, error) {
 	switch {
 	case len(o.ExtraMounts) > 0:
 		config, err := nodeConfig(o.ConfigPath, o.ExtraMounts, o.Workers)
+		if err == nil {
+			config.ContainerdConfigPatches = append(config.ContainerdConfigPatches, o.ContainerdConfigPatches...)
+		}
 		if err != nil {
 			return Cluster{}, err
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 )
 
 // NameEnv overrides DefaultName.
@@ -46,4 +47,13 @@ func ValidateName(name string) error {
 		return fmt.Errorf("invalid cluster name %q: use lowercase letters, digits and '-', starting and ending with a letter or digit", name)
 	}
 	return nil
+}
+
+// Network is the container network kind puts the nodes of provider on: "kind", unless
+// KIND_EXPERIMENTAL_DOCKER_NETWORK or KIND_EXPERIMENTAL_PODMAN_NETWORK names another.
+func Network(provider string) string {
+	if n := os.Getenv("KIND_EXPERIMENTAL_" + strings.ToUpper(provider) + "_NETWORK"); n != "" {
+		return n
+	}
+	return "kind"
 }

@@ -28,8 +28,9 @@ type Image struct {
 	ID      string // image ID (sha256 of the config); informational
 }
 
-// Registry switches Render to registry mode: placeholders become <Host>/<service>:<Tag>, pull policy
-// IfNotPresent, and images are not required to be in the loaded set.
+// Registry switches Render to registry mode: placeholders become <Host>/<service>:<Tag> (without a
+// Tag: each image's Ref), pull policy IfNotPresent, and images are not required to be in the
+// loaded set.
 type Registry struct {
 	Host string // e.g. "localhost:5001"
 	Tag  string

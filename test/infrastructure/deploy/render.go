@@ -134,8 +134,8 @@ func Render(dir string, images []Image, registry *Registry) ([]Document, error) 
 
 // placeholderRefs maps placeholder names (without ${}) to the image each stands for.
 func placeholderRefs(images []Image, registry *Registry) (map[string]string, error) {
-	if registry != nil && (registry.Host == "" || registry.Tag == "") {
-		return nil, fmt.Errorf("deploy: registry mode needs both Host and Tag (got host %q, tag %q)", registry.Host, registry.Tag)
+	if registry != nil && registry.Host == "" {
+		return nil, fmt.Errorf("deploy: registry mode needs a Host (got tag %q)", registry.Tag)
 	}
 	refs := map[string]string{}
 	for _, img := range images {
@@ -147,7 +147,7 @@ func placeholderRefs(images []Image, registry *Registry) (map[string]string, err
 			return nil, fmt.Errorf("deploy: service %q appears twice in the image set (placeholder ${%s})", img.Service, name)
 		}
 		switch {
-		case registry != nil:
+		case registry != nil && registry.Tag != "":
 			refs[name] = registry.Host + "/" + img.Service + ":" + registry.Tag
 		case img.Ref == "":
 			return nil, fmt.Errorf("deploy: loaded image for service %q has no reference", img.Service)

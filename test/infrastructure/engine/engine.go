@@ -46,6 +46,10 @@ type Engine interface {
 	ImageID(ctx context.Context, ref string) (id string, found bool, err error)
 	// Pull pulls an image.
 	Pull(ctx context.Context, ref string) error
+	// Push pushes the image src to the registry as dst (only the layers the registry lacks);
+	// src keeps its name and dst is not left behind as a name in the engine. Insecure allows
+	// plain HTTP (a registry on the loopback or the Kind network).
+	Push(ctx context.Context, src, dst string, insecure bool) error
 	// Inspect returns the images refs (or IDs) name; those that do not exist are left out.
 	Inspect(ctx context.Context, refs []string) ([]Image, error)
 	// RemoveRefs untags refs; an image goes with its last name. Missing refs are ignored; refs
@@ -661,6 +665,29 @@ func (e *cli) Pull(ctx context.Context, ref string) error {
 	}
 	if err := e.run(ctx, nil, nil, args...); err != nil {
 		return fmt.Errorf("pull %s: %w; check the image name and that its registry (or mirror) answers", ref, err)
+	}
+	return nil
+}
+
+func (e *cli) Push(ctx context.Context, src, dst string, insecure bool) error {
+	var err error
+	if e.name == Podman {
+		args := []string{"push", "--quiet"}
+		if insecure {
+			args = append(args, "--tls-verify=false")
+		}
+		err = e.run(ctx, nil, nil, append(args, src, "docker://"+dst)...)
+	} else {
+		// docker pushes names only; a registry on the loopback is insecure to it by default
+		if err = e.run(ctx, nil, nil, "tag", src, dst); err == nil {
+			err = e.run(ctx, nil, nil, "push", "--quiet", dst)
+			if rerr := e.run(ctx, nil, nil, "rmi", "--no-prune", dst); err == nil && rerr != nil {
+				err = fmt.Errorf("untag %s after the push: %w", dst, rerr)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("push %s as %s: %w; check that the registry answers and accepts pushes (credentials: %s login)", src, dst, err, e.name)
 	}
 	return nil
 }

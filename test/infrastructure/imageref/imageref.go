@@ -44,6 +44,14 @@ func (r Ref) Domain() string { return reference.Domain(r.named) }
 // Path is the repository path without the domain: "library/busybox".
 func (r Ref) Path() string { return reference.Path(r.named) }
 
+// Tag is the tag ("latest" when the reference gave none); "" for a reference by digest only.
+func (r Ref) Tag() string {
+	if t, ok := r.named.(reference.Tagged); ok {
+		return t.Tag()
+	}
+	return ""
+}
+
 // Normalize is the full spelling of s, or s itself when it is not a valid reference.
 func Normalize(s string) string {
 	r, err := Parse(s)

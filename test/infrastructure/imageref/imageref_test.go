@@ -81,3 +81,12 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestTag(t *testing.T) {
+	for in, want := range map[string]string{"localhost/x:aianalysis-1": "aianalysis-1", "busybox": "latest", "localhost:5000/a/b:v2": "v2"} {
+		r, err := Parse(in)
+		if err != nil || r.Tag() != want {
+			t.Errorf("Tag(%q) = %q, %v; want %q", in, r.Tag(), err, want)
+		}
+	}
+}

@@ -88,23 +88,27 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 		mounts = append(mounts, v1alpha4.Mount{HostPath: dir, ContainerPath: coverage.NodeDir})
 	}
 	c, err := cluster.Create(ctx, cluster.Options{
-		Name:           name,
-		Provider:       provider,
-		NodeImage:      nodeImage,
-		ConfigPath:     r.kindConfig(),
-		ExtraMounts:    mounts,
-		Workers:        r.cfg.Workers,
-		KubeconfigPath: kubeconfig,
-		Reuse:          ours || r.cfg.ReuseCluster,
-		DeleteHint:     r.cfg.Command("down"),
-		WaitForReady:   3 * time.Minute,
-		Log:            log,
+		Name:                    name,
+		Provider:                provider,
+		NodeImage:               nodeImage,
+		ConfigPath:              r.kindConfig(),
+		ExtraMounts:             mounts,
+		Workers:                 r.cfg.Workers,
+		ContainerdConfigPatches: r.containerdPatches(),
+		KubeconfigPath:          kubeconfig,
+		Reuse:                   ours || r.cfg.ReuseCluster,
+		DeleteHint:              r.cfg.Command("down"),
+		WaitForReady:            3 * time.Minute,
+		Log:                     log,
 	})
 	if err != nil {
 		return Cluster{}, err
 	}
 	out := Cluster{state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}}
 	r.addNodePlaces(ctx, out, c.Nodes, log)
+	if err := r.attachRegistry(ctx, out, log); err != nil {
+		return Cluster{}, err
+	}
 	if !exists {
 		r.learnAfter = func(cp disk.Checkpoint) { r.learnFromCheckpoint("cluster", cp, 0, len(c.Nodes)) }
 	}

@@ -46,9 +46,12 @@ type Config struct {
 	Coverage             bool          // E2E_COVERAGE: coverage-instrumented builds, counters collected after the tests
 	DiskBudget           budget.Budget // E2E_DISK_BUDGET
 	Workers              int           // E2E_WORKERS: worker nodes added to the suite's Kind config
+	LocalRegistry        bool          // E2E_REGISTRY=local: images go through the suite's own registry, not an archive
 }
 
-// Registry is registry mode: images come from Host at Tag, nothing is built, exported, pruned or loaded.
+// Registry is where the nodes pull the images from. With a Tag (IMAGE_REGISTRY and IMAGE_TAG)
+// images are Host/<service>:Tag and nothing is built, exported, pruned or loaded; without one
+// (E2E_REGISTRY=local) each image keeps its own reference in Host.
 type Registry struct{ Host, Tag string }
 
 // Env lists every environment variable a run reads, with its meaning, for help texts and the README.
@@ -59,6 +62,7 @@ var Env = [][2]string{
 	{"E2E_COVERAGE", "true: build with GOFLAGS=-cover, collect the services' coverage after the tests"},
 	{"E2E_DISK_BUDGET", "what a run may add to each filesystem: a size (20GiB), a share of the free space (80%) or off; default: the free space minus 1 GiB. Checked before each phase writes"},
 	{"E2E_WORKERS", "worker nodes added to the suite's Kind config (e.g. 2: a control plane and 2 workers); default 0"},
+	{"E2E_REGISTRY", "archive (default: images reach the nodes in an archive) or local (pushed to the suite's own registry:3 on the Kind network, pulled by the nodes)"},
 	{"E2E_ARCHIVE_DIR", "where suite archives are written; default: <user cache>/kindling/archives (0700)"},
 	{"E2E_PRUNE", "scoped (this run's images + dangling build cache; default) or aggressive (all the engine can reclaim)"},
 	{"E2E_PRUNE_KEEP", "comma-separated image refs or globs aggressive prune keeps (the Kind node image is always kept)"},
@@ -194,6 +198,16 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 			bad("E2E_WORKERS=%q: want a number of worker nodes from 0 to 10", v)
 		}
 		c.Workers = n
+	}
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv("E2E_REGISTRY"))); v {
+	case "", "archive":
+	case "local":
+		c.LocalRegistry = true
+		if os.Getenv("IMAGE_REGISTRY") != "" {
+			bad("E2E_REGISTRY=local and IMAGE_REGISTRY=%q: use one registry, the suite's own or an external one", os.Getenv("IMAGE_REGISTRY"))
+		}
+	default:
+		bad("E2E_REGISTRY=%q: use archive (the default) or local", v)
 	}
 	if _, err := disk.FormatFromEnv(); err != nil {
 		bad("%v", err)

@@ -37,6 +37,9 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 		log("skipped: registry mode, nothing to export")
 		return Exported{Images: b.Images}, nil
 	}
+	if r.cfg.LocalRegistry {
+		return r.push(ctx, b)
+	}
 	if r.loadedStillTrue(ctx) {
 		log("skipped: the images are already on every node of cluster %s", r.st.Loaded.Cluster)
 		return Exported{Images: b.Images, Consumed: true}, nil

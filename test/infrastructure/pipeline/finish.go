@@ -115,6 +115,7 @@ func (r *Run) Down(ctx context.Context) error {
 			r.removeLeftovers(ctx, eng, log)
 		}
 	}
+	r.removeRegistry(ctx, log)
 	if a := r.st.Archive; a != nil && !r.cfg.KeepArchives {
 		if err := os.Remove(a.Path); err == nil {
 			log("removed %s", a.Path)

@@ -56,6 +56,10 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 		log("skipped: registry mode, nodes pull from %s", reg.Host)
 		return Loaded{Cluster: c.Cluster, Images: e.Images, Registry: reg}, nil
 	}
+	if len(e.Pushed) > 0 {
+		log("skipped: the nodes pull from the local registry %s when the pods start (IfNotPresent)", r.st.Pushed.Host)
+		return Loaded{Cluster: c.Cluster, Images: e.Pushed, Registry: &Registry{Host: r.st.Pushed.Host}}, nil
+	}
 	if r.loadedStillTrue(ctx) && r.st.Loaded.Cluster == c.Name {
 		log("up to date: every node of %s holds every image", c.Name)
 		return Loaded{Cluster: c.Cluster, Images: e.Images}, nil

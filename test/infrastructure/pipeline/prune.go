@@ -3,12 +3,14 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/registry"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -46,7 +48,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		return err
 	}
 	safe := map[string]bool{} // image IDs whose bytes are safe elsewhere
-	if e.Consumed || e.Archive.Path != "" {
+	if e.Consumed || e.Archive.Path != "" || len(e.Pushed) == len(e.Images) {
 		for _, img := range e.Images {
 			safe[img.EngineID] = true
 		}
@@ -70,7 +72,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	}
 	for id, ref := range victims {
 		if !safe[id] {
-			return fmt.Errorf("refusing to prune: image %s (%s) is not in a verified archive; run \"%s\" first", ref, id, r.cfg.Command("export"))
+			return fmt.Errorf("refusing to prune: image %s (%s) is not in a verified archive or registry; run \"%s\" first", ref, id, r.cfg.Command("export"))
 		}
 	}
 
@@ -88,7 +90,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	switch r.cfg.Prune {
 	case PruneAggressive:
 		log("aggressive: removing every image, stopped container, unused volume and build cache %s can reclaim (keeping %v)", eng.Name(), r.cfg.PruneKeep)
-		if reclaimed, err = eng.PruneAll(ctx, r.cfg.PruneKeep); err != nil {
+		if reclaimed, err = eng.PruneAll(ctx, r.pruneKeep()); err != nil {
 			return err
 		}
 		r.st.Leftovers = nil
@@ -190,4 +192,13 @@ func usedOf(s disk.Snapshot) int64 {
 		n += int64(fs.Used)
 	}
 	return n
+}
+
+// pruneKeep is what an aggressive prune keeps: E2E_PRUNE_KEEP (with the Kind node image), and the
+// image of the local registry that holds the run's images.
+func (r *Run) pruneKeep() []string {
+	if r.st.Registry == nil {
+		return r.cfg.PruneKeep
+	}
+	return append(slices.Clone(r.cfg.PruneKeep), registry.Image)
 }

@@ -42,6 +42,9 @@ type Exported struct {
 	Images   []state.Image
 	Archive  state.Archive
 	Consumed bool
+	// Pushed are the images under their references in the suite's local registry, read back and
+	// verified (E2E_REGISTRY=local; no archive then).
+	Pushed []state.Image
 }
 
 // Pruned proves the prune phase ran: the images now live only in the archive (or on the nodes).

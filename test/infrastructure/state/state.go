@@ -51,6 +51,21 @@ type Footprint struct {
 	SuiteImageBytes int64  `json:"suiteImageBytes"`
 }
 
+// Registry is the suite's local registry (E2E_REGISTRY=local): a container of the run's engine.
+type Registry struct {
+	Name     string `json:"name"`
+	Engine   string `json:"engine"`
+	HostPort string `json:"hostPort,omitempty"`
+}
+
+// Pushed is what the export phase pushed to a registry and read back: the images under their
+// registry references, with the IDs they were built with.
+type Pushed struct {
+	Host     string    `json:"host"`
+	Images   []Image   `json:"images"`
+	Verified time.Time `json:"verified"`
+}
+
 // Prune is what the prune phase did.
 type Prune struct {
 	Mode             string    `json:"mode"` // scoped or aggressive
@@ -89,6 +104,8 @@ type Suite struct {
 	Leftovers *Leftovers `json:"leftovers,omitempty"`
 	Footprint *Footprint `json:"footprint,omitempty"`
 	Archive   *Archive   `json:"archive,omitempty"` // exported and verified
+	Registry  *Registry  `json:"registry,omitempty"`
+	Pushed    *Pushed    `json:"pushed,omitempty"` // pushed and verified (E2E_REGISTRY=local)
 	Pruned    *Prune     `json:"pruned,omitempty"`
 	Cluster   *Cluster   `json:"cluster,omitempty"`
 	Loaded    *Loaded    `json:"loaded,omitempty"`

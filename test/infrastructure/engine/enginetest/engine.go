@@ -25,6 +25,8 @@ type Engine struct {
 	Pulls []string
 	// PullErrors maps a reference to the error its Pull returns.
 	PullErrors map[string]error
+	// PushErrors maps a destination to the error its Push returns.
+	PushErrors map[string]error
 	// Intermediates is the number of untagged images every Build leaves behind.
 	Intermediates int
 
@@ -32,6 +34,7 @@ type Engine struct {
 	images      map[string]engine.Image // by ref
 	untagged    []string                // IDs of intermediate images
 	pulls       []string
+	pushes      []string
 	builds      []engine.BuildSpec
 	running     int
 	maxParallel int
@@ -131,6 +134,27 @@ func (e *Engine) Pull(ctx context.Context, ref string) error {
 		e.addLocked(ref, nil)
 	}
 	return nil
+}
+
+// Push records dst as pushed, unless PushErrors fails it.
+func (e *Engine) Push(ctx context.Context, src, dst string, insecure bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.PushErrors[dst]; err != nil {
+		return err
+	}
+	if _, ok := e.images[src]; !ok {
+		return fmt.Errorf("push %s: no such image", src)
+	}
+	e.pushes = append(e.pushes, dst)
+	return nil
+}
+
+// Pushed lists the destinations of the pushes.
+func (e *Engine) Pushed() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.pushes)
 }
 
 // Pulled lists the refs Pull was called with.

@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
+	"github.com/kindling-dev/kindling/test/infrastructure/registry"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
+)
+
+// registryName is the container of the suite's local registry, also its host name on the Kind network.
+func (r *Run) registryName() string { return "kindling-registry-" + r.cfg.Suite.Name }
+
+func localRegistry(rec *state.Registry) registry.Local {
+	return registry.Local{Name: rec.Name, Engine: rec.Engine, HostPort: rec.HostPort}
+}
+
+// push is the export phase with E2E_REGISTRY=local: the images go to the suite's own registry,
+// each read back and compared with the built image before anything is recorded (and so before
+// prune may delete the engine's copies).
+func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
+	log := r.logger("export")
+	if r.pushedStillTrue(ctx) {
+		log("up to date: the images are in the local registry %s, verified", r.st.Pushed.Host)
+		return Exported{Images: b.Images, Pushed: r.st.Pushed.Images}, nil
+	}
+	eng, err := r.engine(ctx)
+	if err != nil {
+		return Exported{}, err
+	}
+	// Recorded before it starts: down finds and removes it whatever happens next.
+	r.st.Registry = &state.Registry{Name: r.registryName(), Engine: eng.Name()}
+	if err := r.save(); err != nil {
+		return Exported{}, err
+	}
+	l, err := registry.Start(ctx, eng.Name(), r.registryName(), log)
+	if err != nil {
+		return Exported{}, err
+	}
+	r.st.Registry.HostPort = l.HostPort
+	r.addRegistryPlace(ctx, l)
+	pushed := make([]state.Image, len(b.Images))
+	for i, img := range b.Images {
+		ref, err := imageref.Parse(img.Ref)
+		if err != nil {
+			return Exported{}, err
+		}
+		dst := l.Host() + "/" + ref.Path() + ":" + ref.Tag()
+		start := time.Now()
+		if err := eng.Push(ctx, img.Ref, dst, true); err != nil {
+			return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
+		}
+		digest, err := registry.Verify(ctx, dst, img.EngineID, true)
+		if err != nil {
+			return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
+		}
+		log("pushed %s and read it back (%s) in %s", dst, digest, time.Since(start).Round(10*time.Millisecond))
+		pushed[i] = state.Image{Service: img.Service, Ref: dst, ID: img.ID, EngineID: img.EngineID}
+	}
+	r.st.Pushed = &state.Pushed{Host: l.Host(), Images: pushed, Verified: time.Now().UTC()}
+	r.valid["pushed"] = true
+	return Exported{Images: b.Images, Pushed: pushed}, r.save()
+}
+
+// pushedStillTrue reports whether the recorded push still holds: the registry answers on its
+// port and has every image as it was built.
+func (r *Run) pushedStillTrue(ctx context.Context) bool {
+	p, rec := r.st.Pushed, r.st.Registry
+	if p == nil || rec == nil || rec.HostPort == "" {
+		return false
+	}
+	if ok, seen := r.valid["pushed"]; seen {
+		return ok
+	}
+	ok := true
+	l, err := registry.Start(ctx, rec.Engine, rec.Name, r.logger("export"))
+	if err != nil || l.Host() != p.Host {
+		ok = false // a registry on another port: the images' references changed
+	}
+	for _, img := range p.Images {
+		if !ok {
+			break
+		}
+		if _, err := registry.Verify(ctx, img.Ref, img.EngineID, true); err != nil {
+			ok = false
+		}
+	}
+	if !ok {
+		r.logf("export", "recorded push to %s is no longer true (registry or images gone): not using it", p.Host)
+	} else {
+		r.addRegistryPlace(ctx, l)
+	}
+	r.valid["pushed"] = ok
+	return ok
+}
+
+// addRegistryPlace adds the registry's volume to the measured places.
+func (r *Run) addRegistryPlace(ctx context.Context, l registry.Local) {
+	if path, err := l.VolumePath(ctx); err == nil && path != "" {
+		r.addPlaces(disk.Place{Name: "registry " + l.Name + " volume", Path: path})
+	}
+}
+
+// removeRegistry deletes the suite's local registry and its volume.
+func (r *Run) removeRegistry(ctx context.Context, log func(string, ...any)) {
+	rec := r.st.Registry
+	if rec == nil {
+		return
+	}
+	if err := localRegistry(rec).Remove(ctx); err != nil {
+		log("could not remove the local registry %s: %v", rec.Name, err)
+		return
+	}
+	log("removed the local registry %s and its volume", rec.Name)
+	r.st.Registry, r.st.Pushed = nil, nil
+}
+
+// containerdPatches are the Kind config's additions for the run: with a local registry, containerd
+// reads registry hosts from certs.d.
+func (r *Run) containerdPatches() []string {
+	if !r.cfg.LocalRegistry {
+		return nil
+	}
+	return []string{registry.ContainerdPatch}
+}
+
+// attachRegistry connects the local registry to the cluster: the Kind network, every node's
+// containerd, and the KEP-1755 ConfigMap.
+func (r *Run) attachRegistry(ctx context.Context, c Cluster, log func(string, ...any)) error {
+	rec := r.st.Registry
+	if !r.cfg.LocalRegistry || rec == nil || rec.HostPort == "" {
+		return nil
+	}
+	ns, err := cluster.Nodes(ctx, c.Name, c.Provider)
+	if err != nil {
+		return err
+	}
+	l := localRegistry(rec)
+	if err := l.Attach(ctx, cluster.Network(c.Provider), ns); err != nil {
+		return err
+	}
+	if err := l.Document(ctx, c.Kubeconfig); err != nil {
+		return err
+	}
+	log("the nodes pull %s from the local registry %s on network %s", l.Host(), l.Name, cluster.Network(c.Provider))
+	return nil
+}
