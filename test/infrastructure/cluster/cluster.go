@@ -112,19 +112,12 @@ func Create(ctx context.Context, o Options) (Cluster, error) {
 		kindcluster.CreateWithDisplayUsage(false),
 		kindcluster.CreateWithDisplaySalutation(false),
 	}
-	switch {
-	case len(o.ExtraMounts) > 0:
-		config, err := nodeConfig(o.ConfigPath, o.ExtraMounts, o.Workers)
-		if err == nil {
-			config.ContainerdConfigPatches = append(config.ContainerdConfigPatches, o.ContainerdConfigPatches...)
-		}
-		if err != nil {
-			return Cluster{}, err
-		}
-		opts = append(opts, kindcluster.CreateWithV1Alpha4Config(config))
-	case o.ConfigPath != "":
-		opts = append(opts, kindcluster.CreateWithConfigFile(o.ConfigPath))
+	config, err := nodeConfig(o.ConfigPath, o.ExtraMounts, o.Workers)
+	if err != nil {
+		return Cluster{}, err
 	}
+	config.ContainerdConfigPatches = append(config.ContainerdConfigPatches, o.ContainerdConfigPatches...)
+	opts = append(opts, kindcluster.CreateWithV1Alpha4Config(config))
 	if o.NodeImage != "" {
 		opts = append(opts, kindcluster.CreateWithNodeImage(o.NodeImage))
 	}
@@ -137,7 +130,7 @@ func Create(ctx context.Context, o Options) (Cluster, error) {
 		}
 	}
 
-	logf("creating cluster %q (provider %s, node image %s, config %s)", o.Name, o.Provider, orDefault(o.NodeImage), orDefault(o.ConfigPath))
+	logf("creating cluster %q (provider %s, node image %s, config %s, %d node(s))", o.Name, o.Provider, orDefault(o.NodeImage), orDefault(o.ConfigPath), len(config.Nodes))
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- p.Create(o.Name, opts...) }()

@@ -66,7 +66,8 @@ func TestRealDeployPhase(t *testing.T) {
 
 	name := "kindling-it-" + unique
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	c, err := cluster.Create(ctx, cluster.Options{Name: name, Provider: "docker", NodeImage: nodeImage,
+	// A control plane and two workers: the archive goes to every node.
+	c, err := cluster.Create(ctx, cluster.Options{Name: name, Provider: "docker", NodeImage: nodeImage, Workers: 2,
 		KubeconfigPath: kubeconfig, WaitForReady: 3 * time.Minute, Log: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -80,8 +81,16 @@ func TestRealDeployPhase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(nodes) != 3 {
+		t.Fatalf("nodes %v, want 3", nodes)
+	}
 	if _, err := load.Archive(ctx, nodes, tarball, []load.Image{{Ref: img.Ref, ID: img.ID}}, t.Logf); err != nil {
 		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if missing, err := load.Missing(ctx, n, []load.Image{{Ref: img.Ref, ID: img.ID}}); err != nil || len(missing) > 0 {
+			t.Fatalf("node %s lacks the loaded image (%v)", n, err)
+		}
 	}
 	loaded := Loaded{
 		Cluster: state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig},
