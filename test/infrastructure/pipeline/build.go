@@ -69,8 +69,8 @@ func (r *Run) build(ctx context.Context) (Built, error) {
 			log("up to date: the images are in the verified archive %s", r.st.Archive.Path)
 			return Built{Images: r.st.Images}, nil
 		}
-		if r.cfg.LocalRegistry && r.pushedStillTrue(ctx) {
-			log("up to date: the images are in the local registry %s, verified", r.st.Pushed.Host)
+		if r.pushedStillTrue(ctx) {
+			log("up to date: the images are in %s, verified", r.st.Pushed.Host)
 			return Built{Images: r.st.Images}, nil
 		}
 	}

@@ -47,6 +47,8 @@ type Config struct {
 	DiskBudget           budget.Budget // E2E_DISK_BUDGET
 	Workers              int           // E2E_WORKERS: worker nodes added to the suite's Kind config
 	LocalRegistry        bool          // E2E_REGISTRY=local: images go through the suite's own registry, not an archive
+	PushTo               string        // IMAGE_REGISTRY without IMAGE_TAG: images are built and pushed there, and the nodes pull them
+	RegistryInsecure     bool          // E2E_REGISTRY_INSECURE: plain HTTP to PushTo (always for loopback hosts)
 }
 
 // Registry is where the nodes pull the images from. With a Tag (IMAGE_REGISTRY and IMAGE_TAG)
@@ -74,8 +76,9 @@ var Env = [][2]string{
 	{"E2E_KEEP_CLUSTER_ON_FAILURE", "true: e2e keeps the cluster when something failed"},
 	{"E2E_ROLLOUT_TIMEOUT", "how long deploy waits for rollouts; default 3m"},
 	{"E2E_TEST_TIMEOUT", "go test -timeout for the e2e suite; default 15m"},
-	{"IMAGE_REGISTRY", "registry mode: pull images from this registry (needs IMAGE_TAG)"},
-	{"IMAGE_TAG", "registry mode: the tag of every image"},
+	{"IMAGE_REGISTRY", "an external registry, host[:port][/prefix]: alone, the images are built, pushed there and read back, and the nodes pull them; with IMAGE_TAG, nothing is built and the nodes pull <registry>/<service>:<tag>"},
+	{"IMAGE_TAG", "with IMAGE_REGISTRY: the tag of every image, built elsewhere"},
+	{"E2E_REGISTRY_INSECURE", "true: plain HTTP to IMAGE_REGISTRY (always so for localhost and 127.0.0.1)"},
 	{"DISK_REPORT_FORMAT", "text (default) or json"},
 	{"NO_COLOR", "set to disable colour"},
 	{"GITHUB_STEP_SUMMARY", "when set, reports are appended to it as markdown"},
@@ -213,17 +216,30 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 		bad("%v", err)
 	}
 	reg, tag := os.Getenv("IMAGE_REGISTRY"), os.Getenv("IMAGE_TAG")
+	host := strings.TrimSuffix(reg, "/")
 	switch {
 	case reg != "" && tag != "":
-		c.Registry = &Registry{Host: strings.TrimSuffix(reg, "/"), Tag: tag}
+		c.Registry = &Registry{Host: host, Tag: tag}
+	case reg != "":
+		c.PushTo = host
+		tag = "tag"
+	case tag != "":
+		bad("IMAGE_TAG=%q needs IMAGE_REGISTRY, the registry that holds the images", tag)
+	}
+	if reg != "" {
 		for _, svc := range s.ServiceNames() {
-			if _, err := imageref.Parse(c.Registry.Host + "/" + svc + ":" + tag); err != nil {
-				bad("IMAGE_REGISTRY=%q IMAGE_TAG=%q: the image of service %s would be %v; use host[:port][/prefix] and a tag of letters, digits, '.', '_' and '-'", reg, tag, svc, err)
+			if _, err := imageref.Parse(host + "/" + svc + ":" + tag); err != nil {
+				bad("IMAGE_REGISTRY=%q IMAGE_TAG=%q: the image of service %s would be %v; use host[:port][/prefix] and a tag of letters, digits, '.', '_' and '-'", reg, os.Getenv("IMAGE_TAG"), svc, err)
 				break
 			}
 		}
-	case reg != "" || tag != "":
-		bad("registry mode needs both IMAGE_REGISTRY and IMAGE_TAG (got IMAGE_REGISTRY=%q IMAGE_TAG=%q)", reg, tag)
+	}
+	if v := os.Getenv("E2E_REGISTRY_INSECURE"); v != "" {
+		parsed, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("E2E_REGISTRY_INSECURE=%q: use true or false", v)
+		}
+		c.RegistryInsecure = parsed
 	}
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("bad environment:\n  %s", strings.Join(problems, "\n  "))

@@ -62,7 +62,7 @@ func TestConfigReportsEveryBadValueAtOnce(t *testing.T) {
 	t.Setenv("E2E_PRUNE", "everything")
 	t.Setenv("E2E_REUSE_CLUSTER", "yes please")
 	t.Setenv("E2E_ROLLOUT_TIMEOUT", "soon")
-	t.Setenv("IMAGE_REGISTRY", "registry.example:5000")
+	t.Setenv("IMAGE_TAG", "v1")
 	t.Setenv("KIND_CLUSTER_NAME", "Not_A_DNS_Label")
 	t.Setenv("E2E_PRUNE_KEEP", "kindenv/[")
 	t.Setenv("DISK_REPORT_FORMAT", "yaml")
@@ -91,6 +91,14 @@ func TestConfigRegistryMode(t *testing.T) {
 		t.Errorf("registry = %+v", c.Registry)
 	}
 	withService := suite.Suite{Name: "aianalysis", Services: []build.Service{{Name: "datastorage"}}}
+	t.Setenv("IMAGE_TAG", "")
+	if c, err := ConfigFromEnv("/repo", withService); err != nil || c.PushTo != "registry.example:5000" || c.Registry != nil {
+		t.Errorf("IMAGE_REGISTRY alone: push to %q, registry %+v, %v; want a push to registry.example:5000", c.PushTo, c.Registry, err)
+	}
+	t.Setenv("IMAGE_REGISTRY", "http://registry")
+	if _, err := ConfigFromEnv("/repo", withService); err == nil || !strings.Contains(err.Error(), "not a valid image reference") {
+		t.Errorf("IMAGE_REGISTRY=http://registry alone: err = %v", err)
+	}
 	for reg, tag := range map[string]string{"Registry.Example:5000/UPPER": "v1", "registry.example:5000": "bad tag", "http://registry": "v1"} {
 		t.Setenv("IMAGE_REGISTRY", reg)
 		t.Setenv("IMAGE_TAG", tag)

@@ -37,7 +37,7 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 		log("skipped: registry mode, nothing to export")
 		return Exported{Images: b.Images}, nil
 	}
-	if r.cfg.LocalRegistry {
+	if r.pushes() {
 		return r.push(ctx, b)
 	}
 	if r.loadedStillTrue(ctx) {

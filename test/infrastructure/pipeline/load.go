@@ -14,6 +14,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
+	"github.com/kindling-dev/kindling/test/infrastructure/registry"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -53,11 +54,17 @@ func (r *Run) Load(ctx context.Context) error {
 func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 	log := r.logger("load")
 	if reg := r.cfg.Registry; reg != nil {
-		log("skipped: registry mode, nodes pull from %s", reg.Host)
+		// What the nodes will pull must be there now, not found missing by a rollout timeout.
+		for _, img := range e.Images {
+			if err := registry.Exists(ctx, reg.Host+"/"+img.Service+":"+reg.Tag, r.insecure(reg.Host)); err != nil {
+				return Loaded{}, fmt.Errorf("%w; push the suite's images first (IMAGE_REGISTRY without IMAGE_TAG builds and pushes them)", err)
+			}
+		}
+		log("skipped: registry mode, nodes pull from %s (every image is there)", reg.Host)
 		return Loaded{Cluster: c.Cluster, Images: e.Images, Registry: reg}, nil
 	}
 	if len(e.Pushed) > 0 {
-		log("skipped: the nodes pull from the local registry %s when the pods start (IfNotPresent)", r.st.Pushed.Host)
+		log("skipped: the nodes pull from %s when the pods start (IfNotPresent)", r.st.Pushed.Host)
 		return Loaded{Cluster: c.Cluster, Images: e.Pushed, Registry: &Registry{Host: r.st.Pushed.Host}}, nil
 	}
 	if r.loadedStillTrue(ctx) && r.st.Loaded.Cluster == c.Name {

@@ -5,12 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
@@ -216,8 +224,10 @@ func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 // Registry mode: the images come from a registry, so build, export, prune and load each say in
 // one line that they are skipped, and load hands deploy the registry's references.
 func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
+	host := testRegistry(t)
+	pushRandom(t, host+"/alpha:v1")
 	r, out := newTestRun(t, t.TempDir(), &enginetest.Engine{})
-	r.cfg.Registry = &Registry{Host: "registry.example:5000", Tag: "v1"}
+	r.cfg.Registry = &Registry{Host: host, Tag: "v1"}
 	ctx := context.Background()
 	for _, phase := range []func(context.Context) error{r.Build, r.Export, r.Prune} {
 		if err := phase(ctx); err != nil {
@@ -228,7 +238,7 @@ func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Registry == nil || len(l.Images) != 1 || l.Images[0].Ref != "registry.example:5000/alpha:v1" {
+	if l.Registry == nil || len(l.Images) != 1 || l.Images[0].Ref != host+"/alpha:v1" {
 		t.Errorf("loaded in registry mode = %+v", l)
 	}
 	for _, phase := range []string{"[build]", "[export]", "[prune]", "[load]"} {
@@ -238,6 +248,35 @@ func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
 	}
 	if strings.Count(out.String(), "skipped") != 4 {
 		t.Errorf("want 4 skip lines:\n%s", out)
+	}
+
+	// An image the registry lacks fails the load, naming image and registry, before deploy waits.
+	r.cfg.Registry.Tag = "v2"
+	_, err = r.load(ctx, Cluster{}, Exported{Images: []state.Image{{Service: "alpha"}}})
+	if err == nil || !strings.Contains(err.Error(), host+"/alpha:v2") || !strings.Contains(err.Error(), "push the suite's images first") {
+		t.Errorf("load of an image the registry lacks: %v", err)
+	}
+}
+
+// testRegistry serves an in-memory registry on the loopback and returns its host:port.
+func testRegistry(t *testing.T) string {
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// pushRandom pushes a small random image to ref.
+func pushRandom(t *testing.T, ref string) {
+	img, err := random.Image(1024, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
 	}
 }
 

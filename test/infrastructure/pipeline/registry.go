@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
@@ -19,80 +21,106 @@ func localRegistry(rec *state.Registry) registry.Local {
 	return registry.Local{Name: rec.Name, Engine: rec.Engine, HostPort: rec.HostPort}
 }
 
-// push is the export phase with E2E_REGISTRY=local: the images go to the suite's own registry,
-// each read back and compared with the built image before anything is recorded (and so before
-// prune may delete the engine's copies).
+// pushes reports whether the export phase pushes to a registry instead of writing an archive.
+func (r *Run) pushes() bool { return r.cfg.LocalRegistry || r.cfg.PushTo != "" }
+
+// insecure reports whether host is spoken to over plain HTTP: loopback hosts (docker's own rule)
+// and E2E_REGISTRY_INSECURE=true.
+func (r *Run) insecure(host string) bool {
+	domain, _, _ := strings.Cut(host, "/")
+	if h, _, err := net.SplitHostPort(domain); err == nil {
+		domain = h
+	}
+	if domain == "localhost" {
+		return true
+	}
+	if ip := net.ParseIP(domain); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	return r.cfg.RegistryInsecure
+}
+
+// push is the export phase with a registry (E2E_REGISTRY=local: the suite's own, started here;
+// IMAGE_REGISTRY: an external one): every image is pushed, read back and compared with the built
+// image before anything is recorded, and so before prune may delete the engine's copies.
 func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 	log := r.logger("export")
 	if r.pushedStillTrue(ctx) {
-		log("up to date: the images are in the local registry %s, verified", r.st.Pushed.Host)
+		log("up to date: the images are in %s, verified", r.st.Pushed.Host)
 		return Exported{Images: b.Images, Pushed: r.st.Pushed.Images}, nil
 	}
 	eng, err := r.engine(ctx)
 	if err != nil {
 		return Exported{}, err
 	}
-	// Recorded before it starts: down finds and removes it whatever happens next.
-	r.st.Registry = &state.Registry{Name: r.registryName(), Engine: eng.Name()}
-	if err := r.save(); err != nil {
-		return Exported{}, err
+	host := r.cfg.PushTo
+	if r.cfg.LocalRegistry {
+		// Recorded before it starts: down finds and removes it whatever happens next.
+		r.st.Registry = &state.Registry{Name: r.registryName(), Engine: eng.Name()}
+		if err := r.save(); err != nil {
+			return Exported{}, err
+		}
+		l, err := registry.Start(ctx, eng.Name(), r.registryName(), log)
+		if err != nil {
+			return Exported{}, err
+		}
+		r.st.Registry.HostPort = l.HostPort
+		r.addRegistryPlace(ctx, l)
+		host = l.Host()
 	}
-	l, err := registry.Start(ctx, eng.Name(), r.registryName(), log)
-	if err != nil {
-		return Exported{}, err
-	}
-	r.st.Registry.HostPort = l.HostPort
-	r.addRegistryPlace(ctx, l)
+	insecure := r.insecure(host)
 	pushed := make([]state.Image, len(b.Images))
 	for i, img := range b.Images {
 		ref, err := imageref.Parse(img.Ref)
 		if err != nil {
 			return Exported{}, err
 		}
-		dst := l.Host() + "/" + ref.Path() + ":" + ref.Tag()
+		dst := host + "/" + ref.Path() + ":" + ref.Tag()
 		start := time.Now()
-		if err := eng.Push(ctx, img.Ref, dst, true); err != nil {
+		if err := eng.Push(ctx, img.Ref, dst, insecure); err != nil {
 			return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
 		}
-		digest, err := registry.Verify(ctx, dst, img.EngineID, true)
+		digest, err := registry.Verify(ctx, dst, img.EngineID, insecure)
 		if err != nil {
 			return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
 		}
 		log("pushed %s and read it back (%s) in %s", dst, digest, time.Since(start).Round(10*time.Millisecond))
 		pushed[i] = state.Image{Service: img.Service, Ref: dst, ID: img.ID, EngineID: img.EngineID}
 	}
-	r.st.Pushed = &state.Pushed{Host: l.Host(), Images: pushed, Verified: time.Now().UTC()}
+	r.st.Pushed = &state.Pushed{Host: host, Images: pushed, Verified: time.Now().UTC()}
 	r.valid["pushed"] = true
 	return Exported{Images: b.Images, Pushed: pushed}, r.save()
 }
 
-// pushedStillTrue reports whether the recorded push still holds: the registry answers on its
-// port and has every image as it was built.
+// pushedStillTrue reports whether the recorded push still holds: the registry answers (the local
+// one on the same port) and has every image as it was built.
 func (r *Run) pushedStillTrue(ctx context.Context) bool {
-	p, rec := r.st.Pushed, r.st.Registry
-	if p == nil || rec == nil || rec.HostPort == "" {
+	p := r.st.Pushed
+	if p == nil || !r.pushes() {
 		return false
 	}
 	if ok, seen := r.valid["pushed"]; seen {
 		return ok
 	}
 	ok := true
-	l, err := registry.Start(ctx, rec.Engine, rec.Name, r.logger("export"))
-	if err != nil || l.Host() != p.Host {
-		ok = false // a registry on another port: the images' references changed
+	if rec := r.st.Registry; rec != nil {
+		l, err := registry.Start(ctx, rec.Engine, rec.Name, r.logger("export"))
+		if ok = err == nil && l.Host() == p.Host; ok { // another port: the images' references changed
+			r.addRegistryPlace(ctx, l)
+		}
+	} else if p.Host != r.cfg.PushTo {
+		ok = false
 	}
 	for _, img := range p.Images {
 		if !ok {
 			break
 		}
-		if _, err := registry.Verify(ctx, img.Ref, img.EngineID, true); err != nil {
+		if _, err := registry.Verify(ctx, img.Ref, img.EngineID, r.insecure(p.Host)); err != nil {
 			ok = false
 		}
 	}
 	if !ok {
 		r.logf("export", "recorded push to %s is no longer true (registry or images gone): not using it", p.Host)
-	} else {
-		r.addRegistryPlace(ctx, l)
 	}
 	r.valid["pushed"] = ok
 	return ok

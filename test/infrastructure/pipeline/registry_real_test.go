@@ -80,7 +80,7 @@ func TestRealLocalRegistryMode(t *testing.T) {
 	if _, found, _ := eng.ImageID(ctx, r.st.Images[0].Ref); found {
 		t.Errorf("prune left %s in the engine", r.st.Images[0].Ref)
 	}
-	if !strings.Contains(out.String(), "the nodes pull from the local registry") {
+	if !strings.Contains(out.String(), "skipped: the nodes pull from localhost:") {
 		t.Errorf("load did not say the nodes pull:\n%s", out.String())
 	}
 	kube := clientFor(t, r.st.Cluster.Kubeconfig)
@@ -108,5 +108,117 @@ func TestRealLocalRegistryMode(t *testing.T) {
 	l := registry.Local{Name: rec.Name, Engine: rec.Engine}
 	if path, err := l.VolumePath(ctx); err == nil {
 		t.Errorf("down left the registry's volume at %s", path)
+	}
+}
+
+// TestRealExternalRegistry pushes to a registry the run does not own (IMAGE_REGISTRY, here a
+// registry:3 container the test starts and shows to the nodes, as a team would configure theirs):
+// a push that fails leaves every image in the engine and nothing to prune; a push that works is
+// read back, pruned, and pulled by the node.
+func TestRealExternalRegistry(t *testing.T) {
+	eng := enginetest.Real(t, "docker")
+	nodeImage := testenv.NodeImage(t)
+	enginetest.Lock(t)
+	ctx := context.Background()
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unique := enginetest.Unique(t)
+	reg, err := registry.Start(ctx, "docker", "kindling-external-it-"+unique, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Remove(context.Background()) })
+	manifestsDir, err := filepath.Rel(root, manifests(t, map[string]string{
+		"00-namespace.yaml":     namespaceYAML("it-external"),
+		"41-holmesgpt-api.yaml": deploymentYAML("it-external", "holmesgpt-api", "${HOLMESGPT_API_IMAGE}"),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := Config{
+		Root: root,
+		Suite: suite.Suite{Name: "ext" + unique, Manifests: manifestsDir, Services: []build.Service{{Name: "holmesgpt-api",
+			Spec: build.Spec{Host: &build.HostBuild{Package: "./services/holmesgpt-api", Containerfile: "services/holmesgpt-api/Containerfile"}}}}},
+		Engine: "docker", HostBuild: true, Parallelism: 1, Prune: PruneScoped,
+		RunDir: filepath.Join(dir, "run"), ArchiveDir: filepath.Join(dir, "archives"),
+		ClusterName: "kindling-ext-" + unique, NodeImage: nodeImage, RolloutTimeout: 2 * time.Minute,
+	}
+
+	t.Run("a failed push prunes nothing", func(t *testing.T) {
+		bad := cfg
+		bad.PushTo = "localhost:1/kindling"
+		r, err := New(bad, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Down(context.Background()) })
+		if err := r.Build(ctx); err != nil {
+			t.Fatal(err)
+		}
+		err = r.Export(ctx)
+		if err == nil || !strings.Contains(err.Error(), "localhost:1/kindling/holmesgpt-api") || !strings.Contains(err.Error(), "nothing was pruned") {
+			t.Fatalf("export to a registry that does not answer: %v", err)
+		}
+		if err := r.Prune(ctx); err == nil {
+			t.Error("prune ran after a failed push")
+		}
+		if _, found, err := eng.ImageID(ctx, r.st.Images[0].Ref); err != nil || !found {
+			t.Errorf("the built image is gone after a failed push (%v)", err)
+		}
+	})
+
+	cfg.PushTo = reg.Host() + "/kindling"
+	var out bytes.Buffer
+	r, err := New(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.Down(context.Background())
+		t.Logf("run output:\n%s", out.String())
+	})
+	for _, phase := range []func(context.Context) error{r.Build, r.Export, r.Prune, r.Cluster} {
+		if err := phase(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, found, _ := eng.ImageID(ctx, r.st.Images[0].Ref); found {
+		t.Errorf("prune left %s in the engine", r.st.Images[0].Ref)
+	}
+	ref := r.st.Pushed.Images[0].Ref
+	if !strings.HasPrefix(ref, reg.Host()+"/kindling/holmesgpt-api:") {
+		t.Errorf("pushed as %s", ref)
+	}
+	nodes, err := cluster.Nodes(ctx, cfg.ClusterName, "docker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Attach(ctx, cluster.Network("docker"), nodes); err != nil {
+		t.Fatal(err)
+	}
+	for _, phase := range []func(context.Context) error{r.Load, r.Deploy} {
+		if err := phase(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := clientFor(t, r.st.Cluster.Kubeconfig).AppsV1().Deployments("it-external").Get(ctx, "holmesgpt-api", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != ref || d.Status.AvailableReplicas != 1 {
+		t.Errorf("deployment runs %s (%d available), want %s available", got, d.Status.AvailableReplicas, ref)
+	}
+	id := r.st.Images[0].EngineID
+	if _, err := registry.Verify(ctx, ref, id, true); err != nil {
+		t.Fatalf("before down: %v", err)
+	}
+	if err := r.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Verify(ctx, ref, id, true); err != nil {
+		t.Errorf("down touched the external registry, which is not the run's: %v", err)
 	}
 }

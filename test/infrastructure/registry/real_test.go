@@ -42,6 +42,19 @@ func TestRealPushAndVerify(t *testing.T) {
 				t.Errorf("a second Start gave %+v, %v; want the running %+v", again, err, l)
 			}
 
+			// Joining another network keeps the port (docker 20.10 moves ports it chose itself).
+			network := "kindling-it-" + unique
+			if out, err := enginetest.Command(ctx, name, "network", "create", network).CombinedOutput(); err != nil {
+				t.Fatalf("network create: %v: %s", err, out)
+			}
+			t.Cleanup(func() { enginetest.Command(context.Background(), name, "network", "rm", network).Run() })
+			if err := l.Attach(ctx, network, nil); err != nil {
+				t.Fatal(err)
+			}
+			if again, err := Start(ctx, name, l.Name, t.Logf); err != nil || again.HostPort != l.HostPort {
+				t.Fatalf("after joining network %s: %+v, %v; want port %s", network, again, err, l.HostPort)
+			}
+
 			dst := l.Host() + "/hello:1"
 			if err := eng.Push(ctx, ref, dst, true); err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os/exec"
 	"path"
@@ -60,8 +61,14 @@ func Start(ctx context.Context, engineName, containerName string, log func(strin
 	if !running {
 		// A stopped one of an earlier run goes; its volume and the layers in it stay.
 		l.engine(ctx, "rm", "-f", containerName)
+		// A port of our choosing: docker 20.10 moves an engine-chosen one when the container
+		// joins another network (the Kind network, in Attach).
+		port, err := freePort()
+		if err != nil {
+			return l, err
+		}
 		if _, err := l.engine(ctx, "run", "-d", "--name", containerName, "--label", "kindling.registry=true",
-			"-v", l.Volume()+":/var/lib/registry", "-p", "127.0.0.1::5000", Image); err != nil {
+			"-v", l.Volume()+":/var/lib/registry", "-p", "127.0.0.1:"+port+":5000", Image); err != nil {
 			return l, fmt.Errorf("start the local registry %s (%s): %w", containerName, Image, err)
 		}
 		log("started the local registry %s (%s)", containerName, Image)
@@ -88,6 +95,17 @@ func Start(ctx context.Context, engineName, containerName string, log func(strin
 		return l, fmt.Errorf("local registry %s on 127.0.0.1:%s does not answer /v2/: %w", containerName, port, err)
 	}
 	return l, nil
+}
+
+// freePort is a TCP port of the loopback that nothing listens on now.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port for the local registry: %w", err)
+	}
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	return port, err
 }
 
 func (l Local) running(ctx context.Context) (bool, error) {
@@ -203,6 +221,22 @@ func (l Local) Document(ctx context.Context, kubeconfig string) error {
 	_, err = kube.CoreV1().ConfigMaps("kube-public").Apply(ctx, cm, metav1.ApplyOptions{FieldManager: "kindling", Force: true})
 	if err != nil {
 		return fmt.Errorf("publish the local registry in ConfigMap kube-public/local-registry-hosting: %w", err)
+	}
+	return nil
+}
+
+// Exists checks that the registry has ref, and says which image and registry when it does not.
+func Exists(ctx context.Context, ref string, insecure bool) error {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return err
+	}
+	if _, err := remote.Head(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+		return fmt.Errorf("image %s is not available from registry %s: %w", ref, r.Context().RegistryStr(), err)
 	}
 	return nil
 }
