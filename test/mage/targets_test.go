@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 func mage(t *testing.T, env []string, args ...string) (string, error) {
@@ -91,5 +93,50 @@ func TestUnknownSuite(t *testing.T) {
 	}
 	if !strings.Contains(out, `unknown suite "nope"`) || !strings.Contains(out, "aianalysis") {
 		t.Errorf("output does not name the unknown suite and the known ones:\n%s", out)
+	}
+}
+
+// The GitHub Actions example cannot run here: it is at least valid YAML, and every target it
+// runs exists.
+func TestWorkflowRunsExistingTargets(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, ".github", "workflows", "e2e.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []struct {
+				Run string `json:"run"`
+			} `json:"steps"`
+		} `json:"jobs"`
+	}
+	if err := yaml.Unmarshal(raw, &wf); err != nil {
+		t.Fatalf("e2e.yml is not valid YAML: %v", err)
+	}
+	list, err := mage(t, nil, "-l")
+	if err != nil {
+		t.Fatalf("go run magefile.go -l: %v\n%s", err, list)
+	}
+	var runs int
+	for job, j := range wf.Jobs {
+		for _, step := range j.Steps {
+			fields := strings.Fields(step.Run)
+			for i := 0; i+2 < len(fields); i++ {
+				if fields[i] != "run" || fields[i+1] != "magefile.go" {
+					continue
+				}
+				runs++
+				if !strings.Contains(strings.ToLower(list), "\n  "+strings.ToLower(fields[i+2])+" ") {
+					t.Errorf("job %s runs target %s, which go run magefile.go -l does not list", job, fields[i+2])
+				}
+			}
+		}
+	}
+	if len(wf.Jobs) != 3 || runs != 3 {
+		t.Errorf("want 3 jobs running 3 targets, found %d jobs and %d targets", len(wf.Jobs), runs)
 	}
 }

@@ -49,6 +49,7 @@ type Config struct {
 	LocalRegistry        bool          // E2E_REGISTRY=local: images go through the suite's own registry, not an archive
 	PushTo               string        // IMAGE_REGISTRY without IMAGE_TAG: images are built and pushed there, and the nodes pull them
 	RegistryInsecure     bool          // E2E_REGISTRY_INSECURE: plain HTTP to PushTo (always for loopback hosts)
+	PushTag              string        // IMAGE_PUSH_TAG: each pushed image is also tagged <suite>-<PushTag>
 }
 
 // Registry is where the nodes pull the images from. With a Tag (IMAGE_REGISTRY and IMAGE_TAG)
@@ -78,6 +79,7 @@ var Env = [][2]string{
 	{"E2E_TEST_TIMEOUT", "go test -timeout for the e2e suite; default 15m"},
 	{"IMAGE_REGISTRY", "an external registry, host[:port][/prefix]: alone, the images are built, pushed there and read back, and the nodes pull them; with IMAGE_TAG, nothing is built and the nodes pull <registry>/<service>:<tag>"},
 	{"IMAGE_TAG", "with IMAGE_REGISTRY: the tag of every image, built elsewhere"},
+	{"IMAGE_PUSH_TAG", "with IMAGE_REGISTRY alone: each image is also pushed as <registry>/<service>:<suite>-<IMAGE_PUSH_TAG> (e.g. the commit), for e2e jobs elsewhere that pull it with IMAGE_TAG"},
 	{"E2E_REGISTRY_INSECURE", "true: plain HTTP to IMAGE_REGISTRY (always so for localhost and 127.0.0.1)"},
 	{"DISK_REPORT_FORMAT", "text (default) or json"},
 	{"NO_COLOR", "set to disable colour"},
@@ -232,6 +234,13 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 				bad("IMAGE_REGISTRY=%q IMAGE_TAG=%q: the image of service %s would be %v; use host[:port][/prefix] and a tag of letters, digits, '.', '_' and '-'", reg, os.Getenv("IMAGE_TAG"), svc, err)
 				break
 			}
+		}
+	}
+	if c.PushTag = os.Getenv("IMAGE_PUSH_TAG"); c.PushTag != "" {
+		if c.PushTo == "" {
+			bad("IMAGE_PUSH_TAG=%q needs IMAGE_REGISTRY without IMAGE_TAG: it tags the images this run pushes", c.PushTag)
+		} else if _, err := imageref.Parse(host + "/x:" + s.Name + "-" + c.PushTag); err != nil {
+			bad("IMAGE_PUSH_TAG=%q: %v; use letters, digits, '.', '_' and '-'", c.PushTag, err)
 		}
 	}
 	if v := os.Getenv("E2E_REGISTRY_INSECURE"); v != "" {

@@ -85,6 +85,16 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 			return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
 		}
 		log("pushed %s and read it back (%s) in %s", dst, digest, time.Since(start).Round(10*time.Millisecond))
+		if r.cfg.PushTag != "" && !r.cfg.LocalRegistry {
+			also := host + "/" + ref.Path() + ":" + r.cfg.Suite.Name + "-" + r.cfg.PushTag
+			if err := eng.Push(ctx, img.Ref, also, insecure); err != nil {
+				return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
+			}
+			if _, err := registry.Verify(ctx, also, img.EngineID, insecure); err != nil {
+				return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
+			}
+			log("also pushed it as %s (IMAGE_PUSH_TAG)", also)
+		}
 		pushed[i] = state.Image{Service: img.Service, Ref: dst, ID: img.ID, EngineID: img.EngineID}
 	}
 	r.st.Pushed = &state.Pushed{Host: host, Images: pushed, Verified: time.Now().UTC()}

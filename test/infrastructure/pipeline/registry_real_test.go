@@ -170,7 +170,7 @@ func TestRealExternalRegistry(t *testing.T) {
 		}
 	})
 
-	cfg.PushTo = reg.Host() + "/kindling"
+	cfg.PushTo, cfg.PushTag = reg.Host()+"/kindling", "commit1"
 	var out bytes.Buffer
 	r, err := New(cfg, &out)
 	if err != nil {
@@ -191,6 +191,10 @@ func TestRealExternalRegistry(t *testing.T) {
 	ref := r.st.Pushed.Images[0].Ref
 	if !strings.HasPrefix(ref, reg.Host()+"/kindling/holmesgpt-api:") {
 		t.Errorf("pushed as %s", ref)
+	}
+	// What a matrix job elsewhere pulls with IMAGE_TAG=<suite>-<IMAGE_PUSH_TAG>.
+	if _, err := registry.Verify(ctx, reg.Host()+"/kindling/holmesgpt-api:"+cfg.Suite.Name+"-commit1", r.st.Images[0].EngineID, true); err != nil {
+		t.Errorf("IMAGE_PUSH_TAG: %v", err)
 	}
 	nodes, err := cluster.Nodes(ctx, cfg.ClusterName, "docker")
 	if err != nil {
