@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -388,7 +389,42 @@ func (r *Recorder) WriteSummaryMarkdown(w io.Writer) error {
 	}
 	writeMarkdownTable(&b, []string{"Filesystem", "Overall peak", "Use%", "During"},
 		[]string{"---", "---:", "---:", "---"}, rows)
+	writeTimeline(&b, phases)
 	return writeString(w, b.String())
+}
+
+// writeTimeline draws each filesystem's used bytes at every checkpoint (line) and the peak of the
+// phase ending there (bars) as a mermaid xychart, which GitHub renders in a step summary.
+func writeTimeline(b *strings.Builder, phases []Phase) {
+	type series struct {
+		label             string
+		names, used, peak []string
+	}
+	var order []string
+	byKey := map[string]*series{}
+	for _, p := range phases {
+		for _, c := range p.Filesystems {
+			k := c.key()
+			s := byKey[k]
+			if s == nil {
+				s = &series{label: fsLabel(c.Filesystem)}
+				byKey[k] = s
+				order = append(order, k)
+			}
+			s.names = append(s.names, strconv.Quote(p.Name))
+			s.used = append(s.used, fmt.Sprintf("%.2f", float64(c.Used)/(1<<30)))
+			s.peak = append(s.peak, fmt.Sprintf("%.2f", float64(c.Peak)/(1<<30)))
+		}
+	}
+	for _, k := range order {
+		s := byKey[k]
+		if len(s.names) < 2 {
+			continue
+		}
+		fmt.Fprintf(b, "\n```mermaid\nxychart-beta\n    title %s\n    x-axis [%s]\n    y-axis \"GiB used\"\n    bar [%s]\n    line [%s]\n```\n",
+			strconv.Quote("Used on "+s.label+": line at each checkpoint, bars the peak of the phase ending there"),
+			strings.Join(s.names, ", "), strings.Join(s.peak, ", "), strings.Join(s.used, ", "))
+	}
 }
 
 // AppendStepSummary appends WriteSummaryMarkdown to $GITHUB_STEP_SUMMARY; a no-op when unset.

@@ -146,6 +146,9 @@ func TestRecorderDeltaAndPeak(t *testing.T) {
 	if !strings.Contains(md.String(), "| IMAGES_BUILT | 1s | / (/dev_) | 2.0 KiB | 4.9 KiB | +1000 B | 2 |") {
 		t.Errorf("markdown summary:\n%s", md.String())
 	}
+	if !strings.Contains(md.String(), "```mermaid\nxychart-beta\n") || !strings.Contains(md.String(), `x-axis ["START", "IMAGES_BUILT"`) {
+		t.Errorf("markdown summary lacks the disk timeline:\n%s", md.String())
+	}
 	b, err := json.Marshal(phases)
 	if err != nil || !strings.Contains(string(b), `"peak_used_bytes":5000`) || !strings.Contains(string(b), `"delta_bytes":1000`) {
 		t.Errorf("phases JSON: %s %v", b, err)

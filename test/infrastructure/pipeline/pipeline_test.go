@@ -416,3 +416,19 @@ func TestBudgetTooSmallFailsBeforeExportWrites(t *testing.T) {
 		t.Error("a refused export recorded an archive")
 	}
 }
+
+// On GitHub Actions each phase's log is a folded group, and a failure an annotation.
+func TestGitHubActionsGroupsAndAnnotations(t *testing.T) {
+	t.Setenv("GITHUB_ACTIONS", "true")
+	r, out := newTestRun(t, t.TempDir(), &enginetest.Engine{})
+	r.cfg.DiskBudget = budget.Budget{Off: true}
+	err := r.timed(context.Background(), "export", "EXPORTED", func() error { return errors.New("disk full\nsecond line 100%") })
+	if err == nil {
+		t.Fatal("want the phase's error")
+	}
+	for _, want := range []string{"::group::export\n", "::endgroup::\n", "::error title=export failed::export: disk full%0Asecond line 100%25\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -153,6 +153,11 @@ func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() err
 	r.startOnce.Do(func() { r.start(ctx) })
 	// Again after a target's summary stopped it: mage runs several targets in one process.
 	r.disk.Start(context.WithoutCancel(ctx))
+	gha := os.Getenv("GITHUB_ACTIONS") == "true"
+	if gha { // fold each phase's log in the GitHub Actions log
+		fmt.Fprintf(r.out, "::group::%s\n", phase)
+		defer fmt.Fprintf(r.out, "::endgroup::\n")
+	}
 	start := time.Now()
 	err := fn()
 	r.mu.Lock()
@@ -172,6 +177,9 @@ func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() err
 		learn(cp)
 	}
 	r.learnAfter = nil
+	if err != nil && gha {
+		fmt.Fprintf(r.out, "::error title=%s failed::%s\n", phase, workflowEscape(err.Error()))
+	}
 	return err
 }
 
@@ -311,4 +319,9 @@ func ptr[T any](v T, err error) *T {
 		return nil
 	}
 	return &v
+}
+
+// workflowEscape escapes a message for a GitHub Actions workflow command.
+func workflowEscape(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
 }
