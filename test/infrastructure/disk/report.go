@@ -125,40 +125,20 @@ func (r Report) WriteText(w io.Writer) error {
 		}
 	}
 	if len(r.Suites) > 0 {
-		rows := [][]cell{{}}
-		for _, h := range suiteHeader {
-			rows[0] = append(rows[0], cell{h, styleHeader()})
-		}
+		var rows [][]string
 		for _, st := range r.Suites {
-			var row []cell
-			for _, c := range st.cells() {
-				row = append(row, plain(c))
-			}
-			rows = append(rows, row)
+			rows = append(rows, st.cells())
 		}
-		if err := writeString(w, "\n"); err != nil {
-			return err
-		}
-		if err := writeTable(w, "", rows); err != nil {
+		if err := writePlainTable(w, "\n", suiteHeader, rows); err != nil {
 			return err
 		}
 	}
 	if len(r.Plan) > 0 {
-		rows := [][]cell{{}}
-		for _, h := range planHeader {
-			rows[0] = append(rows[0], cell{h, styleHeader()})
-		}
+		var rows [][]string
 		for _, p := range r.Plan {
-			var row []cell
-			for _, c := range p.cells() {
-				row = append(row, plain(c))
-			}
-			rows = append(rows, row)
+			rows = append(rows, p.cells())
 		}
-		if err := writeString(w, "\nplan of the next run (checked against E2E_DISK_BUDGET before each phase):\n"); err != nil {
-			return err
-		}
-		if err := writeTable(w, "", rows); err != nil {
+		if err := writePlainTable(w, "\nplan of the next run (checked against E2E_DISK_BUDGET before each phase):\n", planHeader, rows); err != nil {
 			return err
 		}
 	}
@@ -181,6 +161,25 @@ func (r Report) WriteText(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// writePlainTable writes title, then rows of plain cells under a bold header.
+func writePlainTable(w io.Writer, title string, header []string, rows [][]string) error {
+	table := [][]cell{{}}
+	for _, h := range header {
+		table[0] = append(table[0], cell{h, styleHeader()})
+	}
+	for _, r := range rows {
+		var row []cell
+		for _, c := range r {
+			row = append(row, plain(c))
+		}
+		table = append(table, row)
+	}
+	if err := writeString(w, title); err != nil {
+		return err
+	}
+	return writeTable(w, "", table)
 }
 
 // WriteJSON writes the report as indented JSON; byte counts are integers, absent parts are

@@ -382,6 +382,22 @@ func TestPruneDanglingPodmanUsesListedSizes(t *testing.T) {
 	}
 }
 
+// Another build holding a dangling image makes podman prune none: the others go one by one.
+func TestPruneDanglingPodmanAroundAnImageInUse(t *testing.T) {
+	e, runner := newEngine(t, engine.Podman)
+	runner.On("podman images --quiet --no-trunc --filter dangling=true", enginetest.Response{Stdout: "sha256:" + hexA + "\nsha256:" + hexB + "\n"})
+	runner.On("podman image inspect", enginetest.Response{Stdout: podmanInspect})
+	runner.On("podman image prune -f", enginetest.Response{Stderr: "Error: image used by cc12: image is in use by a container", Err: enginetest.ExitError{Code: 125}})
+	runner.On("podman rmi sha256:"+hexB, enginetest.Response{Stderr: "image is in use by a container", Err: enginetest.ExitError{Code: 2}})
+	n, err := e.PruneDangling(context.Background())
+	if err != nil || n != 1589164 {
+		t.Fatalf("PruneDangling = %d, %v; want the size of the one image not in use", n, err)
+	}
+	if !slices.Contains(runner.Argvs(), "podman rmi sha256:"+hexA) {
+		t.Errorf("no rmi of the image not in use: %v", runner.Argvs())
+	}
+}
+
 func TestPruneAllKeepsMatchingImages(t *testing.T) {
 	e, runner := newEngine(t, engine.Docker)
 	runner.On("docker system prune", enginetest.Response{Stdout: "Deleted Containers:\nabc\n\nTotal reclaimed space: 1kB\n"})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
 	"github.com/kindling-dev/kindling/test/infrastructure/registry"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
@@ -22,38 +23,9 @@ import (
 // the image is pushed to the suite's registry:3 and read back, pruned from the engine, and pulled
 // by the node when the pod starts; down removes the registry with the cluster.
 func TestRealLocalRegistryMode(t *testing.T) {
-	eng := enginetest.Real(t, "podman")
-	nodeImage := testenv.NodeImage(t)
-	enginetest.Lock(t)
+	eng, cfg := realHoloSuite(t, "podman", "reg", "it-registry")
+	cfg.LocalRegistry = true
 	ctx := context.Background()
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	unique := enginetest.Unique(t)
-	dir := t.TempDir()
-	manifestsDir, err := filepath.Rel(root, manifests(t, map[string]string{
-		"00-namespace.yaml":     namespaceYAML("it-registry"),
-		"41-holmesgpt-api.yaml": deploymentYAML("it-registry", "holmesgpt-api", "${HOLMESGPT_API_IMAGE}"),
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{
-		Root: root,
-		Suite: suite.Suite{Name: "reg" + unique, Manifests: manifestsDir, Services: []build.Service{{Name: "holmesgpt-api", Spec: build.Spec{Host: &build.HostBuild{
-			Package: "./services/holmesgpt-api", Containerfile: "services/holmesgpt-api/Containerfile"}}}}},
-		Engine:         "podman",
-		HostBuild:      true,
-		LocalRegistry:  true,
-		Parallelism:    1,
-		Prune:          PruneScoped,
-		RunDir:         filepath.Join(dir, "run"),
-		ArchiveDir:     filepath.Join(dir, "archives"),
-		ClusterName:    "kindling-reg-" + unique,
-		NodeImage:      nodeImage,
-		RolloutTimeout: 2 * time.Minute,
-	}
 	var out bytes.Buffer
 	r, err := New(cfg, &out)
 	if err != nil {
@@ -116,36 +88,13 @@ func TestRealLocalRegistryMode(t *testing.T) {
 // a push that fails leaves every image in the engine and nothing to prune; a push that works is
 // read back, pruned, and pulled by the node.
 func TestRealExternalRegistry(t *testing.T) {
-	eng := enginetest.Real(t, "docker")
-	nodeImage := testenv.NodeImage(t)
-	enginetest.Lock(t)
+	eng, cfg := realHoloSuite(t, "docker", "ext", "it-external")
 	ctx := context.Background()
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	unique := enginetest.Unique(t)
-	reg, err := registry.Start(ctx, "docker", "kindling-external-it-"+unique, t.Logf)
+	reg, err := registry.Start(ctx, "docker", "kindling-external-it-"+cfg.Suite.Name, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Remove(context.Background()) })
-	manifestsDir, err := filepath.Rel(root, manifests(t, map[string]string{
-		"00-namespace.yaml":     namespaceYAML("it-external"),
-		"41-holmesgpt-api.yaml": deploymentYAML("it-external", "holmesgpt-api", "${HOLMESGPT_API_IMAGE}"),
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cfg := Config{
-		Root: root,
-		Suite: suite.Suite{Name: "ext" + unique, Manifests: manifestsDir, Services: []build.Service{{Name: "holmesgpt-api",
-			Spec: build.Spec{Host: &build.HostBuild{Package: "./services/holmesgpt-api", Containerfile: "services/holmesgpt-api/Containerfile"}}}}},
-		Engine: "docker", HostBuild: true, Parallelism: 1, Prune: PruneScoped,
-		RunDir: filepath.Join(dir, "run"), ArchiveDir: filepath.Join(dir, "archives"),
-		ClusterName: "kindling-ext-" + unique, NodeImage: nodeImage, RolloutTimeout: 2 * time.Minute,
-	}
 
 	t.Run("a failed push prunes nothing", func(t *testing.T) {
 		bad := cfg
@@ -224,5 +173,34 @@ func TestRealExternalRegistry(t *testing.T) {
 	}
 	if _, err := registry.Verify(ctx, ref, id, true); err != nil {
 		t.Errorf("down touched the external registry, which is not the run's: %v", err)
+	}
+}
+
+// realHoloSuite is a one-service suite on a real engine (holmesgpt-api compiled on the host) whose
+// manifests deploy it to namespace ns, and the run's config; it takes the engine test lock.
+func realHoloSuite(t *testing.T, engineName, prefix, ns string) (engine.Engine, Config) {
+	eng := enginetest.Real(t, engineName)
+	nodeImage := testenv.NodeImage(t)
+	enginetest.Lock(t)
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unique := enginetest.Unique(t)
+	manifestsDir, err := filepath.Rel(root, manifests(t, map[string]string{
+		"00-namespace.yaml":     namespaceYAML(ns),
+		"41-holmesgpt-api.yaml": deploymentYAML(ns, "holmesgpt-api", "${HOLMESGPT_API_IMAGE}"),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	return eng, Config{
+		Root: root,
+		Suite: suite.Suite{Name: prefix + unique, Manifests: manifestsDir, Services: []build.Service{{Name: "holmesgpt-api",
+			Spec: build.Spec{Host: &build.HostBuild{Package: "./services/holmesgpt-api", Containerfile: "services/holmesgpt-api/Containerfile"}}}}},
+		Engine: engineName, HostBuild: true, Parallelism: 1, Prune: PruneScoped,
+		RunDir: filepath.Join(dir, "run"), ArchiveDir: filepath.Join(dir, "archives"),
+		ClusterName: "kindling-" + prefix + "-" + unique, NodeImage: nodeImage, RolloutTimeout: 2 * time.Minute,
 	}
 }
