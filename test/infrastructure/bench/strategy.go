@@ -18,7 +18,9 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
+	"github.com/kindling-dev/kindling/test/infrastructure/registry"
 )
 
 // Strategy names. The kindling variants try the cheaper paths: importing image by image
@@ -30,10 +32,11 @@ const (
 	Kindling            = "kindling"
 	KindlingProgressive = "kindling+progressive"
 	KindlingOverlap     = "kindling+progressive+overlap"
+	KindlingRegistry    = "kindling+registry"
 )
 
 // Strategies lists every strategy, the baseline first.
-var Strategies = []string{Original, KindDockerImage, Kindling, KindlingProgressive, KindlingOverlap}
+var Strategies = []string{Original, KindDockerImage, Kindling, KindlingProgressive, KindlingOverlap, KindlingRegistry}
 
 // Env is what every strategy runs with.
 type Env struct {
@@ -267,6 +270,8 @@ func Run(ctx context.Context, env Env, strategy string) (Result, error) {
 		err = r.kindling(ctx, true, nil)
 	case KindlingOverlap:
 		err = r.kindling(ctx, true, clusterDone)
+	case KindlingRegistry:
+		err = r.kindlingRegistry(ctx)
 	}
 	if err != nil {
 		return r.finish(), fmt.Errorf("strategy %s: %w", strategy, err)
@@ -408,6 +413,90 @@ func (r *run) kindling(ctx context.Context, progressive bool, clusterDone chan e
 		return err
 	}
 	if err := os.Remove(v.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	r.done(ctx, "cleanup")
+	return nil
+}
+
+// kindlingRegistry is E2E_REGISTRY=local: the images pushed to a registry:3 container (its volume
+// holds their compressed layers), pruned from the engine, and pulled by every node from the Kind
+// network (crictl pull, as the kubelet would); the registry goes at the end. Its "export" is the
+// push, its "load" the pulls, its archive bytes the compressed layers pushed.
+func (r *run) kindlingRegistry(ctx context.Context) error {
+	l, err := registry.Start(ctx, r.env.Engine.Name(), r.env.Cluster+"-registry", r.env.logf)
+	if err != nil {
+		return err
+	}
+	defer l.Remove(context.WithoutCancel(ctx))
+	if path, err := l.VolumePath(ctx); err == nil {
+		r.mu.Lock()
+		r.places = append(r.places, disk.Place{Name: "registry volume", Path: path})
+		r.mu.Unlock()
+	}
+	var pulls []string
+	for _, ref := range r.env.Workload.Refs {
+		parsed, err := imageref.Parse(ref)
+		if err != nil {
+			return err
+		}
+		dst := l.Host() + "/" + parsed.Path() + ":" + parsed.Tag()
+		id, _, err := r.env.Engine.ImageID(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if err := r.env.Engine.Push(ctx, ref, dst, true); err != nil {
+			return err
+		}
+		if _, err := registry.Verify(ctx, dst, id, true); err != nil {
+			return err
+		}
+		img, err := registry.Describe(ctx, dst, true)
+		if err != nil {
+			return err
+		}
+		for _, layer := range img.Layers {
+			r.result.ArchiveBytes += layer.Size
+		}
+		r.images = append(r.images, img)
+		pulls = append(pulls, dst)
+	}
+	r.done(ctx, "export")
+	if err := r.env.Engine.RemoveRefs(ctx, append(slices.Clone(r.env.Workload.Refs), r.env.Workload.Bases...)); err != nil {
+		return err
+	}
+	if _, err := r.env.Engine.PruneDangling(ctx); err != nil {
+		return err
+	}
+	r.done(ctx, "prune")
+	if err := r.createCluster(ctx); err != nil {
+		return err
+	}
+	r.done(ctx, "cluster")
+	if err := l.Attach(ctx, cluster.Network(r.env.Engine.Name()), r.nodes); err != nil {
+		return err
+	}
+	errs := make([]error, len(r.nodes))
+	var wg sync.WaitGroup
+	for i, n := range r.nodes {
+		wg.Go(func() {
+			for _, ref := range pulls {
+				if err := n.CommandContext(ctx, "crictl", "pull", ref).Run(); err != nil {
+					errs[i] = fmt.Errorf("node %s: crictl pull %s: %w", n, ref, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	r.done(ctx, "load")
+	if err := r.nodeGrowth(ctx); err != nil {
+		return err
+	}
+	if err := l.Remove(ctx); err != nil {
 		return err
 	}
 	r.done(ctx, "cleanup")

@@ -27,6 +27,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 )
 
 // Image is the registry's image; it is pulled like any other (through a mirror here).
@@ -239,4 +241,48 @@ func Exists(ctx context.Context, ref string, insecure bool) error {
 		return fmt.Errorf("image %s is not available from registry %s: %w", ref, r.Context().RegistryStr(), err)
 	}
 	return nil
+}
+
+// Describe reads ref's image from its registry as an archive describes one: config digest, and
+// each layer's blob digest, diff ID and size.
+func Describe(ctx context.Context, ref string, insecure bool) (archive.Image, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return archive.Image{}, err
+	}
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))
+	if err != nil {
+		return archive.Image{}, fmt.Errorf("read %s from its registry: %w", ref, err)
+	}
+	out := archive.Image{Ref: ref}
+	cfg, err := img.ConfigName()
+	if err != nil {
+		return out, err
+	}
+	out.ID = cfg.String()
+	if d, err := img.Digest(); err == nil {
+		out.Manifest = d.String()
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return out, err
+	}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return out, err
+		}
+		diff, err := l.DiffID()
+		if err != nil {
+			return out, err
+		}
+		size, _ := l.Size()
+		out.Layers = append(out.Layers, archive.Layer{Digest: d.String(), DiffID: diff.String(), Size: size})
+	}
+	return out, nil
 }
