@@ -435,6 +435,7 @@ func (r *run) kindlingRegistry(ctx context.Context) error {
 		r.mu.Unlock()
 	}
 	var pulls []string
+	pushedLayers := map[string]bool{}
 	for _, ref := range r.env.Workload.Refs {
 		parsed, err := imageref.Parse(ref)
 		if err != nil {
@@ -456,7 +457,10 @@ func (r *run) kindlingRegistry(ctx context.Context) error {
 			return err
 		}
 		for _, layer := range img.Layers {
-			r.result.ArchiveBytes += layer.Size
+			if !pushedLayers[layer.Digest] { // a shared base is stored once
+				pushedLayers[layer.Digest] = true
+				r.result.ArchiveBytes += layer.Size
+			}
 		}
 		r.images = append(r.images, img)
 		pulls = append(pulls, dst)
