@@ -384,11 +384,7 @@ func (r *run) kindling(ctx context.Context, progressive bool, clusterDone chan e
 	defer os.Remove(v.Path)
 	r.result.ArchiveBytes, r.images = v.Size, v.Images
 	r.done(ctx, "export")
-	// Scoped as kindling's prune is: the images, the bases the build pulled, the dangling garbage.
-	if err := r.env.Engine.RemoveRefs(ctx, append(slices.Clone(r.env.Workload.Refs), r.env.Workload.Bases...)); err != nil {
-		return err
-	}
-	if _, err := r.env.Engine.PruneDangling(ctx); err != nil {
+	if err := r.pruneWorkload(ctx); err != nil {
 		return err
 	}
 	r.done(ctx, "prune")
@@ -466,10 +462,7 @@ func (r *run) kindlingRegistry(ctx context.Context) error {
 		pulls = append(pulls, dst)
 	}
 	r.done(ctx, "export")
-	if err := r.env.Engine.RemoveRefs(ctx, append(slices.Clone(r.env.Workload.Refs), r.env.Workload.Bases...)); err != nil {
-		return err
-	}
-	if _, err := r.env.Engine.PruneDangling(ctx); err != nil {
+	if err := r.pruneWorkload(ctx); err != nil {
 		return err
 	}
 	r.done(ctx, "prune")
@@ -505,4 +498,13 @@ func (r *run) kindlingRegistry(ctx context.Context) error {
 	}
 	r.done(ctx, "cleanup")
 	return nil
+}
+
+// pruneWorkload is kindling's scoped prune: the images, the bases the build pulled, the dangling garbage.
+func (r *run) pruneWorkload(ctx context.Context) error {
+	if err := r.env.Engine.RemoveRefs(ctx, append(slices.Clone(r.env.Workload.Refs), r.env.Workload.Bases...)); err != nil {
+		return err
+	}
+	_, err := r.env.Engine.PruneDangling(ctx)
+	return err
 }

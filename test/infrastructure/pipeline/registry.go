@@ -114,8 +114,9 @@ func (r *Run) pushedStillTrue(ctx context.Context) bool {
 	}
 	ok := true
 	if rec := r.st.Registry; rec != nil {
-		l, err := registry.Start(ctx, rec.Engine, rec.Name, r.logger("export"))
-		if ok = err == nil && l.Host() == p.Host; ok { // another port: the images' references changed
+		// Found, not started: a check must not start containers.
+		l, running, err := registry.Find(ctx, rec.Engine, rec.Name)
+		if ok = err == nil && running && l.Host() == p.Host; ok { // another port: the images' references changed
 			r.addRegistryPlace(ctx, l)
 		}
 	} else if p.Host != r.cfg.PushTo {

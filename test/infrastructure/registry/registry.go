@@ -55,8 +55,7 @@ func (l Local) Volume() string { return l.Name }
 
 // Start runs the registry, or finds it running, and waits until it answers.
 func Start(ctx context.Context, engineName, containerName string, log func(string, ...any)) (Local, error) {
-	l := Local{Name: containerName, Engine: engineName}
-	running, err := l.running(ctx)
+	l, running, err := Find(ctx, engineName, containerName)
 	if err != nil {
 		return l, err
 	}
@@ -65,38 +64,52 @@ func Start(ctx context.Context, engineName, containerName string, log func(strin
 		l.engine(ctx, "rm", "-f", containerName)
 		// A port of our choosing: docker 20.10 moves an engine-chosen one when the container
 		// joins another network (the Kind network, in Attach).
-		port, err := freePort()
-		if err != nil {
+		if l.HostPort, err = freePort(); err != nil {
 			return l, err
 		}
 		if _, err := l.engine(ctx, "run", "-d", "--name", containerName, "--label", "kindling.registry=true",
-			"-v", l.Volume()+":/var/lib/registry", "-p", "127.0.0.1:"+port+":5000", Image); err != nil {
+			"-v", l.Volume()+":/var/lib/registry", "-p", "127.0.0.1:"+l.HostPort+":5000", Image); err != nil {
 			return l, fmt.Errorf("start the local registry %s (%s): %w", containerName, Image, err)
 		}
 		log("started the local registry %s (%s)", containerName, Image)
 	}
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		return l.answers(ctx), nil
+	})
+	if err != nil {
+		return l, fmt.Errorf("local registry %s on 127.0.0.1:%s does not answer /v2/: %w", containerName, l.HostPort, err)
+	}
+	return l, nil
+}
+
+// Find reports whether the registry container runs, with its published port; it starts nothing.
+func Find(ctx context.Context, engineName, containerName string) (Local, bool, error) {
+	l := Local{Name: containerName, Engine: engineName}
+	running, err := l.running(ctx)
+	if err != nil || !running {
+		return l, false, err
+	}
 	out, err := l.engine(ctx, "port", containerName, "5000/tcp")
 	if err != nil {
-		return l, fmt.Errorf("local registry %s: no published port: %w", containerName, err)
+		return l, false, fmt.Errorf("local registry %s: no published port: %w", containerName, err)
 	}
 	_, port, ok := strings.Cut(strings.TrimSpace(strings.SplitN(out, "\n", 2)[0]), ":")
 	if !ok || port == "" {
-		return l, fmt.Errorf("local registry %s: cannot read its port from %q", containerName, out)
+		return l, false, fmt.Errorf("local registry %s: cannot read its port from %q", containerName, out)
 	}
 	l.HostPort = port
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/v2/", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
+	return l, true, nil
+}
+
+// answers reports whether the registry answers /v2/ on its port.
+func (l Local) answers(ctx context.Context) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+l.HostPort+"/v2/", nil)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return l, fmt.Errorf("local registry %s on 127.0.0.1:%s does not answer /v2/: %w", containerName, port, err)
+		return false
 	}
-	return l, nil
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // freePort is a TCP port of the loopback that nothing listens on now.
