@@ -12,17 +12,26 @@ import (
 
 var (
 	runsMu sync.Mutex
-	runs   = map[string]*pipeline.Run{}
+	flows  = map[string]*flow{}
 	suites []suite.Suite // test/suites, read once
 )
 
 // run returns this process's run of suite s: one per suite, shared by every target, so the
-// engine is chosen once and each phase runs once.
+// engine is chosen once.
 func run(s suite.Suite) (*pipeline.Run, error) {
+	f, err := flowOf(s)
+	if err != nil {
+		return nil, err
+	}
+	return f.run, nil
+}
+
+// flowOf returns this process's flow of suite s, with its run.
+func flowOf(s suite.Suite) (*flow, error) {
 	runsMu.Lock()
 	defer runsMu.Unlock()
-	if r, ok := runs[s.Name]; ok {
-		return r, nil
+	if f, ok := flows[s.Name]; ok {
+		return f, nil
 	}
 	root, err := os.Getwd()
 	if err != nil {
@@ -36,8 +45,9 @@ func run(s suite.Suite) (*pipeline.Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	runs[s.Name] = r
-	return r, nil
+	f := &flow{run: r}
+	flows[s.Name] = f
+	return f, nil
 }
 
 // named returns the suites of a comma-separated list ("" is all), reading and checking every

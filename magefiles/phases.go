@@ -13,41 +13,60 @@ import (
 )
 
 // The flow, once, for any suite: each phase depends on the one before it, so the order lives in
-// Mage's graph, and mg.F runs each (phase, suite) pair once per process.
+// Mage's graph, and mg.F runs each (phase, suite) pair once per process. Each phase takes the
+// product the one before it left in the suite's flow and leaves its own there: values flow one way.
+
+// flow holds the products of one suite's phases in this process.
+type flow struct {
+	run      *pipeline.Run
+	observed pipeline.Observed
+	built    pipeline.Built
+	exported pipeline.Exported
+	pruned   pipeline.Pruned
+	cluster  pipeline.Cluster
+	loaded   pipeline.Loaded
+	deployed pipeline.Deployed
+}
+
+// Resuming from the state file is this one step: what the record says, checked against reality.
+func observePhase(ctx context.Context, name string) error {
+	return step(name, func(f *flow) (err error) { f.observed, err = f.run.Observe(ctx); return err })
+}
 
 func buildPhase(ctx context.Context, name string) error {
-	return phase(name, func(r *pipeline.Run) error { return r.Build(ctx) })
+	mg.CtxDeps(ctx, mg.F(observePhase, name))
+	return step(name, func(f *flow) (err error) { f.built, err = f.run.Build(ctx, f.observed); return err })
 }
 
 func exportPhase(ctx context.Context, name string) error {
 	mg.CtxDeps(ctx, mg.F(buildPhase, name))
-	return phase(name, func(r *pipeline.Run) error { return r.Export(ctx) })
+	return step(name, func(f *flow) (err error) { f.exported, err = f.run.Export(ctx, f.built); return err })
 }
 
 func prunePhase(ctx context.Context, name string) error {
 	mg.CtxDeps(ctx, mg.F(exportPhase, name))
-	return phase(name, func(r *pipeline.Run) error { return r.Prune(ctx) })
+	return step(name, func(f *flow) (err error) { f.pruned, err = f.run.Prune(ctx, f.exported); return err })
 }
 
 // The cluster comes after prune, to have the space prune freed.
 func clusterPhase(ctx context.Context, name string) error {
 	mg.CtxDeps(ctx, mg.F(prunePhase, name))
-	return phase(name, func(r *pipeline.Run) error { return r.Cluster(ctx) })
+	return step(name, func(f *flow) (err error) { f.cluster, err = f.run.Cluster(ctx, f.pruned); return err })
 }
 
 func loadPhase(ctx context.Context, name string) error {
-	mg.SerialCtxDeps(ctx, mg.F(exportPhase, name), mg.F(clusterPhase, name))
-	return phase(name, func(r *pipeline.Run) error { return r.Load(ctx) })
+	mg.CtxDeps(ctx, mg.F(clusterPhase, name))
+	return step(name, func(f *flow) (err error) { f.loaded, err = f.run.Load(ctx, f.cluster); return err })
 }
 
 func deployPhase(ctx context.Context, name string) error {
 	mg.CtxDeps(ctx, mg.F(loadPhase, name))
-	return phase(name, func(r *pipeline.Run) error { return r.Deploy(ctx) })
+	return step(name, func(f *flow) (err error) { f.deployed, err = f.run.Deploy(ctx, f.loaded); return err })
 }
 
 func testPhase(ctx context.Context, name string) error {
 	mg.CtxDeps(ctx, mg.F(deployPhase, name))
-	return phase(name, func(r *pipeline.Run) error { return r.Test(ctx) })
+	return step(name, func(f *flow) error { return f.run.Test(ctx, f.deployed) })
 }
 
 // e2e runs the whole flow and always finishes: logs exported on failure, cluster torn down
@@ -89,15 +108,25 @@ func target(ctx context.Context, name string, phase func(context.Context, string
 }
 
 func down(ctx context.Context, name string) error {
-	return phase(name, func(r *pipeline.Run) error { return r.Down(ctx) })
-}
-
-func phase(name string, fn func(*pipeline.Run) error) error {
 	r, err := runNamed(name)
 	if err != nil {
 		return err
 	}
-	return fn(r)
+	return r.Down(ctx)
+}
+
+// step runs one phase of suite name's flow. Mage's graph ran the phases before it, which left
+// their products in the flow; a failed one stopped the graph before this.
+func step(name string, fn func(*flow) error) error {
+	s, err := named(name)
+	if err != nil {
+		return err
+	}
+	f, err := flowOf(s[0])
+	if err != nil {
+		return err
+	}
+	return fn(f)
 }
 
 func runNamed(name string) (*pipeline.Run, error) {

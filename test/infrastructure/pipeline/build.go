@@ -14,25 +14,23 @@ import (
 )
 
 // Build compiles the suite's binaries, derives the image tags from them and builds the images that
-// are not there yet. After prune the images are gone from the engine on purpose: when a verified
-// archive (or the cluster's nodes) holds images with the same tags, that is the build's product and
-// nothing is rebuilt.
-func (r *Run) Build(ctx context.Context) error {
-	if r.built != nil {
-		return nil
-	}
-	return r.timed(ctx, "build", "IMAGES_BUILT", func() error {
-		b, err := r.build(ctx)
-		r.built = ptr(b, err)
+// are not there yet. After prune the images are gone from the engine on purpose: when the observed
+// record says a verified archive, a verified push or the cluster's nodes hold images with the same
+// tags, that is the build's product and nothing is rebuilt.
+func (r *Run) Build(ctx context.Context, o Observed) (Built, error) {
+	var b Built
+	err := r.timed(ctx, "build", "IMAGES_BUILT", func() (err error) {
+		b, err = r.build(ctx, o)
 		return err
 	})
+	return b, err
 }
 
-func (r *Run) build(ctx context.Context) (Built, error) {
+func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	log := r.logger("build")
 	if reg := r.cfg.Registry; reg != nil {
 		log("skipped: registry mode, images come from %s with tag %s", reg.Host, reg.Tag)
-		return Built{Images: registryImages(r.cfg, *reg)}, nil
+		return Built{Observed: o, RunID: o.RunID, Images: registryImages(r.cfg, *reg)}, nil
 	}
 	eng, err := r.engine(ctx)
 	if err != nil {
@@ -55,23 +53,23 @@ func (r *Run) build(ctx context.Context) (Built, error) {
 	if err != nil {
 		return Built{}, r.suiteError(err)
 	}
-	if !sameRefs(r.st.Images, planned) {
+	same := sameRefs(o.Images, planned)
+	if !same {
 		r.beginRun(eng.Name())
 	}
-	opts.RunID, r.runID = r.st.RunID, r.st.RunID
-
-	if len(r.st.Images) == len(planned) {
-		if r.loadedStillTrue(ctx) {
-			log("up to date: the images are on every node of cluster %s", r.st.Loaded.Cluster)
-			return Built{Images: r.st.Images}, nil
-		}
-		if r.archiveStillTrue() {
-			log("up to date: the images are in the verified archive %s", r.st.Archive.Path)
-			return Built{Images: r.st.Images}, nil
-		}
-		if r.pushedStillTrue(ctx) {
-			log("up to date: the images are in %s, verified", r.st.Pushed.Host)
-			return Built{Images: r.st.Images}, nil
+	opts.RunID = r.st.RunID
+	if same {
+		held := Built{Observed: o, RunID: o.RunID, Images: o.Images, Held: o.Held, Leftovers: o.Leftovers}
+		switch h := o.Held; {
+		case h.Loaded != nil:
+			log("up to date: the images are on every node of cluster %s", h.Loaded.Cluster)
+			return held, nil
+		case h.Archive != nil:
+			log("up to date: the images are in the verified archive %s", h.Archive.Path)
+			return held, nil
+		case h.Pushed != nil:
+			log("up to date: the images are in %s, verified", h.Pushed.Host)
+			return held, nil
 		}
 	}
 
@@ -91,11 +89,18 @@ func (r *Run) build(ctx context.Context) (Built, error) {
 			images[i].ID = res.ID
 		}
 	}
-	r.st.Images, r.st.Archive, r.st.Pruned, r.st.Loaded = images, nil, nil, nil
+	r.st.Images, r.st.Archive, r.st.Pruned, r.st.Loaded, r.st.Pushed = images, nil, nil, nil, nil
 	if err := r.save(); err != nil {
 		return Built{}, err
 	}
-	return Built{Images: images}, nil
+	return Built{Observed: o, RunID: r.st.RunID, Images: images, Leftovers: copyLeftovers(r.st.Leftovers)}, nil
+}
+
+func copyLeftovers(l *state.Leftovers) *state.Leftovers {
+	if l == nil {
+		return nil
+	}
+	return &state.Leftovers{Pulled: slices.Clone(l.Pulled), Intermediate: slices.Clone(l.Intermediate)}
 }
 
 // recordLeftovers adds what the builds pulled and left to the run's record, for prune.

@@ -15,47 +15,36 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
-// Cluster creates the suite's Kind cluster with the run's engine as provider. It needs the prune
+// Cluster creates the suite's Kind cluster with the run's engine as provider. It takes the prune
 // phase's product: the nodes need the space prune freed.
-func (r *Run) Cluster(ctx context.Context) error {
-	if r.cluster != nil {
-		return nil
-	}
-	if _, err := need(r.pruned, "prune", "cluster"); err != nil {
-		return err
-	}
-	return r.timed(ctx, "cluster", "CLUSTER_CREATED", func() error {
-		c, err := r.createCluster(ctx)
-		r.cluster = ptr(c, err)
+func (r *Run) Cluster(ctx context.Context, p Pruned) (Cluster, error) {
+	var c Cluster
+	err := r.timed(ctx, "cluster", "CLUSTER_CREATED", func() (err error) {
+		c, err = r.createCluster(ctx, p)
 		return err
 	})
+	return c, err
 }
 
-func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
+func (r *Run) createCluster(ctx context.Context, p Pruned) (Cluster, error) {
 	log := r.logger("cluster")
 	eng, err := r.engine(ctx)
 	if err != nil {
 		return Cluster{}, err
 	}
 	name, provider := r.cfg.ClusterName, eng.Name()
-	if rec := r.st.Cluster; rec != nil && (rec.Name != name || rec.Provider != provider) {
-		ok, err := r.exists(ctx, rec.Name, rec.Provider)
-		if err != nil {
-			// Never forget a cluster because a check failed: it would be left running.
-			return Cluster{}, fmt.Errorf("check whether this run's cluster %s (%s) still exists: %w; retry, or delete it with %q", rec.Name, rec.Provider, err, r.cfg.Command("down"))
-		}
-		if ok {
-			return Cluster{}, fmt.Errorf("this run's cluster is %s (%s, recorded in %s), but now %s (%s) is asked for: run \"%s\" first, or keep KIND_CLUSTER_NAME as it was",
-				rec.Name, rec.Provider, statePath(r.cfg), name, provider, r.cfg.Command("down"))
-		}
-		r.st.Cluster = nil // the recorded cluster is gone
+	// Observe checked the recorded cluster: nil means it is gone.
+	rec := p.Exported.Built.Observed.Cluster
+	if rec != nil && (rec.Name != name || rec.Provider != provider) {
+		return Cluster{}, fmt.Errorf("this run's cluster is %s (%s, recorded in %s), but now %s (%s) is asked for: run \"%s\" first, or keep KIND_CLUSTER_NAME as it was",
+			rec.Name, rec.Provider, statePath(r.cfg), name, provider, r.cfg.Command("down"))
 	}
 	exists, err := r.exists(ctx, name, provider)
 	if err != nil {
 		return Cluster{}, err
 	}
 	// A cluster this suite created is ours to keep using; any other is reused only when asked.
-	ours := exists && r.st.Cluster != nil && r.st.Cluster.Created
+	ours := exists && rec != nil && rec.Created
 	kubeconfig := filepath.Join(r.cfg.RunDir, "kubeconfig")
 	nodeImage := r.cfg.NodeImage
 	if !exists {
@@ -104,9 +93,9 @@ func (r *Run) createCluster(ctx context.Context) (Cluster, error) {
 	if err != nil {
 		return Cluster{}, err
 	}
-	out := Cluster{state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}}
-	r.addNodePlaces(ctx, out, c.Nodes, log)
-	if err := r.attachRegistry(ctx, out, log); err != nil {
+	out := Cluster{Cluster: state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}, Pruned: p}
+	r.addNodePlaces(ctx, out.Cluster, c.Nodes, log)
+	if err := r.attachRegistry(ctx, out, p.Exported.Registry, log); err != nil {
 		return Cluster{}, err
 	}
 	if !exists {
@@ -129,7 +118,7 @@ func (r *Run) kindConfig() string {
 // nodePlaces are the host directories that back the nodes' /var, where containerd keeps the
 // loaded images: the filesystem that really fills up when images are loaded.
 // A failure is for the caller to report where it reports (disk:report keeps stdout for the report).
-func nodePlaces(ctx context.Context, c Cluster, nodes []string) ([]disk.Place, error) {
+func nodePlaces(ctx context.Context, c state.Cluster, nodes []string) ([]disk.Place, error) {
 	paths, err := cluster.NodeStorage(ctx, cluster.Cluster{Name: c.Name, Provider: c.Provider, Nodes: nodes})
 	if err != nil {
 		return nil, fmt.Errorf("cannot find the nodes' storage on the host, disk reports will miss it: %w", err)
@@ -142,7 +131,7 @@ func nodePlaces(ctx context.Context, c Cluster, nodes []string) ([]disk.Place, e
 }
 
 // addNodePlaces adds the nodes' storage to the measured places, logging a failure to log.
-func (r *Run) addNodePlaces(ctx context.Context, c Cluster, nodes []string, log func(string, ...any)) {
+func (r *Run) addNodePlaces(ctx context.Context, c state.Cluster, nodes []string, log func(string, ...any)) {
 	places, err := nodePlaces(ctx, c, nodes)
 	if err != nil {
 		log("%v", err)

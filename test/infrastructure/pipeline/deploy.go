@@ -16,19 +16,14 @@ type Deployed struct {
 
 // Deploy applies the suite's manifests for the images load put on the nodes. It never touches the
 // container engine: its only input is Loaded.
-func (r *Run) Deploy(ctx context.Context) error {
-	if r.deployed != nil {
-		return nil
-	}
-	l, err := need(r.loaded, "load", "deploy")
-	if err != nil {
-		return err
-	}
-	return r.timed(ctx, "deploy", "DEPLOYED", func() error {
-		err := Deploy(ctx, r.cfg, l, r.logger("deploy"), r.out)
-		r.deployed = ptr(Deployed{Loaded: l}, err)
-		return err
+func (r *Run) Deploy(ctx context.Context, l Loaded) (Deployed, error) {
+	err := r.timed(ctx, "deploy", "DEPLOYED", func() error {
+		return Deploy(ctx, r.cfg, l, r.logger("deploy"), r.out)
 	})
+	if err != nil {
+		return Deployed{}, err
+	}
+	return Deployed{Loaded: l}, nil
 }
 
 // Deploy is the deploy phase on its own: manifests in, nothing but the Kubernetes API touched.

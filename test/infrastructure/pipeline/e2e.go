@@ -14,11 +14,7 @@ import (
 )
 
 // Test runs the suite's e2e tests (build tag e2e) against the deployed cluster.
-func (r *Run) Test(ctx context.Context) error {
-	d, err := need(r.deployed, "deploy", "test")
-	if err != nil {
-		return err
-	}
+func (r *Run) Test(ctx context.Context, d Deployed) error {
 	return r.timed(ctx, "test", "TESTED", func() error {
 		junit := filepath.Join(r.cfg.RunDir, "junit.xml")
 		counts, err := e2etest.Run(ctx, e2etest.Options{

@@ -84,10 +84,8 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 		}
 	})
 
-	if err := r.Build(ctx); err != nil {
-		t.Fatal(err)
-	}
-	built := r.built.Images
+	b := buildFor(t, r)
+	built := b.Images
 	t.Cleanup(func() {
 		for _, img := range built {
 			if _, found, _ := eng.ImageID(context.Background(), img.Ref); found {
@@ -98,7 +96,7 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	if len(built) != 3 {
 		t.Fatalf("built %d images, want 3: %+v", len(built), built)
 	}
-	left := r.st.Leftovers
+	left := b.Leftovers
 	if left == nil {
 		left = &state.Leftovers{}
 	}
@@ -119,10 +117,11 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 		t.Logf("%s %s: image %s, saved alone %s", eng.Name(), img.Service, img.Ref, disk.HumanSize(size))
 	}
 
-	if err := r.Export(ctx); err != nil {
+	e, err := r.Export(ctx, b)
+	if err != nil {
 		t.Fatal(err)
 	}
-	a := r.exported.Archive
+	a := e.Archive
 	refs := []string{built[0].Ref, built[1].Ref, built[2].Ref}
 	if v, err := archive.Verify(a.Path, refs); err != nil || v.SHA256 != a.SHA256 {
 		t.Fatalf("the recorded archive does not verify on its own: %v (sha %s, recorded %s)", err, v.SHA256, a.SHA256)
@@ -132,7 +131,7 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 		t.Errorf("the suite archive (%d bytes) is larger than the images saved one by one (%d bytes): shared blobs stored twice?", a.Size, perImage)
 	}
 
-	if err := r.Prune(ctx); err != nil {
+	if _, err := r.Prune(ctx, e); err != nil {
 		t.Fatal(err)
 	}
 	for _, img := range built {
@@ -167,8 +166,8 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := again.Build(ctx); err != nil {
-		t.Fatal(err)
+	if b := buildFor(t, again); b.Held.Archive == nil {
+		t.Errorf("the build after prune does not hand on the archive: %+v", b.Held)
 	}
 	for _, img := range built {
 		if _, found, _ := eng.ImageID(ctx, img.Ref); found {

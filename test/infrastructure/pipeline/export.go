@@ -16,37 +16,31 @@ import (
 
 // Export writes every image of the suite into one archive, verifies it and records it. The archive
 // becomes the images' only copy once prune has run, so nothing unverified is ever recorded.
-func (r *Run) Export(ctx context.Context) error {
-	if r.exported != nil {
-		return nil
-	}
-	b, err := need(r.built, "build", "export")
-	if err != nil {
-		return err
-	}
-	return r.timed(ctx, "export", "EXPORTED", func() error {
-		e, err := r.export(ctx, b)
-		r.exported = ptr(e, err)
+func (r *Run) Export(ctx context.Context, b Built) (Exported, error) {
+	var e Exported
+	err := r.timed(ctx, "export", "EXPORTED", func() (err error) {
+		e, err = r.export(ctx, b)
 		return err
 	})
+	return e, err
 }
 
 func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	log := r.logger("export")
 	if r.cfg.Registry != nil {
 		log("skipped: registry mode, nothing to export")
-		return Exported{Images: b.Images}, nil
+		return Exported{Built: b, Images: b.Images}, nil
 	}
 	if r.pushes() {
 		return r.push(ctx, b)
 	}
-	if r.loadedStillTrue(ctx) {
-		log("skipped: the images are already on every node of cluster %s", r.st.Loaded.Cluster)
-		return Exported{Images: b.Images, Consumed: true}, nil
+	if l := b.Held.Loaded; l != nil {
+		log("skipped: the images are already on every node of cluster %s", l.Cluster)
+		return Exported{Built: b, Images: b.Images, OnNodes: true}, nil
 	}
-	if r.archiveStillTrue() {
-		log("up to date: %s (%s, sha256 %.12s)", r.st.Archive.Path, disk.HumanSize(r.st.Archive.Size), r.st.Archive.SHA256)
-		return Exported{Images: b.Images, Archive: *r.st.Archive}, nil
+	if a := b.Held.Archive; a != nil {
+		log("up to date: %s (%s, sha256 %.12s)", a.Path, disk.HumanSize(a.Size), a.SHA256)
+		return Exported{Built: b, Images: b.Images, Archive: *a}, nil
 	}
 	eng, err := r.engine(ctx)
 	if err != nil {
@@ -66,7 +60,7 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	if err := r.fits(ctx, "export", facts); err != nil {
 		return Exported{}, err
 	}
-	v, err := archive.Write(ctx, r.cfg.ArchiveDir, r.cfg.Suite.Name, r.st.RunID, refs,
+	v, err := archive.Write(ctx, r.cfg.ArchiveDir, r.cfg.Suite.Name, b.RunID, refs,
 		func(ctx context.Context, path string) error {
 			w := progress.WatchFile(path, "written", progress.Interval, log)
 			defer w.Stop()
@@ -87,11 +81,10 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	log("wrote and verified %s: %d images, %s, sha256 %.12s", a.Path, len(v.Images), disk.HumanSize(a.Size), a.SHA256)
 	r.st.Archive, r.st.Images = &a, images
 	r.learn(func(f *budget.Facts) { f.ArchiveBytes, f.ImageBytes = uint64(a.Size), facts.ImageBytes })
-	r.valid["archive"] = true
 	if err := r.save(); err != nil {
 		return Exported{}, err
 	}
-	return Exported{Images: images, Archive: a}, nil
+	return Exported{Built: b, Images: images, Archive: a}, nil
 }
 
 // withArchiveIDs checks that the archive holds every built image under its ref, comparing like
@@ -121,22 +114,4 @@ func withArchiveIDs(built []state.Image, inArchive []archive.Image, manifestIDs 
 		out[i].ID = found.ID
 	}
 	return out, nil
-}
-
-// archiveStillTrue reports whether the recorded archive exists and still hashes as recorded.
-func (r *Run) archiveStillTrue() bool {
-	a := r.st.Archive
-	if a == nil {
-		return false
-	}
-	if ok, seen := r.valid["archive"]; seen {
-		return ok
-	}
-	sum, size, err := archive.Rehash(a.Path)
-	ok := err == nil && sum == a.SHA256 && size == a.Size
-	if !ok && err == nil {
-		r.logf("export", "recorded archive %s changed since it was verified (sha256 %.12s, now %.12s): not using it", a.Path, a.SHA256, sum)
-	}
-	r.valid["archive"] = ok
-	return ok
 }

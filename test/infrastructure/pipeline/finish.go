@@ -112,7 +112,7 @@ func (r *Run) Down(ctx context.Context) error {
 	}
 	if r.st.Leftovers != nil {
 		if eng, err := r.engine(ctx); err == nil {
-			r.removeLeftovers(ctx, eng, log)
+			r.removeLeftovers(ctx, eng, r.st.Leftovers, log)
 		}
 	}
 	r.removeRegistry(ctx, log)

@@ -21,24 +21,13 @@ import (
 // Load streams the verified archive into every node's containerd, checks every node holds every
 // image, then removes the archive (unless E2E_KEEP_ARCHIVES=true). A load that fails or is
 // interrupted keeps it: after prune it is the images' only copy.
-func (r *Run) Load(ctx context.Context) error {
-	if r.loaded != nil {
-		return nil
-	}
-	c, err := need(r.cluster, "cluster", "load")
-	if err != nil {
-		return err
-	}
-	e, err := need(r.exported, "export", "load")
-	if err != nil {
-		return err
-	}
-	err = r.timed(ctx, "load", "AFTER_LOAD", func() error {
-		l, err := r.load(ctx, c, e)
-		r.loaded = ptr(l, err)
+func (r *Run) Load(ctx context.Context, c Cluster) (Loaded, error) {
+	var l Loaded
+	err := r.timed(ctx, "load", "AFTER_LOAD", func() (err error) {
+		l, err = r.load(ctx, c)
 		return err
 	})
-	if e.Archive.Path != "" && !e.Consumed && r.cfg.Registry == nil {
+	if e := c.Pruned.Exported; e.Archive.Path != "" && !e.OnNodes && r.cfg.Registry == nil {
 		if err != nil {
 			// After prune the archive is the images' only copy: a failed or interrupted load
 			// must not take it with it.
@@ -48,11 +37,12 @@ func (r *Run) Load(ctx context.Context) error {
 			r.removeArchive(ctx, e.Archive.Path)
 		}
 	}
-	return err
+	return l, err
 }
 
-func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
+func (r *Run) load(ctx context.Context, c Cluster) (Loaded, error) {
 	log := r.logger("load")
+	e := c.Pruned.Exported
 	if reg := r.cfg.Registry; reg != nil {
 		// What the nodes will pull must be there now, not found missing by a rollout timeout.
 		for _, img := range e.Images {
@@ -63,25 +53,22 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 		log("skipped: registry mode, nodes pull from %s (every image is there)", reg.Host)
 		return Loaded{Cluster: c.Cluster, Images: e.Images, Registry: reg}, nil
 	}
-	if len(e.Pushed) > 0 {
-		log("skipped: the nodes pull from %s when the pods start (IfNotPresent)", r.st.Pushed.Host)
-		return Loaded{Cluster: c.Cluster, Images: e.Pushed, Registry: &Registry{Host: r.st.Pushed.Host}}, nil
+	if p := e.Pushed; p != nil {
+		log("skipped: the nodes pull from %s when the pods start (IfNotPresent)", p.Host)
+		return Loaded{Cluster: c.Cluster, Images: p.Images, Registry: &Registry{Host: p.Host}}, nil
 	}
-	if r.loadedStillTrue(ctx) && r.st.Loaded.Cluster == c.Name {
+	if l := e.Built.Held.Loaded; e.OnNodes && l != nil && l.Cluster == c.Name {
 		log("up to date: every node of %s holds every image", c.Name)
 		return Loaded{Cluster: c.Cluster, Images: e.Images}, nil
 	}
-	if e.Consumed || e.Archive.Path == "" {
+	if e.Archive.Path == "" {
 		return Loaded{}, fmt.Errorf("no archive to load into %s: the images were loaded elsewhere and the archive removed; run \"%s\" and start the suite again", c.Name, r.cfg.Command("down"))
 	}
 	ns, err := cluster.Nodes(ctx, c.Name, c.Provider)
 	if err != nil {
 		return Loaded{}, err
 	}
-	want := make([]load.Image, len(e.Images))
-	for i, img := range e.Images {
-		want[i] = load.Image{Ref: img.Ref, ID: img.ID}
-	}
+	want := loadImages(e.Images)
 	opts, err := r.loadOptions(ctx, e.Archive, len(ns))
 	if err != nil {
 		return Loaded{}, err
@@ -113,7 +100,6 @@ func (r *Run) load(ctx context.Context, c Cluster, e Exported) (Loaded, error) {
 		names = append(names, n.Name)
 	}
 	r.st.Loaded = &state.Loaded{Cluster: c.Name, Nodes: names, Images: e.Images, At: time.Now().UTC()}
-	r.valid["loaded"] = true
 	return Loaded{Cluster: c.Cluster, Images: e.Images}, r.save()
 }
 
@@ -133,47 +119,12 @@ func (r *Run) removeArchive(ctx context.Context, path string) {
 		r.st.Loaded.ArchiveRemoved = true
 	}
 	r.st.Archive = nil
-	r.valid["archive"] = false
 	if err := r.save(); err != nil {
 		log("%v", err)
 	}
 	if _, err := r.disk.Checkpoint(ctx, "AFTER_CLEANUP"); err != nil {
 		log("disk checkpoint AFTER_CLEANUP failed: %v", err)
 	}
-}
-
-// loadedStillTrue reports whether the recorded load is still real: the cluster exists and every
-// node lists every image by ID.
-func (r *Run) loadedStillTrue(ctx context.Context) bool {
-	l, c := r.st.Loaded, r.st.Cluster
-	if l == nil || c == nil || l.Cluster != c.Name {
-		return false
-	}
-	if ok, seen := r.valid["loaded"]; seen {
-		return ok
-	}
-	ok := func() bool {
-		nodes, err := cluster.Nodes(ctx, c.Name, c.Provider)
-		if err != nil || len(nodes) == 0 {
-			return false
-		}
-		want := make([]load.Image, len(l.Images))
-		for i, img := range l.Images {
-			want[i] = load.Image{Ref: img.Ref, ID: img.ID}
-		}
-		for _, n := range nodes {
-			missing, err := load.Missing(ctx, n, want)
-			if err != nil || len(missing) > 0 {
-				return false
-			}
-		}
-		return true
-	}()
-	if !ok {
-		r.logf("load", "recorded load on %s is no longer true (cluster or images gone): not using it", c.Name)
-	}
-	r.valid["loaded"] = ok
-	return ok
 }
 
 // containerdBytes measures what containerd holds in each node, to compare the loaded images'

@@ -50,28 +50,74 @@ func newTestRun(t *testing.T, root string, eng *enginetest.Engine) (*Run, *bytes
 	return r, &out
 }
 
-func TestPhasesNeedTheProductOfTheOneBefore(t *testing.T) {
-	r, _ := newTestRun(t, t.TempDir(), &enginetest.Engine{})
+// observe is the run's first step, failing the test on error.
+func observe(t *testing.T, r *Run) Observed {
+	t.Helper()
+	o, err := r.Observe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// products are what the phases handed on, as Mage's graph keeps them.
+type products struct {
+	o Observed
+	b Built
+	e Exported
+	p Pruned
+	c Cluster
+	l Loaded
+	d Deployed
+}
+
+// through runs the phases in order up to and including last, failing the test on an error.
+func through(t *testing.T, r *Run, last string) products {
+	t.Helper()
 	ctx := context.Background()
-	for name, phase := range map[string]func(context.Context) error{
-		"export": r.Export, "prune": r.Prune, "cluster": r.Cluster, "load": r.Load, "deploy": r.Deploy, "test": r.Test,
-	} {
-		err := phase(ctx)
-		if err == nil || !strings.Contains(err.Error(), "has not run in this process") {
-			t.Errorf("%s without its predecessor: err = %v, want a 'has not run' error", name, err)
+	var p products
+	var err error
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"build", func() error { p.b, err = r.Build(ctx, p.o); return err }},
+		{"export", func() error { p.e, err = r.Export(ctx, p.b); return err }},
+		{"prune", func() error { p.p, err = r.Prune(ctx, p.e); return err }},
+		{"cluster", func() error { p.c, err = r.Cluster(ctx, p.p); return err }},
+		{"load", func() error { p.l, err = r.Load(ctx, p.c); return err }},
+		{"deploy", func() error { p.d, err = r.Deploy(ctx, p.l); return err }},
+	}
+	p.o = observe(t, r)
+	for _, s := range steps {
+		if err := s.run(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if s.name == last {
+			return p
 		}
 	}
+	return p
+}
+
+// build runs the build phase from a fresh observation.
+func buildFor(t *testing.T, r *Run) Built {
+	t.Helper()
+	b, err := r.Build(context.Background(), observe(t, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestPruneRefusesImagesWithoutAVerifiedArchive(t *testing.T) {
 	eng := &enginetest.Engine{}
 	r, _ := newTestRun(t, t.TempDir(), eng)
-	r.st.RunID = "run-1"
 	ref := "localhost/alpha:unit-0123456789ab"
 	id := eng.AddImage(ref, map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-1"})
-	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id, EngineID: id}}} // no archive
+	e := Exported{Built: Built{RunID: "run-1"}, Images: []state.Image{{Service: "alpha", Ref: ref, ID: id, EngineID: id}}} // no archive
 
-	err := r.Prune(context.Background())
+	_, err := r.Prune(context.Background(), e)
 	if err == nil || !strings.Contains(err.Error(), "refusing to prune") || !strings.Contains(err.Error(), ref) {
 		t.Fatalf("err = %v, want a refusal naming %s", err, ref)
 	}
@@ -83,13 +129,12 @@ func TestPruneRefusesImagesWithoutAVerifiedArchive(t *testing.T) {
 func TestPruneRefusesAnUnexportedImageOfTheRun(t *testing.T) {
 	eng := &enginetest.Engine{}
 	r, _ := newTestRun(t, t.TempDir(), eng)
-	r.st.RunID = "run-1"
 	ref := "localhost/alpha:unit-0123456789ab"
 	id := eng.AddImage(ref, map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-1"})
 	stray := eng.AddImage("localhost/beta:unit-ffffffffffff", map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-1"})
-	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id, EngineID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
+	e := Exported{Built: Built{RunID: "run-1"}, Images: []state.Image{{Service: "alpha", Ref: ref, ID: id, EngineID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
 
-	err := r.Prune(context.Background())
+	_, err := r.Prune(context.Background(), e)
 	if err == nil || !strings.Contains(err.Error(), stray) {
 		t.Fatalf("err = %v, want a refusal naming the unexported image %s", err, stray)
 	}
@@ -98,14 +143,13 @@ func TestPruneRefusesAnUnexportedImageOfTheRun(t *testing.T) {
 func TestScopedPruneRemovesOnlyThisRunsImages(t *testing.T) {
 	eng := &enginetest.Engine{}
 	r, out := newTestRun(t, t.TempDir(), eng)
-	r.st.RunID = "run-1"
 	ref := "localhost/alpha:unit-0123456789ab"
 	id := eng.AddImage(ref, map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-0"}) // reused from an earlier run
 	other := eng.AddImage("localhost/alpha:unit-older", map[string]string{"dev.kindling.suite": "unit", "dev.kindling.run": "run-0"})
 	unrelated := eng.AddImage("docker.io/library/someone-elses:latest", nil)
-	r.exported = &Exported{Images: []state.Image{{Service: "alpha", Ref: ref, ID: id, EngineID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
+	e := Exported{Built: Built{RunID: "run-1"}, Images: []state.Image{{Service: "alpha", Ref: ref, ID: id, EngineID: id}}, Archive: state.Archive{Path: "/verified.tar"}}
 
-	if err := r.Prune(context.Background()); err != nil {
+	if _, err := r.Prune(context.Background(), e); err != nil {
 		t.Fatal(err)
 	}
 	images, _ := eng.Images(context.Background(), nil)
@@ -137,9 +181,7 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 	ctx := context.Background()
 
 	first, _ := newTestRun(t, root, eng)
-	if err := first.Build(ctx); err != nil {
-		t.Fatal(err)
-	}
+	buildFor(t, first)
 	if n := len(eng.Builds()); n != 1 {
 		t.Fatalf("first build ran %d image builds, want 1", n)
 	}
@@ -158,14 +200,15 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 	eng.Remove(ctx, []string{first.st.Images[0].ID})
 
 	second, out := newTestRun(t, root, eng)
-	if err := second.Build(ctx); err != nil {
-		t.Fatal(err)
-	}
+	built := buildFor(t, second)
 	if n := len(eng.Builds()); n != 1 {
 		t.Errorf("build after prune rebuilt the images (%d builds in all), want it to take the archive", n)
 	}
 	if !strings.Contains(out.String(), "verified archive") {
 		t.Errorf("build should say the archive is its product:\n%s", out)
+	}
+	if built.Held.Archive == nil || built.Held.Archive.Path != path {
+		t.Errorf("the build's product does not say the archive holds the images: %+v", built.Held)
 	}
 	if second.st.RunID != first.st.RunID {
 		t.Errorf("same inputs started a new run (%s → %s)", first.st.RunID, second.st.RunID)
@@ -174,9 +217,7 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 	// A tampered archive is not trusted: the images are built again.
 	os.WriteFile(path, []byte("tampered"), 0o600)
 	third, _ := newTestRun(t, root, eng)
-	if err := third.Build(ctx); err != nil {
-		t.Fatal(err)
-	}
+	buildFor(t, third)
 	if n := len(eng.Builds()); n != 2 {
 		t.Errorf("a changed archive was trusted: %d builds in all, want 2", n)
 	}
@@ -190,13 +231,11 @@ func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 	present := eng.AddImage("golang:1.26-bookworm", nil)
 	ctx := context.Background()
 	r, out := newTestRun(t, root, eng)
-	if err := r.Build(ctx); err != nil {
-		t.Fatal(err)
-	}
+	built := buildFor(t, r)
 	if got := eng.Pulled(); !slices.Equal(got, []string{"debian:bookworm"}) {
 		t.Errorf("pulled %v, want only the missing base", got)
 	}
-	l := r.st.Leftovers
+	l := built.Leftovers
 	if l == nil || len(l.Intermediate) != 2 || len(l.Pulled) != 1 || l.Pulled[0].Ref != "debian:bookworm" {
 		t.Fatalf("leftovers %+v", l)
 	}
@@ -207,9 +246,8 @@ func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 	}
 	// Podman labels every stage of a build: an untagged image with the run's labels is one.
 	stage := eng.AddUntagged(map[string]string{build.LabelSuite: "unit", build.LabelRun: r.st.RunID})
-	r.st.Leftovers.Intermediate = append(r.st.Leftovers.Intermediate, stage)
-	r.exported = &Exported{Images: r.built.Images, Archive: state.Archive{Path: "/verified.tar"}}
-	if err := r.Prune(ctx); err != nil {
+	built.Leftovers.Intermediate = append(built.Leftovers.Intermediate, stage)
+	if _, err := r.Prune(ctx, Exported{Built: built, Images: built.Images, Archive: state.Archive{Path: "/verified.tar"}}); err != nil {
 		t.Fatal(err)
 	}
 	ids, _ := eng.AllImageIDs(ctx)
@@ -229,12 +267,16 @@ func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
 	r, out := newTestRun(t, t.TempDir(), &enginetest.Engine{})
 	r.cfg.Registry = &Registry{Host: host, Tag: "v1"}
 	ctx := context.Background()
-	for _, phase := range []func(context.Context) error{r.Build, r.Export, r.Prune} {
-		if err := phase(ctx); err != nil {
-			t.Fatal(err)
-		}
+	b := buildFor(t, r)
+	e, err := r.Export(ctx, b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	l, err := r.load(ctx, Cluster{}, *r.exported)
+	p, err := r.Prune(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := r.load(ctx, Cluster{Pruned: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +294,7 @@ func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
 
 	// An image the registry lacks fails the load, naming image and registry, before deploy waits.
 	r.cfg.Registry.Tag = "v2"
-	_, err = r.load(ctx, Cluster{}, Exported{Images: []state.Image{{Service: "alpha"}}})
+	_, err = r.load(ctx, Cluster{Pruned: Pruned{Exported: Exported{Images: []state.Image{{Service: "alpha"}}}}})
 	if err == nil || !strings.Contains(err.Error(), host+"/alpha:v2") || !strings.Contains(err.Error(), "push the suite's images first") {
 		t.Errorf("load of an image the registry lacks: %v", err)
 	}
@@ -290,7 +332,7 @@ func TestFailedClusterCheckKeepsTheRecord(t *testing.T) {
 	r.exists = func(context.Context, string, string) (bool, error) {
 		return false, errors.New("docker ps: connection reset")
 	}
-	_, err := r.createCluster(context.Background())
+	_, err := r.Observe(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "kindling-old") || !strings.Contains(err.Error(), "connection reset") {
 		t.Fatalf("err = %v, want one naming the recorded cluster and the cause", err)
 	}
@@ -305,9 +347,7 @@ func TestSamplerRunsAgainAfterASummary(t *testing.T) {
 	root := enginetest.Repo(t, "alpha")
 	r, _ := newTestRun(t, root, &enginetest.Engine{})
 	ctx := context.Background()
-	if err := r.Build(ctx); err != nil {
-		t.Fatal(err)
-	}
+	buildFor(t, r)
 	r.Summary()
 	if r.disk.Sampling() {
 		t.Fatal("the summary left the sampler running")
@@ -328,15 +368,14 @@ func TestSamplerRunsAgainAfterASummary(t *testing.T) {
 func TestFailedLoadKeepsTheArchive(t *testing.T) {
 	root := t.TempDir()
 	r, out := newTestRun(t, root, &enginetest.Engine{})
-	r.st.RunID = "run-1"
 	path := filepath.Join(root, "archives", "unit-run-1.tar")
 	os.MkdirAll(filepath.Dir(path), 0o700)
 	os.WriteFile(path, []byte("the only copy"), 0o600)
 	img := state.Image{Service: "alpha", Ref: "localhost/alpha:unit-0123456789ab", ID: "sha256:" + strings.Repeat("a", 64)}
-	r.exported = &Exported{Images: []state.Image{img}, Archive: state.Archive{Path: path}}
+	e := Exported{Built: Built{RunID: "run-1"}, Images: []state.Image{img}, Archive: state.Archive{Path: path}}
 	// A cluster whose nodes cannot be listed: the load fails before any node has the images.
-	r.cluster = &Cluster{state.Cluster{Name: "kindling-gone", Provider: "nonexistent"}}
-	if err := r.Load(context.Background()); err == nil {
+	c := Cluster{Cluster: state.Cluster{Name: "kindling-gone", Provider: "nonexistent"}, Pruned: Pruned{Exported: e}}
+	if _, err := r.Load(context.Background(), c); err == nil {
 		t.Fatal("the load succeeded")
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -401,11 +440,9 @@ func TestBudgetTooSmallFailsBeforeExportWrites(t *testing.T) {
 	eng := &enginetest.Engine{}
 	ctx := context.Background()
 	r, _ := newTestRun(t, root, eng)
-	if err := r.Build(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := buildFor(t, r)
 	r.cfg.DiskBudget = budget.Budget{Bytes: 500} // the fake image is 1000 bytes
-	err := r.Export(ctx)
+	_, err := r.Export(ctx, b)
 	if err == nil || !strings.Contains(err.Error(), "export would not fit the disk budget") || !strings.Contains(err.Error(), "nothing written") {
 		t.Fatalf("export with a budget below the image size: %v", err)
 	}

@@ -18,19 +18,12 @@ import (
 // that is not in a verified archive (or already on the cluster's nodes), and reports two numbers
 // that are never confused: what the engine says it reclaimed, and what the filesystem holding the
 // engine's storage actually gained.
-func (r *Run) Prune(ctx context.Context) error {
-	if r.pruned != nil {
-		return nil
-	}
-	e, err := need(r.exported, "export", "prune")
+func (r *Run) Prune(ctx context.Context, e Exported) (Pruned, error) {
+	err := r.timed(ctx, "prune", "AFTER_PRUNE", func() error { return r.prune(ctx, e) })
 	if err != nil {
-		return err
+		return Pruned{}, err
 	}
-	return r.timed(ctx, "prune", "AFTER_PRUNE", func() error {
-		err := r.prune(ctx, e)
-		r.pruned = ptr(Pruned{Exported: e}, err)
-		return err
-	})
+	return Pruned{Exported: e}, nil
 }
 
 func (r *Run) prune(ctx context.Context, e Exported) error {
@@ -39,16 +32,19 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		log("skipped: registry mode, no local images to prune")
 		return nil
 	}
-	if p := r.st.Pruned; p != nil { // the build records no prune; nothing was built since this one
+	if p := e.Built.Held.Pruned; p != nil {
 		log("up to date: this run's images were pruned at %s", p.At.Format(time.RFC3339))
 		return nil
+	}
+	if len(e.Images) == 0 { // a failed export's zero product
+		return fmt.Errorf("refusing to prune: the export phase handed on no images; run \"%s\" first", r.cfg.Command("export"))
 	}
 	eng, err := r.engine(ctx)
 	if err != nil {
 		return err
 	}
 	safe := map[string]bool{} // image IDs whose bytes are safe elsewhere
-	if e.Consumed || e.Archive.Path != "" || len(e.Pushed) == len(e.Images) {
+	if e.safe() {
 		for _, img := range e.Images {
 			safe[img.EngineID] = true
 		}
@@ -66,7 +62,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	for _, img := range suiteImages {
 		// An untagged image with the run's labels is a stage of its builds (podman labels every
 		// stage): an intermediate image, removed with the leftovers, not an image to export.
-		if recorded[img.ID] || (img.Labels[build.LabelRun] == r.st.RunID && len(img.Refs) > 0) {
+		if recorded[img.ID] || (img.Labels[build.LabelRun] == e.Built.RunID && len(img.Refs) > 0) {
 			victims[img.ID] = strings.Join(img.Refs, ",")
 		}
 	}
@@ -90,7 +86,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	switch r.cfg.Prune {
 	case PruneAggressive:
 		log("aggressive: removing every image, stopped container, unused volume and build cache %s can reclaim (keeping %v)", eng.Name(), r.cfg.PruneKeep)
-		if reclaimed, err = eng.PruneAll(ctx, r.pruneKeep()); err != nil {
+		if reclaimed, err = eng.PruneAll(ctx, r.pruneKeep(e.Registry)); err != nil {
 			return err
 		}
 		r.st.Leftovers = nil
@@ -112,8 +108,8 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		if usageAfter, err := eng.DiskUsage(ctx); err == nil && usageErr == nil {
 			reclaimed = usageBefore.Images + usageBefore.BuildCache - usageAfter.Images - usageAfter.BuildCache
 		}
-		log("scoped: removed %d images of run %s and the dangling build cache", len(removed), r.st.RunID)
-		r.removeLeftovers(ctx, eng, log)
+		log("scoped: removed %d images of run %s and the dangling build cache", len(removed), e.Built.RunID)
+		r.removeLeftovers(ctx, eng, e.Built.Leftovers, log)
 	}
 	after, err := disk.Measure(ctx, graph)
 	if err != nil {
@@ -128,8 +124,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 // removeLeftovers removes what the suite's builds pulled and left: intermediate images first
 // (they build on the bases), then the pulled bases by name, so a base that was already there
 // under another name keeps that name. What another build still uses stays, and is reported.
-func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, log func(string, ...any)) {
-	l := r.st.Leftovers
+func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.Leftovers, log func(string, ...any)) {
 	if l == nil {
 		return
 	}
@@ -196,8 +191,8 @@ func usedOf(s disk.Snapshot) int64 {
 
 // pruneKeep is what an aggressive prune keeps: E2E_PRUNE_KEEP (with the Kind node image), and the
 // image of the local registry that holds the run's images.
-func (r *Run) pruneKeep() []string {
-	if r.st.Registry == nil {
+func (r *Run) pruneKeep(local *state.Registry) []string {
+	if local == nil {
 		return r.cfg.PruneKeep
 	}
 	return append(slices.Clone(r.cfg.PruneKeep), registry.Image)

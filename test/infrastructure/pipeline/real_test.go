@@ -208,7 +208,7 @@ func TestRealDeployPhase(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.eng = eng
-		_, err = r.createCluster(ctx)
+		_, err = r.createCluster(ctx, Pruned{})
 		if !errors.Is(err, cluster.ErrClusterExists) {
 			t.Fatalf("err = %v, want ErrClusterExists", err)
 		}

@@ -45,15 +45,16 @@ func (r *Run) insecure(host string) bool {
 // image before anything is recorded, and so before prune may delete the engine's copies.
 func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 	log := r.logger("export")
-	if r.pushedStillTrue(ctx) {
-		log("up to date: the images are in %s, verified", r.st.Pushed.Host)
-		return Exported{Images: b.Images, Pushed: r.st.Pushed.Images}, nil
+	if p := b.Held.Pushed; p != nil {
+		log("up to date: the images are in %s, verified", p.Host)
+		return Exported{Built: b, Images: b.Images, Pushed: p, Registry: b.Held.Registry}, nil
 	}
 	eng, err := r.engine(ctx)
 	if err != nil {
 		return Exported{}, err
 	}
 	host := r.cfg.PushTo
+	var local *state.Registry
 	if r.cfg.LocalRegistry {
 		// Recorded before it starts: down finds and removes it whatever happens next.
 		r.st.Registry = &state.Registry{Name: r.registryName(), Engine: eng.Name()}
@@ -65,6 +66,8 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 			return Exported{}, err
 		}
 		r.st.Registry.HostPort = l.HostPort
+		rec := *r.st.Registry
+		local = &rec
 		r.addRegistryPlace(ctx, l)
 		host = l.Host()
 	}
@@ -97,44 +100,9 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 		}
 		pushed[i] = state.Image{Service: img.Service, Ref: dst, ID: img.ID, EngineID: img.EngineID}
 	}
-	r.st.Pushed = &state.Pushed{Host: host, Images: pushed, Verified: time.Now().UTC()}
-	r.valid["pushed"] = true
-	return Exported{Images: b.Images, Pushed: pushed}, r.save()
-}
-
-// pushedStillTrue reports whether the recorded push still holds: the registry answers (the local
-// one on the same port) and has every image as it was built.
-func (r *Run) pushedStillTrue(ctx context.Context) bool {
-	p := r.st.Pushed
-	if p == nil || !r.pushes() {
-		return false
-	}
-	if ok, seen := r.valid["pushed"]; seen {
-		return ok
-	}
-	ok := true
-	if rec := r.st.Registry; rec != nil {
-		// Found, not started: a check must not start containers.
-		l, running, err := registry.Find(ctx, rec.Engine, rec.Name)
-		if ok = err == nil && running && l.Host() == p.Host; ok { // another port: the images' references changed
-			r.addRegistryPlace(ctx, l)
-		}
-	} else if p.Host != r.cfg.PushTo {
-		ok = false
-	}
-	for _, img := range p.Images {
-		if !ok {
-			break
-		}
-		if _, err := registry.Verify(ctx, img.Ref, img.EngineID, r.insecure(p.Host)); err != nil {
-			ok = false
-		}
-	}
-	if !ok {
-		r.logf("export", "recorded push to %s is no longer true (registry or images gone): not using it", p.Host)
-	}
-	r.valid["pushed"] = ok
-	return ok
+	p := &state.Pushed{Host: host, Images: pushed, Verified: time.Now().UTC()}
+	r.st.Pushed = p
+	return Exported{Built: b, Images: b.Images, Pushed: p, Registry: local}, r.save()
 }
 
 // addRegistryPlace adds the registry's volume to the measured places.
@@ -169,8 +137,7 @@ func (r *Run) containerdPatches() []string {
 
 // attachRegistry connects the local registry to the cluster: the Kind network, every node's
 // containerd, and the KEP-1755 ConfigMap.
-func (r *Run) attachRegistry(ctx context.Context, c Cluster, log func(string, ...any)) error {
-	rec := r.st.Registry
+func (r *Run) attachRegistry(ctx context.Context, c Cluster, rec *state.Registry, log func(string, ...any)) error {
 	if !r.cfg.LocalRegistry || rec == nil || rec.HostPort == "" {
 		return nil
 	}

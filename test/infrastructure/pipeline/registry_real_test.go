@@ -37,12 +37,11 @@ func TestRealLocalRegistryMode(t *testing.T) {
 		}
 		t.Logf("run output:\n%s", out.String())
 	})
-	for _, phase := range []func(context.Context) error{r.Build, r.Export, r.Prune, r.Cluster, r.Load, r.Deploy} {
-		if err := phase(ctx); err != nil {
-			t.Fatal(err)
-		}
+	got := through(t, r, "deploy")
+	pushed := got.e.Pushed
+	if r.st.Pushed == nil || pushed == nil || r.st.Pushed.Host != pushed.Host {
+		t.Errorf("recorded push %+v, handed on %+v", r.st.Pushed, pushed)
 	}
-	pushed := r.st.Pushed
 	if pushed == nil || len(pushed.Images) != 1 || !strings.HasPrefix(pushed.Images[0].Ref, "localhost:") {
 		t.Fatalf("pushed %+v, want one image in the local registry", pushed)
 	}
@@ -104,14 +103,11 @@ func TestRealExternalRegistry(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { r.Down(context.Background()) })
-		if err := r.Build(ctx); err != nil {
-			t.Fatal(err)
-		}
-		err = r.Export(ctx)
+		e, err := r.Export(ctx, buildFor(t, r))
 		if err == nil || !strings.Contains(err.Error(), "localhost:1/kindling/holmesgpt-api") || !strings.Contains(err.Error(), "nothing was pruned") {
 			t.Fatalf("export to a registry that does not answer: %v", err)
 		}
-		if err := r.Prune(ctx); err == nil {
+		if _, err := r.Prune(ctx, e); err == nil {
 			t.Error("prune ran after a failed push")
 		}
 		if _, found, err := eng.ImageID(ctx, r.st.Images[0].Ref); err != nil || !found {
@@ -129,11 +125,7 @@ func TestRealExternalRegistry(t *testing.T) {
 		r.Down(context.Background())
 		t.Logf("run output:\n%s", out.String())
 	})
-	for _, phase := range []func(context.Context) error{r.Build, r.Export, r.Prune, r.Cluster} {
-		if err := phase(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	got := through(t, r, "cluster")
 	if _, found, _ := eng.ImageID(ctx, r.st.Images[0].Ref); found {
 		t.Errorf("prune left %s in the engine", r.st.Images[0].Ref)
 	}
@@ -152,10 +144,12 @@ func TestRealExternalRegistry(t *testing.T) {
 	if err := reg.Attach(ctx, cluster.Network("docker"), nodes); err != nil {
 		t.Fatal(err)
 	}
-	for _, phase := range []func(context.Context) error{r.Load, r.Deploy} {
-		if err := phase(ctx); err != nil {
-			t.Fatal(err)
-		}
+	l, err := r.Load(ctx, got.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Deploy(ctx, l); err != nil {
+		t.Fatal(err)
 	}
 	d, err := clientFor(t, r.st.Cluster.Kubeconfig).AppsV1().Deployments("it-external").Get(ctx, "holmesgpt-api", metav1.GetOptions{})
 	if err != nil {

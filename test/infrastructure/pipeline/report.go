@@ -30,7 +30,7 @@ func Report(ctx context.Context, runs []*Run, stdout io.Writer) error {
 		}
 		if c := r.st.Cluster; c != nil && engErr == nil {
 			if ok, _ := r.exists(ctx, c.Name, c.Provider); ok {
-				r.addNodePlaces(ctx, Cluster{*c}, nil, func(format string, args ...any) {
+				r.addNodePlaces(ctx, *c, nil, func(format string, args ...any) {
 					fmt.Fprintf(os.Stderr, "disk: "+format+"\n", args...)
 				})
 			}

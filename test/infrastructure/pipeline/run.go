@@ -4,7 +4,8 @@
 // engine: it sees only what load put on the nodes.
 //
 // Products are also written to a state file, so the phases can run as separate processes (CI steps).
-// A phase that finds its product already there, and still true, says so and returns.
+// Reading that record back is one step at the start, Observe: it checks each recorded product
+// against reality once and hands the build phase what still holds; no phase reads the record.
 package pipeline
 
 import (
@@ -31,50 +32,65 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
-// Built is the build phase's product: the suite's images, by service.
+// Built is the build phase's product: the suite's images, by service, and where they are already
+// safe outside the engine when an earlier process got further with these same images.
 type Built struct {
-	Images []state.Image
-}
-
-// Exported is the export phase's product: the images and the verified archive that holds them.
-// Consumed means a load already put the archive's images on the cluster and the file is gone.
-type Exported struct {
+	Observed Observed
+	RunID    string
 	Images   []state.Image
-	Archive  state.Archive
-	Consumed bool
-	// Pushed are the images under their references in the suite's local registry, read back and
-	// verified (E2E_REGISTRY=local; no archive then).
-	Pushed []state.Image
+	Held     Held
+	// Leftovers are what this suite's builds pulled and left, for prune.
+	Leftovers *state.Leftovers
 }
 
-// Pruned proves the prune phase ran: the images now live only in the archive (or on the nodes).
+// Exported is the export phase's product: the images and where they are safe outside the engine —
+// a verified archive, a verified push, or every node of the recorded cluster (OnNodes).
+type Exported struct {
+	Built   Built
+	Images  []state.Image
+	Archive state.Archive
+	OnNodes bool
+	// Pushed are the images under their references in a registry, read back and verified.
+	Pushed *state.Pushed
+	// Registry is the suite's local registry that holds Pushed (E2E_REGISTRY=local).
+	Registry *state.Registry
+}
+
+// safe reports whether every image is held outside the engine: what prune needs before it deletes.
+func (e Exported) safe() bool {
+	return e.OnNodes || e.Archive.Path != "" || (e.Pushed != nil && len(e.Pushed.Images) == len(e.Images))
+}
+
+// Pruned proves the prune phase ran: the images now live only where Exported says.
 type Pruned struct {
 	Exported Exported
 }
 
-// Cluster is the cluster phase's product.
+// Cluster is the cluster phase's product: the cluster, and what it is to receive.
 type Cluster struct {
 	state.Cluster
+	Pruned Pruned
 }
 
 // Loaded is the load phase's product, and all the deploy phase ever sees: the cluster and the
-// images that are on every one of its nodes.
+// images that are on every one of its nodes (or that its nodes pull from Registry).
 type Loaded struct {
 	Cluster  state.Cluster
 	Images   []state.Image
 	Registry *Registry
 }
 
-// Run is one suite's run in this process. Its phases memoise their products, so the Mage graph
-// can ask for a phase several times and it runs once.
+// Run is one suite's run in this process: its configuration, engine, state file and disk
+// measurements. It holds no phase's product: each phase takes the product of the one before it
+// and returns its own, and the caller (Mage's graph) hands it on.
 type Run struct {
 	cfg  Config
 	out  io.Writer
 	disk *disk.Recorder
 
 	mu       sync.Mutex
-	st       state.Suite
-	runID    string // kept for the summary after Down forgets the state
+	st       state.Suite // the record the phases write, for the next process's Observe
+	runID    string      // kept for the summary after Down forgets the state
 	eng      engine.Engine
 	engInfo  engine.Info
 	started  time.Time
@@ -83,14 +99,6 @@ type Run struct {
 	coverage []coverage.Result
 	// footprint of the run's builds, kept for the summary after Down forgets the state
 	footprint *state.Footprint
-
-	built    *Built
-	exported *Exported
-	pruned   *Pruned
-	cluster  *Cluster
-	loaded   *Loaded
-	deployed *Deployed
-	valid    map[string]bool // reality checks already done in this process
 
 	extraPlaces []disk.Place
 	// exists is cluster.Exists; tests make it fail.
@@ -118,7 +126,7 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 			return nil, err
 		}
 	}
-	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(), valid: map[string]bool{},
+	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(),
 		exists: cluster.Exists, measure: disk.Measure}
 	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
 	return r, nil
@@ -190,11 +198,6 @@ func (r *Run) start(ctx context.Context) {
 	if r.cfg.Registry == nil {
 		if _, err := r.engine(ctx); err != nil {
 			r.logf("disk", "no engine yet, the disk reports miss its graph root: %v", err)
-		}
-	}
-	if c := r.st.Cluster; c != nil {
-		if ok, err := r.exists(ctx, c.Name, c.Provider); err == nil && ok {
-			r.addNodePlaces(ctx, Cluster{*c}, nil, r.logger("disk"))
 		}
 	}
 	if _, err := r.disk.Checkpoint(ctx, "START"); err != nil {
@@ -270,11 +273,12 @@ func (r *Run) beginRun(engineName string) {
 		Engine:  engineName,
 		Started: time.Now().UTC(),
 		Cluster: r.st.Cluster,
+		// The suite's local registry stays the suite's to remove.
+		Registry: r.st.Registry,
 		// What earlier builds pulled and left stays the suite's to prune.
 		Leftovers: r.st.Leftovers,
 	}
 	r.runID = r.st.RunID
-	r.valid = map[string]bool{}
 }
 
 func newRunID() string {
@@ -302,23 +306,6 @@ func (r *Run) addPlaces(places ...disk.Place) {
 			r.extraPlaces = append(r.extraPlaces, p)
 		}
 	}
-}
-
-// need returns the product of an earlier phase, which the Mage graph ran before this one.
-func need[T any](p *T, earlier, phase string) (T, error) {
-	if p == nil {
-		var zero T
-		return zero, fmt.Errorf("%s needs the product of the %s phase, which has not run in this process: run %s through its Mage target, which runs its dependencies first", phase, earlier, phase)
-	}
-	return *p, nil
-}
-
-// ptr keeps a phase's product only when the phase succeeded.
-func ptr[T any](v T, err error) *T {
-	if err != nil {
-		return nil
-	}
-	return &v
 }
 
 // workflowEscape escapes a message for a GitHub Actions workflow command.
