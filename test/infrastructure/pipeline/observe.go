@@ -30,8 +30,8 @@ type Held struct {
 	Pushed  *state.Pushed  // every image reads back from the registry as built
 	// Registry is the suite's local registry that holds Pushed, when it is the local one.
 	Registry *state.Registry
-	Loaded  *state.Loaded  // every node of the recorded cluster lists every image
-	Pruned  *state.Prune   // the engine's copies were removed on purpose
+	Loaded   *state.Loaded // every node of the recorded cluster lists every image
+	Pruned   *state.Prune  // the engine's copies were removed on purpose
 }
 
 // Observe reads the run's record and checks it against reality: the cluster still exists, the
