@@ -64,6 +64,8 @@ type Recorder struct {
 	failed     int
 	lastErr    error
 	phases     []Phase
+	series     map[string]*Series
+	order      []string
 	cancel     context.CancelFunc
 	done       chan struct{}
 }
@@ -155,6 +157,52 @@ func (r *Recorder) sample(ctx context.Context) {
 			r.peak[k] = f.Used
 		}
 	}
+	if snap.Time.IsZero() {
+		snap.Time = r.now()
+	}
+	r.addPoints(snap)
+}
+
+// Point is one measurement of a filesystem's used bytes.
+type Point struct {
+	Time time.Time
+	Used uint64
+}
+
+// Series is one filesystem's used bytes over the run: every sample and checkpoint.
+type Series struct {
+	Label  string
+	Points []Point
+}
+
+// addPoints appends a snapshot to the series; r.mu is held.
+func (r *Recorder) addPoints(snap Snapshot) {
+	if r.series == nil {
+		r.series = map[string]*Series{}
+	}
+	for _, f := range snap.Filesystems {
+		k := f.key()
+		s := r.series[k]
+		if s == nil {
+			s = &Series{Label: fsLabel(f)}
+			r.series[k] = s
+			r.order = append(r.order, k)
+		}
+		s.Points = append(s.Points, Point{Time: snap.Time, Used: f.Used})
+	}
+}
+
+// Series returns each measured filesystem's used bytes over time, in first-seen order.
+func (r *Recorder) Series() []Series {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Series, 0, len(r.order))
+	for _, k := range r.order {
+		s := *r.series[k]
+		s.Points = append([]Point(nil), s.Points...)
+		out = append(out, s)
+	}
+	return out
 }
 
 // Checkpoint measures now, ends the current phase under name and prints a short block to the
@@ -180,6 +228,8 @@ func (r *Recorder) Checkpoint(ctx context.Context, name string) (Checkpoint, err
 	r.phases = append(r.phases, Phase{
 		Checkpoint: cp, Start: r.phaseStart, Samples: r.samples, FailedSamples: r.failed,
 	})
+	snap.Time = now
+	r.addPoints(snap)
 	prevName := r.prevName
 	r.gen++
 	r.phaseStart, r.prevName, r.prevUsed = now, name, used

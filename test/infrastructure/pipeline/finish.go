@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
+	"github.com/kindling-dev/kindling/test/infrastructure/timeline"
 )
 
 // Finish ends an e2e run. On failure it first exports the cluster's logs to the run directory
@@ -149,6 +151,11 @@ func (r *Run) Summary() {
 	tw.Flush()
 	fmt.Fprintln(r.out)
 	r.disk.Summary(r.out)
+	if path, err := r.writeTimeline(); err != nil {
+		fmt.Fprintf(r.out, "no disk timeline: %v\n", err)
+	} else {
+		fmt.Fprintf(r.out, "disk timeline: %s\n", path)
+	}
 	if f := footprint; f != nil {
 		fmt.Fprintf(r.out, "\nthe builds added to the filesystem of %s: pulled bases %s, build cache %s, suite images %s\n",
 			f.Filesystem, disk.HumanSize(f.PulledBytes), disk.HumanSize(f.BuildCacheBytes), disk.HumanSize(f.SuiteImageBytes))
@@ -180,6 +187,21 @@ func (r *Run) Summary() {
 	if err != nil {
 		fmt.Fprintf(r.out, "could not append to GITHUB_STEP_SUMMARY: %v\n", err)
 	}
+}
+
+// writeTimeline draws the run's disk usage over time into the run dir, for CI systems that keep
+// files (GitHub's step summary gets the mermaid chart).
+func (r *Run) writeTimeline() (string, error) {
+	var b bytes.Buffer
+	title := fmt.Sprintf("kindling %s, run %s: used bytes per filesystem", r.cfg.Suite.Name, r.runID)
+	if err := timeline.WriteSVG(&b, title, r.disk.Series(), r.disk.Phases()); err != nil {
+		return "", err
+	}
+	path := filepath.Join(r.cfg.RunDir, "disk-timeline.svg")
+	if err := os.MkdirAll(r.cfg.RunDir, 0o755); err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 func (r *Run) engineLabel() string {

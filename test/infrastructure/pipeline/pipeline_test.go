@@ -352,6 +352,10 @@ func TestSamplerRunsAgainAfterASummary(t *testing.T) {
 	if r.disk.Sampling() {
 		t.Fatal("the summary left the sampler running")
 	}
+	// The summary leaves the disk timeline in the run dir, for CI systems that keep files.
+	if svg, err := os.ReadFile(filepath.Join(r.cfg.RunDir, "disk-timeline.svg")); err != nil || !bytes.Contains(svg, []byte("IMAGES_BUILT")) {
+		t.Errorf("disk-timeline.svg after the summary: %v", err)
+	}
 	err := r.timed(ctx, "export", "EXPORTED", func() error {
 		if !r.disk.Sampling() {
 			t.Error("the phase after a summary runs without the sampler")
