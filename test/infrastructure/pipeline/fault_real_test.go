@@ -3,13 +3,19 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
+	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/load"
 	"github.com/kindling-dev/kindling/test/infrastructure/testenv"
 )
 
@@ -102,5 +108,300 @@ func TestCorruptedStateFile(t *testing.T) {
 	r, err := New(cfg, &bytes.Buffer{})
 	if err != nil || r.st.RunID != "" {
 		t.Fatalf("a state file of another version: run %q, %v", r.st.RunID, err)
+	}
+}
+
+// cancelOn is a run's output that cancels a context when a line contains marker: an interrupt
+// (what mage does on SIGINT) at a known point inside a phase.
+type cancelOn struct {
+	bytes.Buffer
+	marker string
+	cancel context.CancelFunc
+}
+
+func (w *cancelOn) Write(p []byte) (int, error) {
+	if w.marker != "" && bytes.Contains(p, []byte(w.marker)) {
+		w.cancel()
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestRealInterruptsLoseNothing interrupts a run (mage cancels the targets' context on SIGINT) at
+// the boundaries where the images change hands — before export, before the cluster, in the middle
+// of the load — and removes the cluster's node between two processes. After each, the images are
+// in the engine, in the verified archive or on every node, and a new process resumes from there.
+func TestRealInterruptsLoseNothing(t *testing.T) {
+	testenv.Short(t)
+	eng, cfg := realHoloSuite(t, "docker", "sig", "it-interrupt")
+	ctx := context.Background()
+	process := func(marker string) (*Run, context.Context, *cancelOn) {
+		c, cancel := context.WithCancel(ctx)
+		t.Cleanup(cancel)
+		out := &cancelOn{marker: marker, cancel: cancel}
+		r, err := New(cfg, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, c, out
+	}
+	t.Cleanup(func() {
+		r, _, _ := process("")
+		if err := r.Down(context.Background()); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	inEngine := func(t *testing.T, ref string) bool {
+		t.Helper()
+		_, found, err := eng.ImageID(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	archiveHolds := func(t *testing.T, o Observed) {
+		t.Helper()
+		if o.Held.Archive == nil {
+			t.Fatalf("the next process finds no verified archive: %+v", o.Held)
+		}
+		if _, err := os.Stat(o.Held.Archive.Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var ref string
+	t.Run("between build and export", func(t *testing.T) {
+		r, c, out := process("")
+		b, err := r.Build(c, observe(t, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref = b.Images[0].Ref
+		out.cancel()
+		if _, err := r.Export(c, b); err == nil {
+			t.Fatal("an interrupted export succeeded")
+		}
+		if !inEngine(t, ref) {
+			t.Errorf("%s is gone from the engine after an interrupted export", ref)
+		}
+		if r.st.Archive != nil {
+			t.Errorf("an interrupted export recorded an archive: %+v", r.st.Archive)
+		}
+		if files, _ := os.ReadDir(cfg.ArchiveDir); len(files) > 0 {
+			t.Errorf("an interrupted export left %d files in the archive dir", len(files))
+		}
+	})
+
+	t.Run("between export and prune", func(t *testing.T) {
+		r, c, out := process("")
+		p := through(t, r, "export")
+		out.cancel()
+		if _, err := r.Prune(c, p.e); err == nil {
+			t.Fatal("an interrupted prune succeeded")
+		}
+		if !inEngine(t, ref) {
+			t.Errorf("%s is gone from the engine after an interrupted prune", ref)
+		}
+		next, _, _ := process("")
+		archiveHolds(t, observe(t, next))
+	})
+
+	t.Run("between prune and cluster", func(t *testing.T) {
+		r, c, out := process("")
+		p := through(t, r, "prune")
+		if inEngine(t, ref) {
+			t.Fatalf("prune left %s", ref)
+		}
+		out.cancel()
+		if _, err := r.Cluster(c, p.p); err == nil {
+			t.Fatal("an interrupted cluster phase succeeded")
+		}
+		next, _, _ := process("")
+		archiveHolds(t, observe(t, next))
+	})
+
+	t.Run("in the middle of the load", func(t *testing.T) {
+		// Cancelled as the first node starts importing.
+		r, c, out := process("importing ")
+		o := observe(t, r)
+		b, err := r.Build(c, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := r.Export(c, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := r.Prune(c, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := r.Cluster(c, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Load(c, cl)
+		if err == nil || c.Err() == nil {
+			t.Fatalf("the load was not interrupted (%v):\n%s", err, out.String())
+		}
+		t.Logf("interrupted load: %v", err)
+		if !strings.Contains(out.String(), "kept "+e.Archive.Path) {
+			t.Errorf("the load does not say it kept the archive:\n%s", out.String())
+		}
+		next, _, _ := process("")
+		o = observe(t, next)
+		archiveHolds(t, o)
+		if o.Held.Loaded != nil {
+			t.Errorf("an interrupted load is recorded as done: %+v", o.Held.Loaded)
+		}
+	})
+
+	t.Run("the node removed between cluster and load", func(t *testing.T) {
+		r, _, _ := process("")
+		o := observe(t, r)
+		if o.Cluster == nil {
+			t.Fatal("the cluster of the last process is not observed")
+		}
+		node := o.Cluster.Name + "-control-plane"
+		if out, err := exec.CommandContext(ctx, "docker", "rm", "-f", node).CombinedOutput(); err != nil {
+			t.Fatalf("docker rm -f %s: %v\n%s", node, err, out)
+		}
+		next, _, out := process("")
+		got := through(t, next, "load")
+		if got.o.Cluster != nil {
+			t.Errorf("a cluster without nodes is observed as existing: %+v", got.o.Cluster)
+		}
+		if len(got.l.Images) != 1 || got.l.Images[0].Ref != ref {
+			t.Errorf("loaded %+v, want %s", got.l.Images, ref)
+		}
+		nodes, err := cluster.Nodes(ctx, cfg.ClusterName, "docker")
+		if err != nil || len(nodes) == 0 {
+			t.Fatalf("nodes of the new cluster: %v", err)
+		}
+		for _, n := range nodes {
+			if missing, err := load.Missing(ctx, n, loadImages(got.l.Images)); err != nil || len(missing) > 0 {
+				t.Errorf("node %s lacks %v (%v)", n, missing, err)
+			}
+		}
+		if _, err := os.Stat(got.e.Archive.Path); !os.IsNotExist(err) {
+			t.Errorf("the archive is still there after a finished load (%v):\n%s", err, out.String())
+		}
+	})
+}
+
+// dyingDaemon stands between the docker CLI and the daemon on a socket of its own and, once the
+// CLI asks for an image export (docker save), cuts every connection after a few bytes of the
+// answer: to the CLI, the daemon stopped in the middle of the export.
+type dyingDaemon struct {
+	sock string
+	cut  atomic.Bool // set when a save starts; then answers die
+	l    net.Listener
+}
+
+func startDyingDaemon(t *testing.T, upstream string) *dyingDaemon {
+	d := &dyingDaemon{sock: filepath.Join(t.TempDir(), "docker.sock")}
+	l, err := net.Listen("unix", d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.l = l
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			client, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go d.serve(client, upstream)
+		}
+	}()
+	return d
+}
+
+func (d *dyingDaemon) serve(client net.Conn, upstream string) {
+	defer client.Close()
+	daemon, err := net.Dial("unix", upstream)
+	if err != nil {
+		return
+	}
+	defer daemon.Close()
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := client.Read(buf)
+			if n > 0 {
+				if bytes.Contains(buf[:n], []byte("/images/get")) {
+					d.cut.Store(true)
+				}
+				daemon.Write(buf[:n])
+			}
+			if err != nil {
+				daemon.Close()
+				return
+			}
+		}
+	}()
+	var sent int
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := daemon.Read(buf)
+		if n > 0 {
+			client.Write(buf[:n])
+			sent += n
+		}
+		if err != nil || (d.cut.Load() && sent > 64<<10) {
+			return
+		}
+	}
+}
+
+// TestRealDaemonStopsDuringExport: the daemon goes away in the middle of docker save. The export
+// fails, nothing is recorded or left in the archive dir, prune refuses, the image is still in
+// the engine, and with the daemon back a rerun exports.
+func TestRealDaemonStopsDuringExport(t *testing.T) {
+	testenv.Short(t)
+	_, cfg := realHoloSuite(t, "docker", "daemon", "it-daemon")
+	ctx := context.Background()
+	d := startDyingDaemon(t, "/var/run/docker.sock")
+	dying, err := engine.New("docker", nil, "DOCKER_HOST=unix://"+d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	r, err := New(cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Down(context.Background()); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	b := buildFor(t, r)
+	ref := b.Images[0].Ref
+	healthy := r.eng
+	r.eng = dying
+	e, err := r.Export(ctx, b)
+	if err == nil {
+		t.Fatalf("an export whose daemon went away succeeded:\n%s", out.String())
+	}
+	if !d.cut.Load() {
+		t.Fatalf("the export failed before the save began: %v", err)
+	}
+	t.Logf("export with the daemon gone: %v", err)
+	if r.st.Archive != nil || e.Archive.Path != "" {
+		t.Errorf("the failed export recorded an archive: %+v", r.st.Archive)
+	}
+	if files, _ := os.ReadDir(cfg.ArchiveDir); len(files) > 0 {
+		t.Errorf("the failed export left %d files in the archive dir", len(files))
+	}
+	if _, err := r.Prune(ctx, e); err == nil {
+		t.Error("prune ran after the failed export")
+	}
+	r.eng = healthy
+	if _, found, err := healthy.ImageID(ctx, ref); err != nil || !found {
+		t.Fatalf("%s is gone from the engine (%v)", ref, err)
+	}
+	if e, err := r.Export(ctx, b); err != nil || e.Archive.Path == "" {
+		t.Fatalf("the export with the daemon back: %+v, %v", e.Archive, err)
 	}
 }
