@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
@@ -130,11 +129,7 @@ func (r Report) Goals() []string {
 // WriteText writes the table, the peaks per filesystem and the goals.
 func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "%s; engine %s; image bytes %s\n\n", r.Workload, r.Engine, disk.HumanSize(r.ImageBytes))
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, row := range r.rows() {
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := disk.WriteTable(w, "", r.rows()); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)

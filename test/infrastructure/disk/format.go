@@ -97,6 +97,17 @@ type cell struct {
 
 func plain(s string) cell { return cell{text: s} }
 
+// WriteTable writes rows of plain text as aligned columns: the one table layout of every report.
+func WriteTable(w io.Writer, indent string, rows [][]string) error {
+	cells := make([][]cell, len(rows))
+	for i, row := range rows {
+		for _, s := range row {
+			cells[i] = append(cells[i], plain(s))
+		}
+	}
+	return writeTable(w, indent, cells)
+}
+
 // writeTable aligns rows with text/tabwriter on the plain text, then colours each styled cell in
 // place, so escape codes never disturb the alignment.
 func writeTable(w io.Writer, indent string, rows [][]cell) error {

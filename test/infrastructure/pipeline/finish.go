@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
@@ -143,12 +142,11 @@ func (r *Run) Summary() {
 		return
 	}
 	fmt.Fprintf(r.out, "\nSummary of %s (run %s, engine %s, total %s)\n", r.cfg.Suite.Name, r.runID, r.engineLabel(), time.Since(r.started).Round(time.Second))
-	tw := tabwriter.NewWriter(r.out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "phase\tduration")
+	rows := [][]string{{"phase", "duration"}}
 	for _, p := range phases {
-		fmt.Fprintf(tw, "%s\t%s\n", p.Name, p.Duration.Round(100*time.Millisecond))
+		rows = append(rows, []string{p.Name, p.Duration.Round(100 * time.Millisecond).String()})
 	}
-	tw.Flush()
+	disk.WriteTable(r.out, "", rows)
 	fmt.Fprintln(r.out)
 	r.disk.Summary(r.out)
 	if path, err := r.writeTimeline(); err != nil {
