@@ -222,33 +222,17 @@ func TestRealInterruptsLoseNothing(t *testing.T) {
 	t.Run("in the middle of the load", func(t *testing.T) {
 		// Cancelled as the first node starts importing.
 		r, c, out := process("importing ")
-		o := observe(t, r)
-		b, err := r.Build(c, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := r.Export(c, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := r.Prune(c, e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cl, err := r.Cluster(c, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = r.Load(c, cl)
+		got := through(t, r, "cluster")
+		_, err := r.Load(c, got.c)
 		if err == nil || c.Err() == nil {
 			t.Fatalf("the load was not interrupted (%v):\n%s", err, out.String())
 		}
 		t.Logf("interrupted load: %v", err)
-		if !strings.Contains(out.String(), "kept "+e.Archive.Path) {
+		if !strings.Contains(out.String(), "kept "+got.e.Archive.Path) {
 			t.Errorf("the load does not say it kept the archive:\n%s", out.String())
 		}
 		next, _, _ := process("")
-		o = observe(t, next)
+		o := observe(t, next)
 		archiveHolds(t, o)
 		if o.Held.Loaded != nil {
 			t.Errorf("an interrupted load is recorded as done: %+v", o.Held.Loaded)
