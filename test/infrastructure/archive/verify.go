@@ -90,21 +90,31 @@ func Verify(path string, wantRefs []string) (Verified, error) {
 		return Verified{}, fmt.Errorf("verify archive: %w", err)
 	}
 	defer f.Close()
-	whole := sha256.New()
-	counted := &countingWriter{w: whole}
-	members, links, err := scan(io.TeeReader(f, counted))
+	v, err := VerifyStream(f, wantRefs)
 	if err != nil {
 		return Verified{}, fmt.Errorf("verify archive %s: %w", path, err)
 	}
+	v.Path = path
+	return v, nil
+}
+
+// VerifyStream is Verify of an archive read from r to its end, as it is written (no Path).
+func VerifyStream(r io.Reader, wantRefs []string) (Verified, error) {
+	whole := sha256.New()
+	counted := &countingWriter{w: whole}
+	members, links, err := scan(io.TeeReader(r, counted))
+	if err != nil {
+		return Verified{}, err
+	}
 	// The tar reader stops at the end-of-archive marker; hash the padding after it too.
-	if _, err := io.Copy(counted, f); err != nil {
-		return Verified{}, fmt.Errorf("verify archive %s: read: %w", path, err)
+	if _, err := io.Copy(counted, r); err != nil {
+		return Verified{}, fmt.Errorf("read: %w", err)
 	}
 	images, err := check(members, links, wantRefs)
 	if err != nil {
-		return Verified{}, fmt.Errorf("verify archive %s: %w", path, err)
+		return Verified{}, err
 	}
-	return Verified{Path: path, Size: counted.n, SHA256: hex.EncodeToString(whole.Sum(nil)), Images: images}, nil
+	return Verified{Size: counted.n, SHA256: hex.EncodeToString(whole.Sum(nil)), Images: images}, nil
 }
 
 type countingWriter struct {

@@ -79,8 +79,8 @@ type Engine interface {
 	Info(ctx context.Context) (Info, error)
 	// DiskUsage reports the engine's own accounting ("system df").
 	DiskUsage(ctx context.Context) (Usage, error)
-	// SaveImage writes ref as a docker-archive to w.
-	SaveImage(ctx context.Context, w io.Writer, ref string) error
+	// SaveImage writes refs as one archive to w (what Save writes to a file), for streaming.
+	SaveImage(ctx context.Context, w io.Writer, refs ...string) error
 	// LoadImage loads a docker-archive from r.
 	LoadImage(ctx context.Context, r io.Reader) error
 }
@@ -531,14 +531,16 @@ func (e *cli) Save(ctx context.Context, path string, refs []string) error {
 	return nil
 }
 
-func (e *cli) SaveImage(ctx context.Context, w io.Writer, ref string) error {
-	args, err := e.saveArgs(ctx, false)
+func (e *cli) SaveImage(ctx context.Context, w io.Writer, refs ...string) error {
+	if len(refs) == 0 {
+		return fmt.Errorf("%s save: at least one image reference is required", e.name)
+	}
+	args, err := e.saveArgs(ctx, len(refs) > 1)
 	if err != nil {
 		return err
 	}
-	args = append(args, ref)
-	if err := e.run(ctx, nil, w, args...); err != nil {
-		return fmt.Errorf("export %s from %s: %w", ref, e.name, err)
+	if err := e.run(ctx, nil, w, append(args, refs...)...); err != nil {
+		return fmt.Errorf("export %s from %s: %w", strings.Join(refs, ", "), e.name, err)
 	}
 	return nil
 }

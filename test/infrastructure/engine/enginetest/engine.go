@@ -267,7 +267,7 @@ func (e *Engine) DiskUsage(ctx context.Context) (engine.Usage, error) {
 	return usage, nil
 }
 
-func (e *Engine) SaveImage(ctx context.Context, w io.Writer, ref string) error {
+func (e *Engine) SaveImage(ctx context.Context, w io.Writer, refs ...string) error {
 	return fmt.Errorf("enginetest.Engine cannot save archives")
 }
 
