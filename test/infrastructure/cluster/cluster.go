@@ -103,7 +103,21 @@ func Create(ctx context.Context, o Options) (Cluster, error) {
 		if err := p.ExportKubeConfig(o.Name, o.KubeconfigPath, false); err != nil {
 			return Cluster{}, fmt.Errorf("export kubeconfig of cluster %q to %s: %w", o.Name, o.KubeconfigPath, err)
 		}
-		return finish(p, o)
+		c, err := finish(p, o)
+		if err != nil || o.Workers == 0 {
+			return c, err
+		}
+		// Workers asked for and a cluster that has another number of nodes: the run would test
+		// something else than asked, silently.
+		if want, err := NodeCount(o.ConfigPath, o.Workers); err == nil && want != len(c.Nodes) {
+			hint := o.DeleteHint
+			if hint == "" {
+				hint = "kind delete cluster --name " + o.Name
+			}
+			return Cluster{}, fmt.Errorf("cluster %q has %d node(s), but its config with %d more worker(s) (E2E_WORKERS) has %d: delete it (%s) to create it anew, or set E2E_WORKERS to match",
+				o.Name, len(c.Nodes), o.Workers, want, hint)
+		}
+		return c, nil
 	}
 
 	opts := []kindcluster.CreateOption{

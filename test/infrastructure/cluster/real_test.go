@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,6 +123,12 @@ func realCluster(t *testing.T, provider string) {
 		}
 		checkMode(t, r.KubeconfigPath)
 		checkAPI(t, ctx, r.KubeconfigPath)
+
+		// Workers asked for that the reused cluster does not have: an error, not a silent mismatch.
+		r.Workers = 2
+		if _, err := cluster.Create(ctx, r); err == nil || !strings.Contains(err.Error(), "E2E_WORKERS") || !strings.Contains(err.Error(), fmt.Sprintf("has %d node(s)", len(c.Nodes))) {
+			t.Errorf("reuse with 2 more workers than the cluster has: %v", err)
+		}
 	})
 
 	t.Run("storage", func(t *testing.T) {
