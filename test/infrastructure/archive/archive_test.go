@@ -477,3 +477,35 @@ func TestSplit(t *testing.T) {
 		}
 	}
 }
+
+// Compress keeps every image's ID and layers' diff IDs and stores the layers gzip-compressed.
+func TestCompress(t *testing.T) {
+	p := newPodmanStyle(t)
+	src := tarPath(t)
+	writeTar(t, src, p.entries())
+	refs := []string{"localhost/hello:1", "localhost/hello2:1"}
+	plain, err := archive.Verify(src, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "gzip.tar")
+	if err := archive.Compress(src, dst, refs); err != nil {
+		t.Fatal(err)
+	}
+	gz, err := archive.Verify(dst, refs)
+	if err != nil {
+		t.Fatalf("the compressed archive does not verify: %v", err)
+	}
+	for i := range refs {
+		a, b := plain.Images[i], gz.Images[i]
+		if a.ID != b.ID || len(b.Layers) != 1 || a.Layers[0].DiffID != b.Layers[0].DiffID {
+			t.Errorf("%s: plain %+v, compressed %+v: want the same ID and diff IDs", refs[i], a, b)
+		}
+		if b.Layers[0].Digest == a.Layers[0].Digest || b.Layers[0].Size >= a.Layers[0].Size {
+			t.Errorf("%s: layer %+v is not compressed (plain %+v)", refs[i], b.Layers[0], a.Layers[0])
+		}
+	}
+	if err := archive.Compress(src, filepath.Join(t.TempDir(), "x.tar"), []string{"localhost/absent:1"}); err == nil || !strings.Contains(err.Error(), "localhost/absent:1") {
+		t.Errorf("compress of a ref the archive lacks: %v", err)
+	}
+}

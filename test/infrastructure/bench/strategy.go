@@ -35,10 +35,11 @@ const (
 	KindlingOverlap     = "kindling+progressive+overlap"
 	KindlingRegistry    = "kindling+registry"
 	KindlingStream      = "kindling+stream"
+	KindlingGzip        = "kindling+gzip"
 )
 
 // Strategies lists every strategy, the baseline first.
-var Strategies = []string{Original, KindDockerImage, Kindling, KindlingProgressive, KindlingOverlap, KindlingRegistry, KindlingStream}
+var Strategies = []string{Original, KindDockerImage, Kindling, KindlingProgressive, KindlingOverlap, KindlingRegistry, KindlingStream, KindlingGzip}
 
 // Env is what every strategy runs with.
 type Env struct {
@@ -276,6 +277,8 @@ func Run(ctx context.Context, env Env, strategy string) (Result, error) {
 		err = r.kindlingRegistry(ctx)
 	case KindlingStream:
 		err = r.kindlingStream(ctx)
+	case KindlingGzip:
+		err = r.kindlingGzip(ctx)
 	}
 	if err != nil {
 		return r.finish(), fmt.Errorf("strategy %s: %w", strategy, err)
@@ -530,6 +533,56 @@ func (r *run) kindlingStream(ctx context.Context) error {
 		return err
 	}
 	if err := r.pruneWorkload(ctx); err != nil {
+		return err
+	}
+	r.done(ctx, "cleanup")
+	return nil
+}
+
+// kindlingGzip is kindling with gzip-compressed layers in the archive: the engine's archive
+// rewritten with compressed layers (go-containerregistry's tarball writer) and the uncompressed one
+// removed, then prune, cluster, and the node's import of the compressed blobs (containerd detects
+// the compression), which discards them once unpacked.
+func (r *run) kindlingGzip(ctx context.Context) error {
+	plain, err := archive.Write(ctx, r.env.Dir, "bench", "plain", r.env.Workload.Refs, func(ctx context.Context, path string) error {
+		return r.env.Engine.Save(ctx, path, r.env.Workload.Refs)
+	})
+	if err != nil {
+		return err
+	}
+	defer os.Remove(plain.Path)
+	v, err := archive.Write(ctx, r.env.Dir, "bench", "gzip", r.env.Workload.Refs, func(ctx context.Context, path string) error {
+		return archive.Compress(plain.Path, path, r.env.Workload.Refs)
+	})
+	if err != nil {
+		return err
+	}
+	defer os.Remove(v.Path)
+	if err := os.Remove(plain.Path); err != nil {
+		return err
+	}
+	r.result.ArchiveBytes, r.images = v.Size, v.Images
+	r.done(ctx, "export")
+	if err := r.pruneWorkload(ctx); err != nil {
+		return err
+	}
+	r.done(ctx, "prune")
+	if err := r.createCluster(ctx); err != nil {
+		return err
+	}
+	r.done(ctx, "cluster")
+	var want []load.Image
+	for _, img := range v.Images {
+		want = append(want, load.Image{Ref: img.Ref, ID: img.ID})
+	}
+	if _, err := load.ArchiveWith(ctx, r.nodes, v.Path, want, load.Options{}); err != nil {
+		return err
+	}
+	r.done(ctx, "load")
+	if err := r.nodeGrowth(ctx); err != nil {
+		return err
+	}
+	if err := os.Remove(v.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	r.done(ctx, "cleanup")
