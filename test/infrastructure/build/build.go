@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
@@ -549,7 +550,7 @@ func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {
 		return result, nil
 	}
 	opts.logf("%s: building %s with %s", p.Service.Name, p.Ref, opts.Engine.Name())
-	err = opts.Engine.Build(ctx, engine.BuildSpec{
+	spec := engine.BuildSpec{
 		Ref:        p.Ref,
 		Dockerfile: p.Dockerfile,
 		ContextDir: p.ContextDir,
@@ -562,7 +563,27 @@ func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {
 			LabelSuite:   opts.Suite,
 			LabelService: p.Service.Name,
 		},
+	}
+	// A build that pulls a base or downloads modules fails now and then on the network (a reset
+	// connection to the module proxy): the engine's layer cache makes another try cheap.
+	var buildErr error
+	tries := 0
+	err = wait.ExponentialBackoffWithContext(ctx, buildBackoff, func(ctx context.Context) (bool, error) {
+		tries++
+		buildErr = opts.Engine.Build(ctx, spec)
+		if buildErr == nil {
+			return true, nil
+		}
+		cause := transientNetwork(buildErr)
+		if cause == "" || ctx.Err() != nil || tries == buildBackoff.Steps {
+			return false, buildErr
+		}
+		opts.logf("%s: the build failed on the network (%s); trying again (%d of %d)", p.Service.Name, cause, tries+1, buildBackoff.Steps)
+		return false, nil
 	})
+	if err != nil && buildErr != nil {
+		err = buildErr // not the backoff's own "timed out waiting"
+	}
 	if err != nil {
 		return result, fmt.Errorf("service %s (%s): %w", p.Service.Name, p.describe(opts.RepoRoot), err)
 	}
@@ -577,6 +598,24 @@ func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {
 	result.ID, result.Duration = id, time.Since(start)
 	opts.logf("%s: built %s (%s) in %s", p.Service.Name, p.Ref, id, result.Duration.Round(time.Millisecond))
 	return result, nil
+}
+
+// buildBackoff spaces the tries of a build that failed on the network: three in all.
+var buildBackoff = wait.Backoff{Duration: 5 * time.Second, Factor: 3, Steps: 3}
+
+// transientNetwork returns the line of a build error that says it failed on the network in a way
+// that may pass (a reset connection, a timeout, a proxy's 5xx), or "".
+func transientNetwork(err error) string {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		l := strings.ToLower(line)
+		for _, sign := range []string{"connection reset by peer", "i/o timeout", "tls handshake timeout",
+			"temporary failure in name resolution", "502 bad gateway", "503 service unavailable", "504 gateway timeout"} {
+			if strings.Contains(l, sign) {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	return ""
 }
 
 // describe names the build's file and target for error messages.

@@ -251,6 +251,38 @@ func TestImagesFailureNamesServiceAndFile(t *testing.T) {
 	}
 }
 
+// A build that fails on the network is tried again, up to three times in all; one that fails for
+// another reason is not.
+func TestImagesRetryNetworkFailures(t *testing.T) {
+	defer build.QuickRetries()()
+	reset := errors.New("docker build of localhost/a:s-000000000000 failed: exit status 1; Last lines of the build log:\n" +
+		`go: github.com/google/uuid@v1.6.0: Get "https://proxy.golang.org/github.com/google/uuid/@v/v1.6.0.zip": read tcp 10.88.0.11:40456->203.0.113.80:443: read: connection reset by peer`)
+	eng := &enginetest.Engine{FlakyBuilds: map[string][]error{"localhost/a:s-000000000000": {reset, reset}}}
+	var log strings.Builder
+	opts := options(t, t.TempDir(), nil, eng)
+	opts.Log = func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) }
+	if _, err := build.Images(context.Background(), opts, planned("a")); err != nil {
+		t.Fatalf("two network failures, then a build: %v", err)
+	}
+	if n := len(eng.Builds()); n != 3 {
+		t.Errorf("%d builds, want 3", n)
+	}
+	if !strings.Contains(log.String(), "failed on the network") || !strings.Contains(log.String(), "connection reset by peer") {
+		t.Errorf("the retries are not logged:\n%s", log.String())
+	}
+
+	always := &enginetest.Engine{FlakyBuilds: map[string][]error{"localhost/a:s-000000000000": {reset, reset, reset, reset}}}
+	_, err := build.Images(context.Background(), options(t, t.TempDir(), nil, always), planned("a"))
+	if err == nil || !strings.Contains(err.Error(), "connection reset by peer") || len(always.Builds()) != 3 {
+		t.Errorf("three network failures: %v after %d builds, want the build's error after 3", err, len(always.Builds()))
+	}
+
+	broken := &enginetest.Engine{FlakyBuilds: map[string][]error{"localhost/a:s-000000000000": {errors.New("Error: COPY b: no such file")}}}
+	if _, err := build.Images(context.Background(), options(t, t.TempDir(), nil, broken), planned("a")); err == nil || len(broken.Builds()) != 1 {
+		t.Errorf("a Dockerfile error: %v after %d builds, want it at once", err, len(broken.Builds()))
+	}
+}
+
 func TestParseParallelism(t *testing.T) {
 	if n, err := build.ParseParallelism(""); err != nil || n != runtime.NumCPU() {
 		t.Errorf("empty = %d, %v", n, err)

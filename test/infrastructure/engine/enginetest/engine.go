@@ -21,6 +21,8 @@ type Engine struct {
 	BuildDelay time.Duration
 	// BuildErrors maps a reference to the error its Build returns.
 	BuildErrors map[string]error
+	// FlakyBuilds maps a reference to errors its first Builds return, one each, before it builds.
+	FlakyBuilds map[string][]error
 	// Pulls are base images every Build pulls when they are missing (the fake reads no FROM).
 	Pulls []string
 	// PullErrors maps a reference to the error its Pull returns.
@@ -113,6 +115,10 @@ func (e *Engine) Build(ctx context.Context, spec engine.BuildSpec) error {
 	}
 	if err := e.BuildErrors[spec.Ref]; err != nil {
 		return err
+	}
+	if errs := e.FlakyBuilds[spec.Ref]; len(errs) > 0 {
+		e.FlakyBuilds[spec.Ref] = errs[1:]
+		return errs[0]
 	}
 	for i := range e.Intermediates {
 		digest := sha256.Sum256(fmt.Appendf(nil, "%s intermediate %d", spec.Ref, i))
