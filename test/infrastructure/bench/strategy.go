@@ -551,7 +551,7 @@ func (r *run) kindlingGzip(ctx context.Context) error {
 		return err
 	}
 	defer os.Remove(plain.Path)
-	v, err := archive.Write(ctx, r.env.Dir, "bench", "gzip", r.env.Workload.Refs, func(ctx context.Context, path string) error {
+	v, err := archive.Write(ctx, r.env.Dir, "gzipped", "bench", r.env.Workload.Refs, func(ctx context.Context, path string) error {
 		return archive.Compress(plain.Path, path, r.env.Workload.Refs)
 	})
 	if err != nil {

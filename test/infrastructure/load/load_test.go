@@ -124,6 +124,9 @@ func TestArchive(t *testing.T) {
 	if loaded.imported != nil {
 		t.Errorf("node with the images imported again: %v", loaded.imported)
 	}
+	if empty.collections != 1 {
+		t.Errorf("%d garbage collections after the import, want 1: the discarded blobs would stay until containerd's next one", empty.collections)
+	}
 
 	// the import "succeeds" but the image does not show up
 	broken := &fakeNode{name: "n3", images: before, importTo: before, config: config}
@@ -167,11 +170,12 @@ type fakeNode struct {
 
 	inUse string // image ID crictl rmi refuses
 
-	mu       sync.Mutex
-	removed  []string
-	images   string
-	imported []string
-	stdin    string
+	mu          sync.Mutex
+	collections int // synchronous garbage collections asked for
+	removed     []string
+	images      string
+	imported    []string
+	stdin       string
 }
 
 func (n *fakeNode) String() string              { return n.name }
@@ -224,6 +228,12 @@ func (c *fakeCmd) Run() error {
 			return errors.New("exit status 1")
 		}
 		n.images = n.importTo
+		return nil
+	case cmd == "ctr --namespace=k8s.io leases create":
+		n.collections++
+		_, err := io.WriteString(c.stdout, "1234-lease\t2026-12-03T20:50:57Z\t\n")
+		return err
+	case cmd == "ctr --namespace=k8s.io leases delete --sync 1234-lease":
 		return nil
 	case strings.HasPrefix(cmd, "crictl rmi "):
 		if c.argv[2] == n.inUse {

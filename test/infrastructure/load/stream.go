@@ -51,6 +51,9 @@ func Stream(ctx context.Context, ns []nodes.Node, save func(ctx context.Context,
 			_, err := nodeRun(ctx, n, pr, importArgs(snapshotters[i], !o.KindStyle)...)
 			// A node that stops reading must not block the others: its pipe fails the save.
 			pr.CloseWithError(errors.Join(err, io.ErrClosedPipe))
+			if err == nil && !o.KindStyle {
+				collectGarbage(ctx, n, logf)
+			}
 			if err != nil {
 				errs[i] = fmt.Errorf("node %s: import: %w", n, err)
 				cancel()
