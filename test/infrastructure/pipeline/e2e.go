@@ -11,6 +11,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
 	"github.com/kindling-dev/kindling/test/infrastructure/deploy"
 	"github.com/kindling-dev/kindling/test/infrastructure/e2etest"
+	"github.com/kindling-dev/kindling/test/infrastructure/summary"
 )
 
 // Test runs the suite's e2e tests (build tag e2e) against the deployed cluster.
@@ -53,7 +54,7 @@ func (r *Run) collectCoverage(ctx context.Context, kubeconfig string) error {
 	if err != nil {
 		return err
 	}
-	r.logf("test", "coverage: %s; profiles in %s", coverageLine(results), out)
+	r.logf("test", "coverage: %s; profiles in %s", summary.CoverageLine(results), out)
 	var missing []string
 	for _, res := range results {
 		if res.Percent < 0 {
@@ -65,12 +66,4 @@ func (r *Run) collectCoverage(ctx context.Context, kubeconfig string) error {
 			strings.Join(missing, ", "), r.coverageDir())
 	}
 	return nil
-}
-
-func coverageLine(results []coverage.Result) string {
-	var parts []string
-	for _, res := range results {
-		parts = append(parts, res.String())
-	}
-	return strings.Join(parts, ", ")
 }

@@ -1,20 +1,17 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
-	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
-	"github.com/kindling-dev/kindling/test/infrastructure/timeline"
+	"github.com/kindling-dev/kindling/test/infrastructure/summary"
 )
 
 // Finish ends an e2e run. On failure it first exports the cluster's logs to the run directory
@@ -130,76 +127,20 @@ func (r *Run) Down(ctx context.Context) error {
 	return nil
 }
 
-// Summary stops the disk sampler and prints the run's phases with their durations, the disk
-// checkpoints with peaks per filesystem, and the test counts; with GITHUB_STEP_SUMMARY set, the
-// disk table is appended to it as markdown.
+// Summary stops the disk sampler and prints the run's summary (package summary): phases with
+// their durations, the disk by phase with its peaks, the test counts; the disk timeline goes to the
+// run dir, and with GITHUB_STEP_SUMMARY set the markdown to it.
 func (r *Run) Summary() {
 	r.disk.Stop()
 	r.mu.Lock()
-	phases, tests, cov, footprint := r.phases, r.tests, r.coverage, r.footprint
+	s := summary.Run{Suite: r.cfg.Suite.Name, RunID: r.runID, Total: time.Since(r.started), Tests: r.tests,
+		Coverage: r.coverage, Footprint: r.footprint, Disk: r.disk, Dir: r.cfg.RunDir}
+	for _, p := range r.phases {
+		s.Phases = append(s.Phases, summary.Phase{Name: p.Name, Duration: p.Duration})
+	}
 	r.mu.Unlock()
-	if len(phases) == 0 {
-		return
-	}
-	fmt.Fprintf(r.out, "\nSummary of %s (run %s, engine %s, total %s)\n", r.cfg.Suite.Name, r.runID, r.engineLabel(), time.Since(r.started).Round(time.Second))
-	rows := [][]string{{"phase", "duration"}}
-	for _, p := range phases {
-		rows = append(rows, []string{p.Name, p.Duration.Round(100 * time.Millisecond).String()})
-	}
-	disk.WriteTable(r.out, "", rows)
-	fmt.Fprintln(r.out)
-	r.disk.Summary(r.out)
-	if path, err := r.writeTimeline(); err != nil {
-		fmt.Fprintf(r.out, "no disk timeline: %v\n", err)
-	} else {
-		fmt.Fprintf(r.out, "disk timeline: %s\n", path)
-	}
-	if f := footprint; f != nil {
-		fmt.Fprintf(r.out, "\nthe builds added to the filesystem of %s: pulled bases %s, build cache %s, suite images %s\n",
-			f.Filesystem, disk.HumanSize(f.PulledBytes), disk.HumanSize(f.BuildCacheBytes), disk.HumanSize(f.SuiteImageBytes))
-	}
-	if tests != nil {
-		fmt.Fprintf(r.out, "\ne2e: %s\n", tests)
-	}
-	if len(cov) > 0 {
-		fmt.Fprintf(r.out, "coverage: %s\n", coverageLine(cov))
-	}
-	err := disk.AppendToStepSummary(func(w io.Writer) error {
-		fmt.Fprintf(w, "## kindling %s (run %s, engine %s)\n\n| phase | duration |\n| --- | --- |\n", r.cfg.Suite.Name, r.runID, r.engineLabel())
-		for _, p := range phases {
-			fmt.Fprintf(w, "| %s | %s |\n", p.Name, p.Duration.Round(100*time.Millisecond))
-		}
-		if tests != nil {
-			fmt.Fprintf(w, "\ne2e: %s\n", tests)
-		}
-		if len(cov) > 0 {
-			fmt.Fprintf(w, "\ncoverage: %s\n", coverageLine(cov))
-		}
-		if f := footprint; f != nil {
-			fmt.Fprintf(w, "\n| the builds added to %s | bytes |\n| --- | --- |\n| pulled bases | %s |\n| build cache | %s |\n| suite images | %s |\n",
-				f.Filesystem, disk.HumanSize(f.PulledBytes), disk.HumanSize(f.BuildCacheBytes), disk.HumanSize(f.SuiteImageBytes))
-		}
-		fmt.Fprintln(w)
-		return r.disk.WriteSummaryMarkdown(w)
-	})
-	if err != nil {
-		fmt.Fprintf(r.out, "could not append to GITHUB_STEP_SUMMARY: %v\n", err)
-	}
-}
-
-// writeTimeline draws the run's disk usage over time into the run dir, for CI systems that keep
-// files (GitHub's step summary gets the mermaid chart).
-func (r *Run) writeTimeline() (string, error) {
-	var b bytes.Buffer
-	title := fmt.Sprintf("kindling %s, run %s: used bytes per filesystem", r.cfg.Suite.Name, r.runID)
-	if err := timeline.WriteSVG(&b, title, r.disk.Series(), r.disk.Phases()); err != nil {
-		return "", err
-	}
-	path := filepath.Join(r.cfg.RunDir, "disk-timeline.svg")
-	if err := os.MkdirAll(r.cfg.RunDir, 0o755); err != nil {
-		return "", err
-	}
-	return path, os.WriteFile(path, b.Bytes(), 0o644)
+	s.Engine = r.engineLabel()
+	summary.Print(r.out, s)
 }
 
 func (r *Run) engineLabel() string {
