@@ -378,24 +378,33 @@ func (r *run) kindDockerImage(ctx context.Context) error {
 // the archive removed. progressive imports image by image; a clusterDone channel says the
 // cluster is being created already (overlap), since the build began.
 func (r *run) kindling(ctx context.Context, progressive bool, clusterDone chan error) error {
-	overlap := clusterDone != nil
 	v, err := archive.Write(ctx, r.env.Dir, "bench", "kindling", r.env.Workload.Refs, func(ctx context.Context, path string) error {
 		return r.env.Engine.Save(ctx, path, r.env.Workload.Refs)
 	})
 	if err != nil {
-		if overlap {
+		if clusterDone != nil {
 			<-clusterDone
 		}
 		return err
 	}
+	return r.fromArchive(ctx, v, progressive, clusterDone)
+}
+
+// fromArchive is kindling's flow after the export of v: prune, the cluster (or the one being
+// created, clusterDone), the import that discards the blobs it unpacked, the archive removed.
+func (r *run) fromArchive(ctx context.Context, v archive.Verified, progressive bool, clusterDone chan error) error {
 	defer os.Remove(v.Path)
 	r.result.ArchiveBytes, r.images = v.Size, v.Images
 	r.done(ctx, "export")
 	if err := r.pruneWorkload(ctx); err != nil {
+		if clusterDone != nil {
+			<-clusterDone
+		}
 		return err
 	}
 	r.done(ctx, "prune")
-	if overlap {
+	var err error
+	if clusterDone != nil {
 		err = <-clusterDone
 	} else {
 		err = r.createCluster(ctx)
@@ -557,36 +566,11 @@ func (r *run) kindlingGzip(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(v.Path)
 	if err := os.Remove(plain.Path); err != nil {
+		os.Remove(v.Path)
 		return err
 	}
-	r.result.ArchiveBytes, r.images = v.Size, v.Images
-	r.done(ctx, "export")
-	if err := r.pruneWorkload(ctx); err != nil {
-		return err
-	}
-	r.done(ctx, "prune")
-	if err := r.createCluster(ctx); err != nil {
-		return err
-	}
-	r.done(ctx, "cluster")
-	var want []load.Image
-	for _, img := range v.Images {
-		want = append(want, load.Image{Ref: img.Ref, ID: img.ID})
-	}
-	if _, err := load.ArchiveWith(ctx, r.nodes, v.Path, want, load.Options{}); err != nil {
-		return err
-	}
-	r.done(ctx, "load")
-	if err := r.nodeGrowth(ctx); err != nil {
-		return err
-	}
-	if err := os.Remove(v.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	r.done(ctx, "cleanup")
-	return nil
+	return r.fromArchive(ctx, v, false, nil)
 }
 
 // pruneWorkload is kindling's scoped prune: the images, the bases the build pulled, the dangling garbage.
