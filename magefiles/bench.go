@@ -21,7 +21,7 @@ type Bench mg.Namespace
 //
 // Environment: BENCH_WORKLOAD=synthetic (default) or suite:<name> (its images built once; E2E_BUILD=host
 // builds them on the host), BENCH_IMAGES, BENCH_BASE_MIB, BENCH_UNIQUE_MIB, BENCH_GARBAGE_MIB (default 3, 200,
-// 100, 150), BENCH_COMPRESSIBLE=true, BENCH_STRATEGIES (comma-separated; default all),
+// 100, 150), BENCH_COMPRESSIBLE=true, BENCH_WORKERS (worker nodes a cluster, default 0), BENCH_STRATEGIES (comma-separated; default all),
 // BENCH_FORMAT=text|json|markdown, CONTAINER_ENGINE (the Kind provider follows it),
 // KIND_NODE_IMAGE, GITHUB_STEP_SUMMARY (markdown appended). Clusters, images and files of the
 // benchmark are removed at the end and on Ctrl-C.

@@ -130,7 +130,7 @@ func TestReportRatiosAndGoals(t *testing.T) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
-	for _, v := range []string{"BENCH_IMAGES", "BENCH_BASE_MIB", "BENCH_UNIQUE_MIB", "BENCH_GARBAGE_MIB", "BENCH_COMPRESSIBLE", "BENCH_STRATEGIES", "BENCH_FORMAT"} {
+	for _, v := range []string{"BENCH_IMAGES", "BENCH_BASE_MIB", "BENCH_UNIQUE_MIB", "BENCH_GARBAGE_MIB", "BENCH_COMPRESSIBLE", "BENCH_STRATEGIES", "BENCH_FORMAT", "BENCH_WORKERS"} {
 		t.Setenv(v, "")
 	}
 	c, err := ConfigFromEnv()
@@ -140,8 +140,9 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("BENCH_IMAGES", "0")
 	t.Setenv("BENCH_STRATEGIES", "kindling,fastest")
 	t.Setenv("BENCH_FORMAT", "xml")
+	t.Setenv("BENCH_WORKERS", "-1")
 	_, err = ConfigFromEnv()
-	for _, want := range []string{"BENCH_IMAGES", "fastest", "BENCH_FORMAT"} {
+	for _, want := range []string{"BENCH_IMAGES", "fastest", "BENCH_FORMAT", "BENCH_WORKERS"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err %v does not name %s", err, want)
 		}

@@ -28,8 +28,11 @@ type Config struct {
 	Strategies []string
 	Format     string // text, json or markdown
 	Engine     string // CONTAINER_ENGINE ("" detects)
-	NodeImage  string
-	Dir        string // where the benchmark writes (default: beside the archives)
+	// Workers are worker nodes added to each strategy's cluster (BENCH_WORKERS), to measure the
+	// load into several nodes.
+	Workers   int
+	NodeImage string
+	Dir       string // where the benchmark writes (default: beside the archives)
 }
 
 // ConfigFromEnv reads BENCH_* and the engine and node image settings; every bad value at once.
@@ -52,6 +55,13 @@ func ConfigFromEnv() (Config, error) {
 			}
 			*v.dst = n
 		}
+	}
+	if s := os.Getenv("BENCH_WORKERS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			problems = append(problems, fmt.Sprintf("BENCH_WORKERS=%q: want a whole number of worker nodes (0: the control plane alone)", s))
+		}
+		c.Workers = n
 	}
 	if s := os.Getenv("BENCH_COMPRESSIBLE"); s != "" {
 		b, err := strconv.ParseBool(s)
@@ -141,8 +151,8 @@ func Main(ctx context.Context, c Config, out, log io.Writer) error {
 		return err
 	}
 	defer w.Remove(context.WithoutCancel(ctx))
-	env := Env{Engine: eng, NodeImage: nodeImage, Dir: dir, Cluster: "kindling-bench-" + tag, Workload: w, Log: logf}
-	logf("%s; engine %s; strategies %s", w.Name, eng.Name(), strings.Join(c.Strategies, ", "))
+	env := Env{Engine: eng, NodeImage: nodeImage, Dir: dir, Cluster: "kindling-bench-" + tag, Workers: c.Workers, Workload: w, Log: logf}
+	logf("%s; engine %s; %d node(s) a cluster; strategies %s", w.Name, eng.Name(), 1+c.Workers, strings.Join(c.Strategies, ", "))
 	rep, err := Bench(ctx, env, c.Strategies)
 	if len(rep.Results) > 0 {
 		var werr error

@@ -47,6 +47,7 @@ type Env struct {
 	NodeImage string // as the provider (the engine) knows it
 	Dir       string // the benchmark's archives and temporary files
 	Cluster   string // the name of the clusters it creates, one at a time
+	Workers   int    // worker nodes beside the control plane
 	Workload  Workload
 	// Interval is the disk sampling interval; the issue asks for 100 ms at most.
 	Interval time.Duration
@@ -181,6 +182,7 @@ func (r *run) createCluster(ctx context.Context) error {
 		Name:           r.env.Cluster,
 		Provider:       r.env.Engine.Name(),
 		NodeImage:      r.env.NodeImage,
+		Workers:        r.env.Workers,
 		KubeconfigPath: filepath.Join(r.env.Dir, "kubeconfig"),
 		WaitForReady:   3 * time.Minute,
 	})
