@@ -109,6 +109,12 @@ func TestReportRatiosAndGoals(t *testing.T) {
 		}
 	}
 	var text, md, js bytes.Buffer
+	// On three nodes the node store is a node's: the sum over the nodes, divided by them.
+	three := rep.Results[1]
+	three.Nodes, three.NodeContent, three.NodeSnapshots = 3, 30*mib, 1500*mib
+	if got := rep.NodeRatio(three); got < 1.01 || got > 1.03 {
+		t.Errorf("node ratio on three nodes %.2f, want 1.02", got)
+	}
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}

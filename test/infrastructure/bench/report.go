@@ -60,12 +60,12 @@ func (r Report) Ratios(res Result) (peak, wall float64) {
 	return float64(res.MaxPeak()) / float64(b.MaxPeak()), res.Total.Seconds() / b.Total.Seconds()
 }
 
-// NodeRatio is what the nodes keep over the workload's image bytes.
+// NodeRatio is what a node keeps (the mean over the nodes) over the workload's image bytes.
 func (r Report) NodeRatio(res Result) float64 {
 	if r.ImageBytes <= 0 {
 		return 0
 	}
-	return float64(res.NodeBytes()) / float64(r.ImageBytes)
+	return float64(res.NodeBytes()) / float64(max(res.Nodes, 1)) / float64(r.ImageBytes)
 }
 
 var phaseOrder = []string{"build", "export", "prune", "cluster", "load", "cleanup"}
@@ -88,7 +88,7 @@ func ratio(v float64) string {
 
 func (r Report) rows() [][]string {
 	header := append([]string{"strategy", "total after build"}, phaseOrder...)
-	header = append(header, "peak above start", "node content", "node snapshots", "node/images", "archives", "peak vs original", "time vs original")
+	header = append(header, "peak above start", "node content", "node snapshots", "node/images (a node)", "archives", "peak vs original", "time vs original")
 	rows := [][]string{header}
 	for _, res := range r.Results {
 		peak, wall := r.Ratios(res)

@@ -61,9 +61,10 @@ type Result struct {
 	Total    time.Duration `json:"total_ns"`
 	// Peaks are the highest used bytes above the start, per filesystem (mountpoint).
 	Peaks []Peak `json:"peaks"`
-	// NodeContent and NodeSnapshots are what the nodes' containerd grew by, summed over nodes.
+	// NodeContent and NodeSnapshots are what the nodes' containerd grew by, summed over Nodes.
 	NodeContent   int64 `json:"node_content_bytes"`
 	NodeSnapshots int64 `json:"node_snapshots_bytes"`
+	Nodes         int   `json:"nodes"`
 	// ArchiveBytes are the bytes of archives written to disk.
 	ArchiveBytes int64 `json:"archive_bytes"`
 	// EngineLeft is what the engine's filesystem still holds above the start at the end.
@@ -215,6 +216,7 @@ func (r *run) nodeGrowth(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.result.Nodes++
 		r.result.NodeContent += f.Content
 		r.result.NodeSnapshots += f.Snapshots
 	}
