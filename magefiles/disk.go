@@ -8,6 +8,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/diskreport"
 	"github.com/kindling-dev/kindling/test/infrastructure/pipeline"
 )
 
@@ -26,13 +27,13 @@ func (Disk) Report(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var runs []*pipeline.Run
+	var views []pipeline.DiskView
 	for _, s := range suites {
 		r, err := run(s)
 		if err != nil {
 			return err
 		}
-		runs = append(runs, r)
+		views = append(views, r.DiskView(ctx, os.Stderr))
 	}
-	return pipeline.Report(ctx, runs, os.Stdout)
+	return diskreport.Write(ctx, views, os.Stdout)
 }

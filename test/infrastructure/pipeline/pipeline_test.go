@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -412,29 +411,23 @@ func TestWithTeardownBudget(t *testing.T) {
 	}
 }
 
-// disk:report with DISK_REPORT_FORMAT=json writes one JSON document and nothing else to stdout,
-// also when a recorded cluster's storage cannot be found (the note goes to stderr).
-func TestDiskReportJSONStaysJSON(t *testing.T) {
-	t.Setenv("DISK_REPORT_FORMAT", "json")
-	t.Setenv("GITHUB_STEP_SUMMARY", "")
+// disk:report's view of a run says what it cannot learn on the notes writer (stderr), never on
+// the run's output (stdout, which carries the report), e.g. a recorded cluster whose storage
+// cannot be found.
+func TestDiskViewNotesStayOffStdout(t *testing.T) {
 	r, runLog := newTestRun(t, t.TempDir(), &enginetest.Engine{})
-	other, otherLog := newTestRun(t, t.TempDir(), &enginetest.Engine{})
-	other.cfg.Suite.Name = "second"
 	r.st.Cluster = &state.Cluster{Name: "kindling-unit", Provider: "nonexistent"}
 	r.exists = func(context.Context, string, string) (bool, error) { return true, nil }
-	var stdout bytes.Buffer
-	if err := Report(context.Background(), []*Run{r, other}, &stdout); err != nil {
-		t.Fatal(err)
+	var notes bytes.Buffer
+	v := r.DiskView(context.Background(), &notes)
+	if v.Suite.Name != "unit" || v.Suite.Cluster != "kindling-unit" || len(v.Places) == 0 {
+		t.Errorf("view %+v", v)
 	}
-	var doc disk.Report
-	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
-		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout.String())
+	if !strings.Contains(notes.String(), "nodes' storage") {
+		t.Errorf("notes %q, want the missing node storage said", notes.String())
 	}
-	if len(doc.Suites) != 2 || doc.Suites[0].Cluster != "kindling-unit" || doc.Suites[1].Name != "second" {
-		t.Errorf("suites %+v, want both suites in one report", doc.Suites)
-	}
-	if runLog.Len()+otherLog.Len() > 0 {
-		t.Errorf("the runs logged to stdout: %q %q", runLog, otherLog)
+	if runLog.Len() > 0 {
+		t.Errorf("the run logged to stdout: %q", runLog)
 	}
 }
 
