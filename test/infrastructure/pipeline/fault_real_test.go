@@ -127,8 +127,8 @@ func (w *cancelOn) Write(p []byte) (int, error) {
 }
 
 // TestRealInterruptsLoseNothing interrupts a run (mage cancels the targets' context on SIGINT) at
-// the boundaries where the images change hands — before export, before the cluster, in the middle
-// of the load — and removes the cluster's node between two processes. After each, the images are
+// the boundaries where the images change hands — before export, before prune, before the cluster,
+// in the middle of the load, before deploy — and removes the cluster's node between two processes. After each, the images are
 // in the engine, in the verified archive or on every node, and a new process resumes from there.
 func TestRealInterruptsLoseNothing(t *testing.T) {
 	testenv.Short(t)
@@ -268,6 +268,23 @@ func TestRealInterruptsLoseNothing(t *testing.T) {
 		}
 		if _, err := os.Stat(got.e.Archive.Path); !os.IsNotExist(err) {
 			t.Errorf("the archive is still there after a finished load (%v):\n%s", err, out.String())
+		}
+	})
+
+	t.Run("between load and deploy", func(t *testing.T) {
+		r, c, out := process("")
+		got := through(t, r, "load")
+		out.cancel()
+		if _, err := r.Deploy(c, got.l); err == nil {
+			t.Fatal("an interrupted deploy succeeded")
+		}
+		next, _, _ := process("")
+		o := observe(t, next)
+		if o.Held.Loaded == nil || o.Cluster == nil {
+			t.Fatalf("the next process does not find the images on the nodes: %+v", o.Held)
+		}
+		if _, err := next.Build(ctx, o); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
