@@ -18,8 +18,12 @@ import (
 
 // flow holds the products of one suite's phases in this process.
 type flow struct {
-	run      *pipeline.Run
+	run *pipeline.Run
+	// abort ends the work of e2e when a phase failed: with E2E_OVERLAP two branches run at once,
+	// and a failed build should not wait for a cluster nobody will use (nor the other way).
+	abort    context.CancelCauseFunc
 	observed pipeline.Observed
+	early    pipeline.Early
 	built    pipeline.Built
 	exported pipeline.Exported
 	pruned   pipeline.Pruned
@@ -48,10 +52,19 @@ func prunePhase(ctx context.Context, name string) error {
 	return step(name, func(f *flow) (err error) { f.pruned, err = f.run.Prune(ctx, f.exported); return err })
 }
 
-// The cluster comes after prune, to have the space prune freed.
+// With E2E_OVERLAP=true (and room in the disk budget) the cluster is created while the images
+// build: this branch starts from the same observation as the build and runs beside it.
+// Otherwise it does nothing.
+func overlapPhase(ctx context.Context, name string) error {
+	mg.CtxDeps(ctx, mg.F(observePhase, name))
+	return step(name, func(f *flow) (err error) { f.early, err = f.run.Overlap(ctx, f.observed); return err })
+}
+
+// The cluster comes after prune, to have the space prune freed — or it was created beside the
+// build, and now receives what prune left.
 func clusterPhase(ctx context.Context, name string) error {
-	mg.CtxDeps(ctx, mg.F(prunePhase, name))
-	return step(name, func(f *flow) (err error) { f.cluster, err = f.run.Cluster(ctx, f.pruned); return err })
+	mg.CtxDeps(ctx, mg.F(prunePhase, name), mg.F(overlapPhase, name))
+	return step(name, func(f *flow) (err error) { f.cluster, err = f.run.Cluster(ctx, f.pruned, f.early); return err })
 }
 
 func loadPhase(ctx context.Context, name string) error {
@@ -81,13 +94,20 @@ func e2e(ctx context.Context, name string) (err error) {
 		return err
 	}
 	defer cancel()
+	f, err := flowOf(r.Config().Suite)
+	if err != nil {
+		return err
+	}
+	phases, abort := context.WithCancelCause(work)
+	defer abort(nil)
+	f.abort = abort
 	defer func() {
 		if p := recover(); p != nil {
 			err = depFailure(p)
 		}
 		err = r.Finish(work, err)
 	}()
-	mg.CtxDeps(work, mg.F(testPhase, name))
+	mg.CtxDeps(phases, mg.F(testPhase, name))
 	return nil
 }
 
@@ -126,7 +146,13 @@ func step(name string, fn func(*flow) error) error {
 	if err != nil {
 		return err
 	}
-	return fn(f)
+	if err := fn(f); err != nil {
+		if f.abort != nil {
+			f.abort(err)
+		}
+		return err
+	}
+	return nil
 }
 
 func runNamed(name string) (*pipeline.Run, error) {

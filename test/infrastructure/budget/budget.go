@@ -93,8 +93,18 @@ type Checker struct {
 // Check returns an error naming phase, filesystem, need and have when the needs of a phase do not
 // fit a filesystem: what is free now minus Margin, or what the budget leaves after the run's growth.
 func (c *Checker) Check(ctx context.Context, phase string, needs []Need) error {
+	problems, err := c.Shortfalls(ctx, phase, needs)
+	if err != nil || len(problems) == 0 {
+		return err
+	}
+	return fmt.Errorf("%s would not fit the disk budget (%s=%s), nothing written:\n  %s\n  free space there, lower the need (fewer or smaller images, E2E_PRUNE=aggressive), raise %s, or set %s=off",
+		phase, Env, c.Budget, strings.Join(problems, "\n  "), Env, Env)
+}
+
+// Shortfalls says, for each filesystem whose needs do not fit, what it needs, has and why.
+func (c *Checker) Shortfalls(ctx context.Context, phase string, needs []Need) ([]string, error) {
 	if c.Budget.Off || len(needs) == 0 {
-		return nil
+		return nil, nil
 	}
 	measure := c.Measure
 	if measure == nil {
@@ -113,7 +123,7 @@ func (c *Checker) Check(ctx context.Context, phase string, needs []Need) error {
 		}
 		snap, err := measure(ctx, []disk.Place{n.Place})
 		if err != nil || len(snap.Filesystems) != 1 {
-			return fmt.Errorf("%s: cannot measure the filesystem of %s (%s) to check the disk budget: %v", phase, n.Place.Name, n.Place.Path, err)
+			return nil, fmt.Errorf("%s: cannot measure the filesystem of %s (%s) to check the disk budget: %v", phase, n.Place.Name, n.Place.Path, err)
 		}
 		fs := snap.Filesystems[0]
 		k := fs.Device + "\x00" + fs.Mountpoint
@@ -136,11 +146,7 @@ func (c *Checker) Check(ctx context.Context, phase string, needs []Need) error {
 		problems = append(problems, fmt.Sprintf("%s (%s) needs %s, has %s (%s); needed for %s",
 			g.fs.Mountpoint, g.fs.Device, size(g.bytes), size(have), basis, strings.Join(g.why, "; ")))
 	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s would not fit the disk budget (%s=%s), nothing written:\n  %s\n  free space there, lower the need (fewer or smaller images, E2E_PRUNE=aggressive), raise %s, or set %s=off",
-		phase, Env, c.Budget, strings.Join(problems, "\n  "), Env, Env)
+	return problems, nil
 }
 
 // have is what the filesystem can still take, and why.

@@ -23,6 +23,8 @@ func (r *Run) facts() budget.Facts {
 
 // learn merges what a phase measured into the facts file.
 func (r *Run) learn(update func(*budget.Facts)) {
+	r.factsMu.Lock()
+	defer r.factsMu.Unlock()
 	f := budget.ReadFacts(r.factsPath())
 	update(&f)
 	if err := budget.WriteFacts(r.factsPath(), f); err != nil {
@@ -136,7 +138,12 @@ func (r *Run) nodeCount() int {
 // plan is the prediction of every writing phase of the suite's next run, for disk:report.
 func (r *Run) plan() []disk.PlanStep {
 	var steps []disk.PlanStep
-	for _, st := range budget.Plan(r.facts(), r.budgetPlaces()) {
+	plan := budget.Plan(r.facts(), r.budgetPlaces())
+	if r.cfg.Overlap { // the cluster is created beside the build: their needs count together
+		needs, _ := r.overlapNeeds()
+		plan = append([]budget.Step{{Phase: "build+cluster (E2E_OVERLAP)", Needs: needs}}, plan...)
+	}
+	for _, st := range plan {
 		if len(st.Needs) == 0 {
 			steps = append(steps, disk.PlanStep{Suite: r.cfg.Suite.Name, Phase: st.Phase, Basis: st.Note})
 		}

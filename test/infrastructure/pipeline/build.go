@@ -57,7 +57,7 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	if !same {
 		r.beginRun(eng.Name())
 	}
-	opts.RunID = r.st.RunID
+	opts.RunID = r.recorded().RunID
 	if same {
 		held := Built{Observed: o, RunID: o.RunID, Images: o.Images, Held: o.Held, Leftovers: o.Leftovers}
 		switch h := o.Held; {
@@ -77,9 +77,8 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 		return Built{}, err
 	}
 	built, err := build.Images(ctx, opts, planned)
-	r.recordLeftovers(built, log)
 	if err != nil {
-		r.save()
+		r.record(func(st *state.Suite) { r.recordLeftovers(st, built, log) })
 		return Built{}, r.suiteError(err)
 	}
 	images := make([]state.Image, len(built.Results))
@@ -89,11 +88,13 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 			images[i].ID = res.ID
 		}
 	}
-	r.st.Images, r.st.Archive, r.st.Pruned, r.st.Loaded, r.st.Pushed = images, nil, nil, nil, nil
-	if err := r.save(); err != nil {
-		return Built{}, err
-	}
-	return Built{Observed: o, RunID: r.st.RunID, Images: images, Leftovers: copyLeftovers(r.st.Leftovers)}, nil
+	var b Built
+	err = r.record(func(st *state.Suite) {
+		r.recordLeftovers(st, built, log)
+		st.Images, st.Archive, st.Pruned, st.Loaded, st.Pushed = images, nil, nil, nil, nil
+		b = Built{Observed: o, RunID: st.RunID, Images: images, Leftovers: copyLeftovers(st.Leftovers)}
+	})
+	return b, err
 }
 
 func copyLeftovers(l *state.Leftovers) *state.Leftovers {
@@ -103,13 +104,13 @@ func copyLeftovers(l *state.Leftovers) *state.Leftovers {
 	return &state.Leftovers{Pulled: slices.Clone(l.Pulled), Intermediate: slices.Clone(l.Intermediate)}
 }
 
-// recordLeftovers adds what the builds pulled and left to the run's record, for prune.
-func (r *Run) recordLeftovers(b build.Built, log func(string, ...any)) {
+// recordLeftovers adds what the builds pulled and left to the run's record st, for prune.
+func (r *Run) recordLeftovers(st *state.Suite, b build.Built, log func(string, ...any)) {
 	if f := b.Footprint; f.Measured {
-		r.st.Footprint = &state.Footprint{Filesystem: r.graphRootName(), PulledBytes: f.PulledBases,
+		st.Footprint = &state.Footprint{Filesystem: r.graphRootName(), PulledBytes: f.PulledBases,
 			BuildCacheBytes: f.BuildCache, SuiteImageBytes: f.SuiteImages}
 		r.mu.Lock()
-		r.footprint = r.st.Footprint
+		r.footprint = st.Footprint
 		r.mu.Unlock()
 		if grown := f.PulledBases + f.BuildCache + f.SuiteImages; grown > 0 {
 			r.learn(func(facts *budget.Facts) { facts.BuildBytes = uint64(grown) })
@@ -121,10 +122,10 @@ func (r *Run) recordLeftovers(b build.Built, log func(string, ...any)) {
 	if len(b.Pulled) == 0 && len(b.Intermediate) == 0 {
 		return
 	}
-	l := r.st.Leftovers
+	l := st.Leftovers
 	if l == nil {
 		l = &state.Leftovers{}
-		r.st.Leftovers = l
+		st.Leftovers = l
 	}
 	for _, p := range b.Pulled {
 		l.Pulled = append(l.Pulled, state.Image{Ref: p.Ref, EngineID: p.ID})

@@ -16,32 +16,47 @@ import (
 )
 
 // Cluster creates the suite's Kind cluster with the run's engine as provider. It takes the prune
-// phase's product: the nodes need the space prune freed.
-func (r *Run) Cluster(ctx context.Context, p Pruned) (Cluster, error) {
+// phase's product: the nodes need the space prune freed. With E2E_OVERLAP the cluster may have
+// been created while the images built (early); it then only receives what prune left.
+func (r *Run) Cluster(ctx context.Context, p Pruned, early Early) (Cluster, error) {
+	if early.Cluster != nil {
+		c, err := r.joinCluster(ctx, *early.Cluster, p)
+		if err != nil {
+			err = fmt.Errorf("cluster: %w", err)
+		}
+		return c, err
+	}
 	var c Cluster
-	err := r.timed(ctx, "cluster", "CLUSTER_CREATED", func() (err error) {
-		c, err = r.createCluster(ctx, p)
+	err := r.timed(ctx, "cluster", "CLUSTER_CREATED", func() error {
+		created, err := r.createCluster(ctx, p.Exported.Built.Observed, func() error { return r.fits(ctx, "cluster", r.facts()) }, true)
+		if err != nil {
+			return err
+		}
+		c, err = r.joinCluster(ctx, created, p)
 		return err
 	})
 	return c, err
 }
 
-func (r *Run) createCluster(ctx context.Context, p Pruned) (Cluster, error) {
+// createCluster creates (or reuses) the cluster and records it. fits checks the disk budget
+// before anything is written; learn keeps what the create added per node, which only a create
+// that nothing else writes beside can measure.
+func (r *Run) createCluster(ctx context.Context, o Observed, fits func() error, learn bool) (state.Cluster, error) {
 	log := r.logger("cluster")
 	eng, err := r.engine(ctx)
 	if err != nil {
-		return Cluster{}, err
+		return state.Cluster{}, err
 	}
 	name, provider := r.cfg.ClusterName, eng.Name()
 	// Observe checked the recorded cluster: nil means it is gone.
-	rec := p.Exported.Built.Observed.Cluster
+	rec := o.Cluster
 	if rec != nil && (rec.Name != name || rec.Provider != provider) {
-		return Cluster{}, fmt.Errorf("this run's cluster is %s (%s, recorded in %s), but now %s (%s) is asked for: run \"%s\" first, or keep KIND_CLUSTER_NAME as it was",
+		return state.Cluster{}, fmt.Errorf("this run's cluster is %s (%s, recorded in %s), but now %s (%s) is asked for: run \"%s\" first, or keep KIND_CLUSTER_NAME as it was",
 			rec.Name, rec.Provider, statePath(r.cfg), name, provider, r.cfg.Command("down"))
 	}
 	exists, err := r.exists(ctx, name, provider)
 	if err != nil {
-		return Cluster{}, err
+		return state.Cluster{}, err
 	}
 	// A cluster this suite created is ours to keep using; any other is reused only when asked.
 	ours := exists && rec != nil && rec.Created
@@ -52,16 +67,16 @@ func (r *Run) createCluster(ctx context.Context, p Pruned) (Cluster, error) {
 			log("KIND_NODE_IMAGE is not set: using kind's default node image, which must be pulled from a registry")
 		}
 		if nodeImage, err = cluster.EnsureNodeImage(ctx, provider, nodeImage, log); err != nil {
-			return Cluster{}, err
+			return state.Cluster{}, err
 		}
-		if err := r.fits(ctx, "cluster", r.facts()); err != nil {
-			return Cluster{}, err
+		if err := fits(); err != nil {
+			return state.Cluster{}, err
 		}
 		// Record the cluster before kind starts: an interrupted or half-failed create is still
 		// ours to delete (by e2e's teardown or aianalysis:down).
-		r.st.Cluster = &state.Cluster{Name: name, Provider: provider, Kubeconfig: kubeconfig, Created: true}
-		if err := r.save(); err != nil {
-			return Cluster{}, err
+		started := state.Cluster{Name: name, Provider: provider, Kubeconfig: kubeconfig, Created: true}
+		if err := r.record(func(st *state.Suite) { st.Cluster = &started }); err != nil {
+			return state.Cluster{}, err
 		}
 	}
 	var mounts []v1alpha4.Mount
@@ -72,11 +87,11 @@ func (r *Run) createCluster(ctx context.Context, p Pruned) (Cluster, error) {
 		dir := r.coverageDir()
 		os.RemoveAll(dir) // counters of an earlier cluster would be merged into this one's
 		if err := coverage.Prepare(dir, r.cfg.Suite.ServiceNames()); err != nil {
-			return Cluster{}, err
+			return state.Cluster{}, err
 		}
 		mounts = append(mounts, v1alpha4.Mount{HostPath: dir, ContainerPath: coverage.NodeDir})
 	}
-	c, err := cluster.Create(ctx, cluster.Options{
+	c, err := r.create(ctx, cluster.Options{
 		Name:                    name,
 		Provider:                provider,
 		NodeImage:               nodeImage,
@@ -91,18 +106,23 @@ func (r *Run) createCluster(ctx context.Context, p Pruned) (Cluster, error) {
 		Log:                     log,
 	})
 	if err != nil {
+		return state.Cluster{}, err
+	}
+	out := state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}
+	r.addNodePlaces(ctx, out, c.Nodes, log)
+	if !exists && learn {
+		r.learnAfterPhase("cluster", func(cp disk.Checkpoint) { r.learnFromCheckpoint("cluster", cp, 0, len(c.Nodes)) })
+	}
+	return out, r.record(func(st *state.Suite) { st.Cluster = &out })
+}
+
+// joinCluster hands the cluster what prune left it: the local registry that holds the images.
+func (r *Run) joinCluster(ctx context.Context, c state.Cluster, p Pruned) (Cluster, error) {
+	out := Cluster{Cluster: c, Pruned: p}
+	if err := r.attachRegistry(ctx, out, p.Exported.Registry, r.logger("cluster")); err != nil {
 		return Cluster{}, err
 	}
-	out := Cluster{Cluster: state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}, Pruned: p}
-	r.addNodePlaces(ctx, out.Cluster, c.Nodes, log)
-	if err := r.attachRegistry(ctx, out, p.Exported.Registry, log); err != nil {
-		return Cluster{}, err
-	}
-	if !exists {
-		r.learnAfter = func(cp disk.Checkpoint) { r.learnFromCheckpoint("cluster", cp, 0, len(c.Nodes)) }
-	}
-	r.st.Cluster = &out.Cluster
-	return out, r.save()
+	return out, nil
 }
 
 // coverageDir receives the services' coverage counters (E2E_COVERAGE=true), one directory each.

@@ -39,6 +39,7 @@ type Config struct {
 	ReuseCluster         bool   // E2E_REUSE_CLUSTER
 	KeepArchives         bool   // E2E_KEEP_ARCHIVES
 	KeepClusterOnFailure bool   // E2E_KEEP_CLUSTER_ON_FAILURE
+	Overlap              bool   // E2E_OVERLAP: create the cluster while the images build, when both fit the budget
 	RolloutTimeout       time.Duration
 	TestTimeout          time.Duration
 	Registry             *Registry     // IMAGE_REGISTRY + IMAGE_TAG: registry mode
@@ -72,6 +73,7 @@ var Env = [][2]string{
 	{"E2E_RUN_DIR", "run-local state, kubeconfig and logs; default: .kindling"},
 	{"KIND_CLUSTER_NAME", "cluster name; default: kindling-<suite>"},
 	{"KIND_NODE_IMAGE", "Kind node image; default: the one in /etc/kindenv.env, else kind's own (pulled)"},
+	{"E2E_OVERLAP", "true: create the cluster while the images build (faster; the build and the nodes then need their space at once), when the disk budget has room for both; default false: the cluster comes after prune"},
 	{"E2E_REUSE_CLUSTER", "true: reuse an existing cluster of that name instead of failing"},
 	{"E2E_KEEP_ARCHIVES", "true: keep the archive after load (and after a failed load)"},
 	{"E2E_KEEP_CLUSTER_ON_FAILURE", "true: e2e keeps the cluster when something failed"},
@@ -168,6 +170,7 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 		{"E2E_REUSE_CLUSTER", &c.ReuseCluster},
 		{"E2E_KEEP_ARCHIVES", &c.KeepArchives},
 		{"E2E_KEEP_CLUSTER_ON_FAILURE", &c.KeepClusterOnFailure},
+		{"E2E_OVERLAP", &c.Overlap},
 	} {
 		if v := os.Getenv(b.name); v != "" {
 			parsed, err := strconv.ParseBool(v)

@@ -79,9 +79,8 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	}
 	a := state.Archive{Path: v.Path, Size: v.Size, SHA256: v.SHA256, Verified: time.Now().UTC()}
 	log("wrote and verified %s: %d images, %s, sha256 %.12s", a.Path, len(v.Images), disk.HumanSize(a.Size), a.SHA256)
-	r.st.Archive, r.st.Images = &a, images
 	r.learn(func(f *budget.Facts) { f.ArchiveBytes, f.ImageBytes = uint64(a.Size), facts.ImageBytes })
-	if err := r.save(); err != nil {
+	if err := r.record(func(st *state.Suite) { st.Archive, st.Images = &a, images }); err != nil {
 		return Exported{}, err
 	}
 	return Exported{Built: b, Images: images, Archive: a}, nil

@@ -212,7 +212,7 @@ func TestRealInterruptsLoseNothing(t *testing.T) {
 			t.Fatalf("prune left %s", ref)
 		}
 		out.cancel()
-		if _, err := r.Cluster(c, p.p); err == nil {
+		if _, err := r.Cluster(c, p.p, Early{}); err == nil {
 			t.Fatal("an interrupted cluster phase succeeded")
 		}
 		next, _, _ := process("")

@@ -79,7 +79,7 @@ func (r *Run) load(ctx context.Context, c Cluster) (Loaded, error) {
 		return Loaded{}, err
 	}
 	if !opts.Progressive {
-		r.learnAfter = func(cp disk.Checkpoint) { r.learnFromCheckpoint("load", cp, uint64(e.Archive.Size), len(ns)) }
+		r.learnAfterPhase("load", func(cp disk.Checkpoint) { r.learnFromCheckpoint("load", cp, uint64(e.Archive.Size), len(ns)) })
 	}
 	after := containerdBytes(ctx, ns)
 	for name, n := range after {
@@ -99,8 +99,9 @@ func (r *Run) load(ctx context.Context, c Cluster) (Loaded, error) {
 	for _, n := range res.Nodes {
 		names = append(names, n.Name)
 	}
-	r.st.Loaded = &state.Loaded{Cluster: c.Name, Nodes: names, Images: e.Images, At: time.Now().UTC()}
-	return Loaded{Cluster: c.Cluster, Images: e.Images}, r.save()
+	return Loaded{Cluster: c.Cluster, Images: e.Images}, r.record(func(st *state.Suite) {
+		st.Loaded = &state.Loaded{Cluster: c.Name, Nodes: names, Images: e.Images, At: time.Now().UTC()}
+	})
 }
 
 // removeArchive deletes the archive once its images are on every node, checked.
@@ -115,11 +116,13 @@ func (r *Run) removeArchive(ctx context.Context, path string) {
 		return
 	}
 	log("removed %s: its images are on the nodes", path)
-	if r.st.Loaded != nil {
-		r.st.Loaded.ArchiveRemoved = true
-	}
-	r.st.Archive = nil
-	if err := r.save(); err != nil {
+	err := r.record(func(st *state.Suite) {
+		if st.Loaded != nil {
+			st.Loaded.ArchiveRemoved = true
+		}
+		st.Archive = nil
+	})
+	if err != nil {
 		log("%v", err)
 	}
 	if _, err := r.disk.Checkpoint(ctx, "AFTER_CLEANUP"); err != nil {

@@ -83,7 +83,7 @@ func through(t *testing.T, r *Run, last string) products {
 		{"build", func() error { p.b, err = r.Build(ctx, p.o); return err }},
 		{"export", func() error { p.e, err = r.Export(ctx, p.b); return err }},
 		{"prune", func() error { p.p, err = r.Prune(ctx, p.e); return err }},
-		{"cluster", func() error { p.c, err = r.Cluster(ctx, p.p); return err }},
+		{"cluster", func() error { p.c, err = r.Cluster(ctx, p.p, Early{}); return err }},
 		{"load", func() error { p.l, err = r.Load(ctx, p.c); return err }},
 		{"deploy", func() error { p.d, err = r.Deploy(ctx, p.l); return err }},
 	}

@@ -89,7 +89,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		if reclaimed, err = eng.PruneAll(ctx, r.pruneKeep(e.Registry)); err != nil {
 			return err
 		}
-		r.st.Leftovers = nil
+		r.record(func(st *state.Suite) { st.Leftovers = nil })
 	default:
 		for id := range victims {
 			removed = append(removed, id)
@@ -117,8 +117,9 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	}
 	gained := usedOf(before) - usedOf(after)
 	log("engine says it reclaimed %s; the filesystem holding %s gained %s", disk.HumanSize(reclaimed), graph[0].Path, disk.HumanSize(gained))
-	r.st.Pruned = &state.Prune{Mode: r.cfg.Prune, RemovedIDs: removed, EngineReclaimed: reclaimed, FilesystemGained: gained, At: time.Now().UTC()}
-	return r.save()
+	return r.record(func(st *state.Suite) {
+		st.Pruned = &state.Prune{Mode: r.cfg.Prune, RemovedIDs: removed, EngineReclaimed: reclaimed, FilesystemGained: gained, At: time.Now().UTC()}
+	})
 }
 
 // removeLeftovers removes what the suite's builds pulled and left: intermediate images first
@@ -145,7 +146,9 @@ func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.L
 	} else if len(refs) > 0 {
 		log("removed the base images the builds pulled: %s", strings.Join(refs, ", "))
 	}
+	r.stMu.Lock()
 	r.st.Leftovers = nil
+	r.stMu.Unlock()
 }
 
 // graphRootUsed measures the used bytes of the filesystem that holds the engine's images.

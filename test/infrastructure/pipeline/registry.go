@@ -57,17 +57,20 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 	var local *state.Registry
 	if r.cfg.LocalRegistry {
 		// Recorded before it starts: down finds and removes it whatever happens next.
-		r.st.Registry = &state.Registry{Name: r.registryName(), Engine: eng.Name()}
-		if err := r.save(); err != nil {
+		rec := state.Registry{Name: r.registryName(), Engine: eng.Name()}
+		if err := r.record(func(st *state.Suite) { st.Registry = &rec }); err != nil {
 			return Exported{}, err
 		}
 		l, err := registry.Start(ctx, eng.Name(), r.registryName(), log)
 		if err != nil {
 			return Exported{}, err
 		}
-		r.st.Registry.HostPort = l.HostPort
-		rec := *r.st.Registry
-		local = &rec
+		rec.HostPort = l.HostPort
+		r.stMu.Lock()
+		r.st.Registry = &rec
+		r.stMu.Unlock()
+		held := rec
+		local = &held
 		r.addRegistryPlace(ctx, l)
 		host = l.Host()
 	}
@@ -101,8 +104,7 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 		pushed[i] = state.Image{Service: img.Service, Ref: dst, ID: img.ID, EngineID: img.EngineID}
 	}
 	p := &state.Pushed{Host: host, Images: pushed, Verified: time.Now().UTC()}
-	r.st.Pushed = p
-	return Exported{Built: b, Images: b.Images, Pushed: p, Registry: local}, r.save()
+	return Exported{Built: b, Images: b.Images, Pushed: p, Registry: local}, r.record(func(st *state.Suite) { st.Pushed = p })
 }
 
 // addRegistryPlace adds the registry's volume to the measured places.

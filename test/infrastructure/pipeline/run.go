@@ -88,8 +88,12 @@ type Run struct {
 	out  io.Writer
 	disk *disk.Recorder
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// stMu guards st: with E2E_OVERLAP the cluster is created while the build records its images.
+	stMu     sync.Mutex
 	st       state.Suite // the record the phases write, for the next process's Observe
+	engMu    sync.Mutex  // one engine detection, though two phases may ask at once
+	factsMu  sync.Mutex  // one writer of the facts file at a time
 	runID    string      // kept for the summary after Down forgets the state
 	eng      engine.Engine
 	engInfo  engine.Info
@@ -103,8 +107,10 @@ type Run struct {
 	extraPlaces []disk.Place
 	// exists is cluster.Exists; tests make it fail.
 	exists func(ctx context.Context, name, provider string) (bool, error)
-	// learnAfter keeps what the phase's checkpoint measured (a create's or a load's growth).
-	learnAfter func(disk.Checkpoint)
+	// create is cluster.Create; tests stand in for kind.
+	create func(context.Context, cluster.Options) (cluster.Cluster, error)
+	// learnAfter keeps, by phase, what the phase's checkpoint measured (a create's or a load's growth).
+	learnAfter map[string]func(disk.Checkpoint)
 	// measure is disk.Measure for the budget checks; tests fake it.
 	measure   func(context.Context, []disk.Place) (disk.Snapshot, error)
 	startOnce sync.Once
@@ -127,7 +133,7 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 		}
 	}
 	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(),
-		exists: cluster.Exists, measure: disk.Measure}
+		exists: cluster.Exists, create: cluster.Create, measure: disk.Measure}
 	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
 	return r, nil
 }
@@ -137,7 +143,25 @@ func (r *Run) Config() Config { return r.cfg }
 
 func statePath(cfg Config) string { return filepath.Join(cfg.RunDir, "state.json") }
 
-func (r *Run) save() error { return state.Write(statePath(r.cfg), r.st) }
+// record changes the state and writes it, for the next process's Observe.
+func (r *Run) record(update func(*state.Suite)) error {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
+	update(&r.st)
+	return state.Write(statePath(r.cfg), r.st)
+}
+
+func (r *Run) save() error { return r.record(func(*state.Suite) {}) }
+
+// learnAfterPhase keeps what phase's checkpoint will measure, once the phase succeeded.
+func (r *Run) learnAfterPhase(phase string, learn func(disk.Checkpoint)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.learnAfter == nil {
+		r.learnAfter = map[string]func(disk.Checkpoint){}
+	}
+	r.learnAfter[phase] = learn
+}
 
 var phaseColor = color.New(color.FgCyan, color.Bold)
 
@@ -155,14 +179,13 @@ func (r *Run) logger(phase string) func(string, ...any) {
 // timed runs one phase, records its duration and a disk checkpoint: the phase's own on success,
 // <CHECKPOINT>_FAILED on failure, since a phase that runs out of disk is the one to see.
 func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() error) error {
-	if _, err := r.engineName(); err != nil { // before any output: nothing else can go right
+	if err := r.begin(ctx); err != nil {
 		return err
 	}
-	r.startOnce.Do(func() { r.start(ctx) })
-	// Again after a target's summary stopped it: mage runs several targets in one process.
-	r.disk.Start(context.WithoutCancel(ctx))
 	gha := os.Getenv("GITHUB_ACTIONS") == "true"
-	if gha { // fold each phase's log in the GitHub Actions log
+	// Fold each phase's log in the GitHub Actions log; groups cannot interleave, so a phase
+	// beside another (E2E_OVERLAP) has none.
+	if gha && ctx.Value(besideKey{}) == nil {
 		fmt.Fprintf(r.out, "::group::%s\n", phase)
 		defer fmt.Fprintf(r.out, "::endgroup::\n")
 	}
@@ -181,14 +204,32 @@ func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() err
 	if cerr != nil {
 		r.logf(phase, "disk checkpoint %s failed: %v", checkpoint, cerr)
 	}
-	if learn := r.learnAfter; learn != nil && err == nil && cerr == nil {
+	r.mu.Lock()
+	learn := r.learnAfter[phase]
+	delete(r.learnAfter, phase)
+	r.mu.Unlock()
+	if learn != nil && err == nil && cerr == nil {
 		learn(cp)
 	}
-	r.learnAfter = nil
 	if err != nil && gha {
 		fmt.Fprintf(r.out, "::error title=%s failed::%s\n", phase, workflowEscape(err.Error()))
 	}
 	return err
+}
+
+// besideKey marks the context of a phase that runs beside another.
+type besideKey struct{}
+
+// begin checks the engine choice, before any output since nothing else can go right without it,
+// and starts the disk measurements once.
+func (r *Run) begin(ctx context.Context) error {
+	if _, err := r.engineName(); err != nil {
+		return err
+	}
+	r.startOnce.Do(func() { r.start(ctx) })
+	// Again after a target's summary stopped it: mage runs several targets in one process.
+	r.disk.Start(context.WithoutCancel(ctx))
+	return nil
 }
 
 // start takes the START checkpoint and starts the peak sampler. It first learns every place it
@@ -208,8 +249,9 @@ func (r *Run) start(ctx context.Context) {
 
 // engine returns the run's container engine, chosen once per run and recorded in the state file,
 // because the same choice later drives the Kind provider and the load.
-// Phases run one after another, so only the sampler reads r.eng concurrently (through places).
 func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
+	r.engMu.Lock()
+	defer r.engMu.Unlock()
 	if r.eng != nil {
 		return r.eng, nil
 	}
@@ -231,9 +273,11 @@ func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
 	r.mu.Lock()
 	r.eng, r.engInfo = eng, info
 	r.mu.Unlock()
-	if r.st.Engine == "" {
+	if r.recorded().Engine == "" {
+		r.stMu.Lock()
 		r.st.Engine = eng.Name()
-		if r.st.RunID != "" {
+		r.stMu.Unlock()
+		if r.recorded().RunID != "" {
 			return eng, r.save()
 		}
 	}
@@ -254,19 +298,28 @@ func storageName(engineName string, info engine.Info, dir string) string {
 // engineName is the engine this run must use: the recorded one, which CONTAINER_ENGINE may not
 // contradict, else CONTAINER_ENGINE, else "" (detect).
 func (r *Run) engineName() (string, error) {
-	want := r.cfg.Engine
-	if r.st.Engine != "" {
-		if want != "" && want != r.st.Engine {
+	want, recorded := r.cfg.Engine, r.recorded().Engine
+	if recorded != "" {
+		if want != "" && want != recorded {
 			return "", fmt.Errorf("CONTAINER_ENGINE=%s, but this run of suite %s uses %s (recorded in %s): unset CONTAINER_ENGINE, or run \"%s\" to start over",
-				want, r.cfg.Suite.Name, r.st.Engine, statePath(r.cfg), r.cfg.Command("down"))
+				want, r.cfg.Suite.Name, recorded, statePath(r.cfg), r.cfg.Command("down"))
 		}
-		want = r.st.Engine
+		want = recorded
 	}
 	return want, nil
 }
 
+// recorded is a copy of the state as the phases recorded it so far.
+func (r *Run) recorded() state.Suite {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
+	return r.st
+}
+
 // beginRun starts a new run id in the state, keeping the record of a cluster this suite created.
 func (r *Run) beginRun(engineName string) {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
 	r.st = state.Suite{
 		Suite:   r.cfg.Suite.Name,
 		RunID:   newRunID(),
