@@ -46,7 +46,11 @@ func Deploy(ctx context.Context, cfg Config, l Loaded, log func(string, ...any),
 		Log:            log,
 		Diagnostics:    diagnostics,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// The tests reach the services through these; deployed means they answer.
+	return deploy.WaitReachable(ctx, cfg.Suite.URLs(), cfg.RolloutTimeout, log)
 }
 
 func coverageNodeDir(cfg Config) string {

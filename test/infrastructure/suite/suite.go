@@ -60,10 +60,20 @@ func (s Suite) ServiceNames() []string {
 // and each host port as <NAME>_URL.
 func (s Suite) E2EEnv() []string {
 	env := []string{"E2E_NAMESPACE=" + s.Namespace}
-	for _, name := range slices.Sorted(maps.Keys(s.HostPorts)) {
-		env = append(env, fmt.Sprintf("%s_URL=http://127.0.0.1:%d", envName(name), s.HostPorts[name]))
+	urls := s.URLs()
+	for _, name := range slices.Sorted(maps.Keys(urls)) {
+		env = append(env, name+"="+urls[name])
 	}
 	return env
+}
+
+// URLs are the host ports as the e2e tests get them: <NAME>_URL → http://127.0.0.1:<port>.
+func (s Suite) URLs() map[string]string {
+	urls := make(map[string]string, len(s.HostPorts))
+	for name, port := range s.HostPorts {
+		urls[envName(name)+"_URL"] = fmt.Sprintf("http://127.0.0.1:%d", port)
+	}
+	return urls
 }
 
 func envName(name string) string {
