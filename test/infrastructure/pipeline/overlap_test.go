@@ -30,6 +30,24 @@ func overlapRun(t *testing.T) (*Run, *bytes.Buffer, *atomic.Int32) {
 	return r, out, &creates
 }
 
+func overlap(t *testing.T, r *Run, o Observed) Early {
+	t.Helper()
+	e, err := r.Overlap(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func buildFrom(t *testing.T, r *Run, o Observed) Built {
+	t.Helper()
+	b, err := r.Build(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // The cluster created beside the build and the build's images both end up in the record, in
 // whichever order the two finish, and the cluster phase takes the early cluster instead of
 // creating another.
@@ -49,26 +67,12 @@ func TestOverlapCreatesTheClusterBesideTheBuild(t *testing.T) {
 			return e, b
 		},
 		"cluster first": func(r *Run, o Observed) (Early, Built) {
-			e, err := r.Overlap(context.Background(), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := r.Build(context.Background(), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return e, b
+			e := overlap(t, r, o)
+			return e, buildFrom(t, r, o)
 		},
 		"build first": func(r *Run, o Observed) (Early, Built) {
-			b, err := r.Build(context.Background(), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, err := r.Overlap(context.Background(), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return e, b
+			b := buildFrom(t, r, o)
+			return overlap(t, r, o), b
 		},
 	}
 	for name, run := range orders {
