@@ -151,6 +151,23 @@ type Result struct {
 // Lowercase so that "<name>" and "<suite>-<hex>" are valid image repository and tag names.
 var validName = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 
+// imageRef is the reference of a service's image built from inputs with this digest.
+func imageRef(service, suite, digest string) string {
+	return "localhost/" + service + ":" + suite + "-" + digest[:12]
+}
+
+// IsBuildOf reports whether ref names a build of one of suite's services, of any inputs: what
+// imageRef gives, however the runtime spells it.
+func IsBuildOf(ref, suite string, services []string) bool {
+	r, err := imageref.Parse(ref)
+	if err != nil || r.Domain() != "localhost" || !slices.Contains(services, r.Path()) {
+		return false
+	}
+	hash, ok := strings.CutPrefix(r.Tag(), suite+"-")
+	_, err = hex.DecodeString(hash)
+	return ok && len(hash) == 12 && err == nil
+}
+
 // Plan resolves every service's build inputs and derives its reference
 // "localhost/<service>:<suite>-<12 hex>" from a sha256 over them, so identical inputs give the
 // identical reference and no rebuild:
@@ -237,7 +254,7 @@ func planDockerfile(opts Options, s Service, contexts map[string]string) (Planne
 	}
 	contextDir := filepath.Join(opts.RepoRoot, s.Context)
 	digest := dockerfileDigest(data, s.Target, args, contexts[contextDir])
-	ref := fmt.Sprintf("localhost/%s:%s-%s", s.Name, opts.Suite, digest[:12])
+	ref := imageRef(s.Name, opts.Suite, digest)
 	opts.logf("%s: image %s (%s, target %s)", s.Name, ref, s.Dockerfile, orLast(s.Target))
 	return Planned{Service: s, Ref: ref, Method: MethodDockerfile, Dockerfile: path, ContextDir: contextDir,
 		Target: s.Target, Args: args, Bases: df.Bases, Runtime: df.Runtime}, nil
@@ -289,7 +306,7 @@ func planHost(ctx context.Context, opts Options, s Service) (Planned, error) {
 	if err != nil {
 		return Planned{}, fmt.Errorf("service %s: hash build inputs: %w", s.Name, err)
 	}
-	ref := fmt.Sprintf("localhost/%s:%s-%s", s.Name, opts.Suite, digest[:12])
+	ref := imageRef(s.Name, opts.Suite, digest)
 	opts.logf("%s: compiled on the host in %s, image %s", s.Name, time.Since(start).Round(time.Millisecond), ref)
 	return Planned{Service: s, Ref: ref, Method: MethodHost, Dockerfile: containerfile, ContextDir: contextDir}, nil
 }

@@ -297,3 +297,26 @@ func TestParseParallelism(t *testing.T) {
 		}
 	}
 }
+
+func TestIsBuildOf(t *testing.T) {
+	services := []string{"datastorage", "holmesgpt-api"}
+	for ref, want := range map[string]bool{
+		"localhost/datastorage:aianalysis-0123456789ab":                 true,
+		"localhost/holmesgpt-api:aianalysis-fedcba987654":               true,
+		"localhost/datastorage:aianalysis-0123456789ab@sha256:" + hex64: true,
+		"localhost/datastorage:triage-0123456789ab":                     false, // another suite's
+		"localhost/aianalysis:aianalysis-0123456789ab":                  false, // not one of these services
+		"docker.io/library/datastorage:aianalysis-0123456789ab":         false, // not built here
+		"datastorage:aianalysis-0123456789ab":                           false, // that is docker.io/library/
+		"localhost/datastorage:aianalysis-latest":                       false,
+		"localhost/datastorage:aianalysis-0123456789ab0":                false,
+		"localhost/datastorage":                                         false,
+		"not a reference!":                                              false,
+	} {
+		if got := build.IsBuildOf(ref, "aianalysis", services); got != want {
+			t.Errorf("IsBuildOf(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}
+
+const hex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

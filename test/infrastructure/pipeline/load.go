@@ -11,6 +11,7 @@ import (
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
@@ -144,12 +145,7 @@ func containerdBytes(ctx context.Context, ns []nodes.Node) map[string]int64 {
 
 // staleRef reports whether ref names a build of one of the suite's services (any input hash).
 func (r *Run) staleRef(ref string) bool {
-	for _, svc := range r.cfg.Suite.ServiceNames() {
-		if strings.HasPrefix(ref, "localhost/"+svc+":"+r.cfg.Suite.Name+"-") {
-			return true
-		}
-	}
-	return false
+	return build.IsBuildOf(ref, r.cfg.Suite.Name, r.cfg.Suite.ServiceNames())
 }
 
 // loadOptions imports the whole archive at once (the fastest) when that fits the disk budget, and
