@@ -85,19 +85,20 @@ func testPhase(ctx context.Context, name string) error {
 // e2e runs the whole flow and always finishes: logs exported on failure, cluster torn down
 // (unless kept on failure), summary printed.
 func e2e(ctx context.Context, name string) (err error) {
-	r, err := runNamed(name)
+	s, err := named(name)
 	if err != nil {
 		return err
 	}
+	f, err := flowOf(s[0])
+	if err != nil {
+		return err
+	}
+	r := f.run
 	work, cancel, err := pipeline.WithTeardownBudget(ctx)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	f, err := flowOf(r.Config().Suite)
-	if err != nil {
-		return err
-	}
 	phases, abort := context.WithCancelCause(work)
 	defer abort(nil)
 	f.abort = abort

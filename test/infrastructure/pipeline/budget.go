@@ -66,16 +66,25 @@ func (r *Run) fitsNeeds(ctx context.Context, phase string, needs []budget.Need, 
 		r.logf(phase, "disk budget: no prediction (%s)", note)
 		return nil
 	}
-	c := budget.Checker{Budget: r.cfg.DiskBudget, Start: r.startSnapshot(), Measure: r.measure}
-	if err := c.Check(ctx, phase, needs); err != nil {
+	if err := r.checker().Check(ctx, phase, needs); err != nil {
 		return err
 	}
+	r.logFits(phase, needs)
+	return nil
+}
+
+// checker checks needs against the run's budget, counting from the run's START.
+func (r *Run) checker() *budget.Checker {
+	return &budget.Checker{Budget: r.cfg.DiskBudget, Start: r.startSnapshot(), Measure: r.measure}
+}
+
+// logFits says what phase predicted, once it fits.
+func (r *Run) logFits(phase string, needs []budget.Need) {
 	for _, n := range needs {
 		if n.Place.Path != "" && n.Bytes > 0 {
 			r.logf(phase, "disk budget: about %s on the filesystem of %s (%s) fits", disk.HumanBytes(n.Bytes), n.Place.Name, n.Why)
 		}
 	}
-	return nil
 }
 
 // startSnapshot is the usage at the run's START checkpoint.

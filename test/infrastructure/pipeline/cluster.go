@@ -28,7 +28,7 @@ func (r *Run) Cluster(ctx context.Context, p Pruned, early Early) (Cluster, erro
 	}
 	var c Cluster
 	err := r.timed(ctx, "cluster", "CLUSTER_CREATED", func() error {
-		created, err := r.createCluster(ctx, p.Exported.Built.Observed, func() error { return r.fits(ctx, "cluster", r.facts()) }, true)
+		created, err := r.createCluster(ctx, p.Exported.Built.Observed, false)
 		if err != nil {
 			return err
 		}
@@ -38,10 +38,10 @@ func (r *Run) Cluster(ctx context.Context, p Pruned, early Early) (Cluster, erro
 	return c, err
 }
 
-// createCluster creates (or reuses) the cluster and records it. fits checks the disk budget
-// before anything is written; learn keeps what the create added per node, which only a create
-// that nothing else writes beside can measure.
-func (r *Run) createCluster(ctx context.Context, o Observed, fits func() error, learn bool) (state.Cluster, error) {
+// createCluster creates (or reuses) the cluster and records it. Beside the build (E2E_OVERLAP)
+// Overlap checked the disk budget for both, and what the create adds per node cannot be told
+// from what the build adds; otherwise the budget is checked here and the growth learned.
+func (r *Run) createCluster(ctx context.Context, o Observed, beside bool) (state.Cluster, error) {
 	log := r.logger("cluster")
 	eng, err := r.engine(ctx)
 	if err != nil {
@@ -69,8 +69,10 @@ func (r *Run) createCluster(ctx context.Context, o Observed, fits func() error, 
 		if nodeImage, err = cluster.EnsureNodeImage(ctx, provider, nodeImage, log); err != nil {
 			return state.Cluster{}, err
 		}
-		if err := fits(); err != nil {
-			return state.Cluster{}, err
+		if !beside {
+			if err := r.fits(ctx, "cluster", r.facts()); err != nil {
+				return state.Cluster{}, err
+			}
 		}
 		// Record the cluster before kind starts: an interrupted or half-failed create is still
 		// ours to delete (by e2e's teardown or aianalysis:down).
@@ -110,7 +112,7 @@ func (r *Run) createCluster(ctx context.Context, o Observed, fits func() error, 
 	}
 	out := state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}
 	r.addNodePlaces(ctx, out, c.Nodes, log)
-	if !exists && learn {
+	if !exists && !beside {
 		r.learnAfterPhase("cluster", func(cp disk.Checkpoint) { r.learnFromCheckpoint("cluster", cp, 0, len(c.Nodes)) })
 	}
 	return out, r.record(func(st *state.Suite) { st.Cluster = &out })

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
-	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -34,8 +33,7 @@ func (r *Run) Overlap(ctx context.Context, o Observed) (Early, error) {
 		log("E2E_OVERLAP: the build's need is unknown until the suite was built once; checking the nodes' need alone")
 	}
 	if !r.cfg.DiskBudget.Off {
-		c := budget.Checker{Budget: r.cfg.DiskBudget, Start: r.startSnapshot(), Measure: r.measure}
-		short, err := c.Shortfalls(ctx, "cluster", needs)
+		short, err := r.checker().Shortfalls(ctx, "cluster", needs)
 		if err == nil && len(short) > 0 {
 			err = fmt.Errorf("the build and the nodes together would not fit %s=%s: %s", budget.Env, r.cfg.DiskBudget, strings.Join(short, "; "))
 		}
@@ -43,15 +41,12 @@ func (r *Run) Overlap(ctx context.Context, o Observed) (Early, error) {
 			log("E2E_OVERLAP: %v; the cluster comes after prune", err)
 			return Early{}, nil
 		}
-		for _, n := range needs {
-			log("disk budget: about %s on the filesystem of %s (%s) fits beside the rest", disk.HumanBytes(n.Bytes), n.Place.Name, n.Why)
-		}
+		r.logFits("cluster", needs)
 	}
 	log("E2E_OVERLAP: creating the cluster while the images build")
 	var e Early
 	err := r.timed(context.WithValue(ctx, besideKey{}, true), "cluster", "CLUSTER_CREATED", func() error {
-		// The build writes beside the create: what it adds per node cannot be told apart.
-		c, err := r.createCluster(ctx, o, func() error { return nil }, false)
+		c, err := r.createCluster(ctx, o, true)
 		if err != nil {
 			return err
 		}

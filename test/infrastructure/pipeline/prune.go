@@ -89,7 +89,6 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		if reclaimed, err = eng.PruneAll(ctx, r.pruneKeep(e.Registry)); err != nil {
 			return err
 		}
-		r.record(func(st *state.Suite) { st.Leftovers = nil })
 	default:
 		for id := range victims {
 			removed = append(removed, id)
@@ -118,6 +117,9 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	gained := usedOf(before) - usedOf(after)
 	log("engine says it reclaimed %s; the filesystem holding %s gained %s", disk.HumanSize(reclaimed), graph[0].Path, disk.HumanSize(gained))
 	return r.record(func(st *state.Suite) {
+		if r.cfg.Prune == PruneAggressive {
+			st.Leftovers = nil
+		}
 		st.Pruned = &state.Prune{Mode: r.cfg.Prune, RemovedIDs: removed, EngineReclaimed: reclaimed, FilesystemGained: gained, At: time.Now().UTC()}
 	})
 }
@@ -146,9 +148,9 @@ func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.L
 	} else if len(refs) > 0 {
 		log("removed the base images the builds pulled: %s", strings.Join(refs, ", "))
 	}
-	r.stMu.Lock()
-	r.st.Leftovers = nil
-	r.stMu.Unlock()
+	if err := r.record(func(st *state.Suite) { st.Leftovers = nil }); err != nil {
+		log("%v", err)
+	}
 }
 
 // graphRootUsed measures the used bytes of the filesystem that holds the engine's images.

@@ -237,7 +237,7 @@ func TestRealDeployPhase(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.eng = eng
-		_, err = r.createCluster(ctx, Observed{}, func() error { return nil }, false)
+		_, err = r.createCluster(ctx, Observed{}, true)
 		if !errors.Is(err, cluster.ErrClusterExists) {
 			t.Fatalf("err = %v, want ErrClusterExists", err)
 		}

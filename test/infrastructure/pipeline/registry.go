@@ -66,9 +66,9 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 			return Exported{}, err
 		}
 		rec.HostPort = l.HostPort
-		r.stMu.Lock()
-		r.st.Registry = &rec
-		r.stMu.Unlock()
+		if err := r.record(func(st *state.Suite) { st.Registry = &rec }); err != nil {
+			return Exported{}, err
+		}
 		held := rec
 		local = &held
 		r.addRegistryPlace(ctx, l)

@@ -273,13 +273,15 @@ func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
 	r.mu.Lock()
 	r.eng, r.engInfo = eng, info
 	r.mu.Unlock()
-	if r.recorded().Engine == "" {
-		r.stMu.Lock()
-		r.st.Engine = eng.Name()
-		r.stMu.Unlock()
-		if r.recorded().RunID != "" {
-			return eng, r.save()
-		}
+	// Recorded at once only in a run already under way; a new run records it with its first product.
+	started := false
+	r.stMu.Lock()
+	if r.st.Engine == "" {
+		r.st.Engine, started = eng.Name(), r.st.RunID != ""
+	}
+	r.stMu.Unlock()
+	if started {
+		return eng, r.save()
 	}
 	return eng, nil
 }
