@@ -137,13 +137,18 @@ type Planned struct {
 	Bases []string
 	// Runtime is the base the image is built on (see Dockerfile.Runtime).
 	Runtime string
+	// Mounts are the lines of the Dockerfile's RUN --mount instructions (see Dockerfile.Mounts).
+	Mounts []int
 }
 
 // Result is one image build (or the decision that none was needed).
 type Result struct {
-	Service  Service
-	Ref      string
-	ID       string
+	Service Service
+	Ref     string
+	ID      string
+	// Manifest is the host platform's manifest digest where the engine's ID is a manifest or
+	// an index digest (see engine.Engine.PlatformManifest), else "".
+	Manifest string
 	UpToDate bool
 	Duration time.Duration
 }
@@ -257,7 +262,7 @@ func planDockerfile(opts Options, s Service, contexts map[string]string) (Planne
 	ref := imageRef(s.Name, opts.Suite, digest)
 	opts.logf("%s: image %s (%s, target %s)", s.Name, ref, s.Dockerfile, orLast(s.Target))
 	return Planned{Service: s, Ref: ref, Method: MethodDockerfile, Dockerfile: path, ContextDir: contextDir,
-		Target: s.Target, Args: args, Bases: df.Bases, Runtime: df.Runtime}, nil
+		Target: s.Target, Args: args, Bases: df.Bases, Runtime: df.Runtime, Mounts: df.Mounts}, nil
 }
 
 func orLast(target string) string {
@@ -358,6 +363,11 @@ type Built struct {
 	// Intermediate are the IDs of the untagged images that appeared during the builds: their
 	// stages and layer cache. A build of another run at the same time may have added some.
 	Intermediate []string
+	// BuildCache are the IDs of the BuildKit build cache records that appeared during the
+	// builds (BuildKit leaves no intermediate images: this is its layer cache), with the
+	// same caveat; BuildCacheBytes is what buildx du says they hold.
+	BuildCache      []string
+	BuildCacheBytes int64
 	// Footprint is what the pulls and builds added to the engine's filesystem.
 	Footprint Footprint
 }
@@ -395,6 +405,9 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 	if opts.RunID == "" {
 		return Built{}, fmt.Errorf("build images: RunID is required for the %s label", LabelRun)
 	}
+	if err := checkBuilder(ctx, opts, planned); err != nil {
+		return Built{}, err
+	}
 	var todo []Planned
 	for _, p := range planned {
 		_, found, err := opts.Engine.ImageID(ctx, p.Ref)
@@ -426,6 +439,10 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 	if err != nil {
 		return out, err
 	}
+	cacheBefore, err := opts.Engine.BuildCache(ctx)
+	if err != nil {
+		return out, err
+	}
 	used0, measured := opts.used(ctx)
 	pulled, pullErr := pullBases(ctx, opts, todo)
 	out.Pulled = pulled
@@ -454,6 +471,16 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 	for _, id := range after {
 		if !known[id] {
 			out.Intermediate = append(out.Intermediate, id)
+		}
+	}
+	cacheAfter, err := opts.Engine.BuildCache(context.WithoutCancel(ctx))
+	if err != nil {
+		return out, errors.Join(buildErr, err)
+	}
+	for _, rec := range cacheAfter {
+		if !slices.ContainsFunc(cacheBefore, func(b engine.CacheRecord) bool { return b.ID == rec.ID }) {
+			out.BuildCache = append(out.BuildCache, rec.ID)
+			out.BuildCacheBytes += rec.Size
 		}
 	}
 	if buildErr != nil {
@@ -563,6 +590,9 @@ func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {
 	}
 	if found {
 		result.ID, result.UpToDate, result.Duration = id, true, time.Since(start)
+		if result.Manifest, err = opts.Engine.PlatformManifest(ctx, p.Ref); err != nil {
+			return result, fmt.Errorf("service %s: %w", p.Service.Name, err)
+		}
 		opts.logf("%s: %s up to date (%s)", p.Service.Name, p.Ref, id)
 		return result, nil
 	}
@@ -612,9 +642,35 @@ func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {
 		return result, fmt.Errorf("service %s: %s build reported success but %s does not exist; check `%s images`",
 			p.Service.Name, opts.Engine.Name(), p.Ref, opts.Engine.Name())
 	}
+	if result.Manifest, err = opts.Engine.PlatformManifest(ctx, p.Ref); err != nil {
+		return result, fmt.Errorf("service %s: %w", p.Service.Name, err)
+	}
 	result.ID, result.Duration = id, time.Since(start)
 	opts.logf("%s: built %s (%s) in %s", p.Service.Name, p.Ref, id, result.Duration.Round(time.Millisecond))
 	return result, nil
+}
+
+// checkBuilder fails before any build when a Dockerfile uses RUN --mount and the engine's builder
+// is docker's legacy one, which rejects it half way through the build.
+func checkBuilder(ctx context.Context, opts Options, planned []Planned) error {
+	var users []string
+	for _, p := range planned {
+		if len(p.Mounts) > 0 {
+			users = append(users, fmt.Sprintf("service %s (%s:%d)", p.Service.Name, p.describeFile(opts.RepoRoot), p.Mounts[0]))
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	info, err := opts.Engine.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.Builder != engine.BuilderLegacy {
+		return nil
+	}
+	return fmt.Errorf("%s use RUN --mount, which docker's legacy builder does not support: install the docker buildx plugin (BuildKit, as on CI runners; ../shared/kindenv/setup installs it), unset DOCKER_BUILDKIT=0, or use podman (CONTAINER_ENGINE=podman)",
+		strings.Join(users, ", "))
 }
 
 // buildBackoff spaces the tries of a build that failed on the network: three in all.
@@ -635,12 +691,17 @@ func transientNetwork(err error) string {
 	return ""
 }
 
+// describeFile is the build's Dockerfile, relative to root when it is inside it.
+func (p Planned) describeFile(root string) string {
+	if rel, err := filepath.Rel(root, p.Dockerfile); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return p.Dockerfile
+}
+
 // describe names the build's file and target for error messages.
 func (p Planned) describe(root string) string {
-	file := p.Dockerfile
-	if rel, err := filepath.Rel(root, file); err == nil && !strings.HasPrefix(rel, "..") {
-		file = rel
-	}
+	file := p.describeFile(root)
 	if p.Method == MethodHost {
 		return "host build, Containerfile " + file
 	}

@@ -320,3 +320,35 @@ func TestIsBuildOf(t *testing.T) {
 }
 
 const hex64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// RUN --mount on docker's legacy builder fails before any build, naming the service, its
+// Dockerfile and line and the way out; BuildKit and buildah build it, and their records of
+// what the builds left are the run's.
+func TestRunMountNeedsBuildKitOrBuildah(t *testing.T) {
+	ps := planned("a", "b")
+	ps[1].Mounts = []int{7}
+	legacy := &enginetest.Engine{Builder: engine.BuilderLegacy}
+	opts := options(t, t.TempDir(), nil, legacy)
+	opts.RepoRoot = "/repo"
+	_, err := build.Images(context.Background(), opts, ps)
+	if err == nil {
+		t.Fatal("the legacy builder was given RUN --mount")
+	}
+	for _, want := range []string{"service b (services/b/Containerfile:7)", "RUN --mount", "buildx", "CONTAINER_ENGINE=podman"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if len(legacy.Builds()) > 0 {
+		t.Errorf("built %d images before failing", len(legacy.Builds()))
+	}
+
+	buildkit := &enginetest.Engine{Builder: engine.BuilderBuildKit, CacheRecords: 2}
+	built, err := build.Images(context.Background(), options(t, t.TempDir(), nil, buildkit), ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(built.BuildCache) != 4 || built.BuildCacheBytes != 400 {
+		t.Errorf("build cache %v, %d bytes; want the 4 records of the 2 builds", built.BuildCache, built.BuildCacheBytes)
+	}
+}

@@ -25,6 +25,8 @@ type Dockerfile struct {
 	// Runtime is the image the target stage starts from, through stages built on stages; ""
 	// for scratch. Its layers are shared by every image built on it.
 	Runtime string
+	// Mounts are the lines of RUN --mount instructions, which docker's legacy builder rejects.
+	Mounts []int
 }
 
 // ParseDockerfile reads a Dockerfile with BuildKit's own parser and checks that target names one
@@ -47,6 +49,11 @@ func ParseDockerfile(path, target string, args map[string]string) (Dockerfile, e
 		return Dockerfile{}, fmt.Errorf("%s: no FROM instruction", path)
 	}
 	var df Dockerfile
+	for _, node := range ast.AST.Children {
+		if strings.EqualFold(node.Value, "run") && slices.ContainsFunc(node.Flags, func(f string) bool { return strings.HasPrefix(f, "--mount") }) {
+			df.Mounts = append(df.Mounts, node.StartLine)
+		}
+	}
 	last := len(stages) - 1
 	for i, s := range stages {
 		df.Stages = append(df.Stages, s.Name)

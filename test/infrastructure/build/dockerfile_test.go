@@ -90,3 +90,21 @@ func TestParseDockerfileErrors(t *testing.T) {
 		t.Errorf("missing file: %v, want a not-exist error", err)
 	}
 }
+
+func TestParseDockerfileFindsRunMounts(t *testing.T) {
+	path := writeDockerfile(t, `FROM golang:1.26-bookworm AS builder
+RUN go version
+RUN --mount=type=cache,target=/go/pkg/mod,id=gomod \
+    go mod download
+RUN --network=none true
+FROM scratch
+COPY --from=builder /x /x
+`)
+	df, err := ParseDockerfile(path, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(df.Mounts, []int{3}) {
+		t.Errorf("mounts on lines %v, want [3]", df.Mounts)
+	}
+}

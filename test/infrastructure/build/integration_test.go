@@ -107,8 +107,21 @@ func testBuildExportVerifyRemove(t *testing.T, config string, e engine.Engine) {
 	if !slices.Equal(pulled, wantPulled) {
 		t.Errorf("pulled %v, want %v", pulled, wantPulled)
 	}
-	if len(built.Intermediate) == 0 {
-		t.Errorf("%s left no intermediate image of the builder stage", e.Name())
+	// What a build leaves beside its image: intermediate images (buildah, docker's legacy
+	// builder) or BuildKit's build cache records, never both.
+	info, err := e.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s (builder %s): %d build cache records, %d bytes", config, info.Builder, len(built.BuildCache), built.BuildCacheBytes)
+	if info.Builder == engine.BuilderBuildKit {
+		if len(built.BuildCache) == 0 || built.BuildCacheBytes <= 0 || len(built.Intermediate) > 0 {
+			t.Errorf("BuildKit: build cache %v (%d bytes), intermediate images %v; want records with bytes and no images",
+				built.BuildCache, built.BuildCacheBytes, built.Intermediate)
+		}
+	} else if len(built.Intermediate) == 0 || len(built.BuildCache) > 0 {
+		t.Errorf("%s: intermediate images %v, build cache %v; want images of the builder stage and no BuildKit records",
+			info.Builder, built.Intermediate, built.BuildCache)
 	}
 	for _, id := range built.Intermediate {
 		if slices.Contains(ids, id) {
@@ -141,7 +154,7 @@ func testBuildExportVerifyRemove(t *testing.T, config string, e engine.Engine) {
 			t.Errorf("second Images: %+v, want up to date with ID %s", r, ids[i])
 		}
 	}
-	if len(again.Pulled) > 0 || len(again.Intermediate) > 0 {
+	if len(again.Pulled) > 0 || len(again.Intermediate) > 0 || len(again.BuildCache) > 0 {
 		t.Errorf("nothing built, yet accounted %+v", again)
 	}
 
@@ -194,12 +207,14 @@ func testBuildExportVerifyRemove(t *testing.T, config string, e engine.Engine) {
 		t.Errorf("removed = %+v, want the stale archive", verified.Removed)
 	}
 	for i, img := range verified.Images {
-		engineID := img.ID // a config digest, the engine's ID on podman and docker's legacy store
-		if info, err := e.Info(ctx); err == nil && info.IDsAreManifests() {
-			engineID = img.Manifest
+		// Like with like: a config digest, the engine's ID on podman and docker's legacy store;
+		// on the containerd store the host platform's manifest, within the engine's index.
+		got, want := img.ID, ids[i]
+		if info.IDsAreManifests() {
+			got, want = img.Manifest, built.Results[i].Manifest
 		}
-		if img.Ref != refs[i] || engineID != ids[i] {
-			t.Errorf("archive has %s as %s, the engine %s as %s", img.Ref, img.ID, refs[i], ids[i])
+		if img.Ref != refs[i] || got != want || want == "" {
+			t.Errorf("archive has %s as %s (manifest %s), the engine %s as %s (manifest %s)", img.Ref, img.ID, img.Manifest, refs[i], ids[i], built.Results[i].Manifest)
 		}
 	}
 	if digest, size, err := archive.Rehash(verified.Path); err != nil || digest != verified.SHA256 || size != verified.Size {
@@ -212,6 +227,14 @@ func testBuildExportVerifyRemove(t *testing.T, config string, e engine.Engine) {
 
 	if err := e.Remove(ctx, labelledIDs); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := e.RemoveBuildCache(ctx, built.BuildCache); err != nil {
+		t.Fatal(err)
+	}
+	if cache, err := e.BuildCache(ctx); err != nil {
+		t.Fatal(err)
+	} else if left := slices.DeleteFunc(cache, func(r engine.CacheRecord) bool { return !slices.Contains(built.BuildCache, r.ID) }); len(left) > 0 {
+		t.Errorf("the build's cache records survived their removal: %+v", left)
 	}
 	for _, ref := range refs {
 		if _, found, err := e.ImageID(ctx, ref); found || err != nil {

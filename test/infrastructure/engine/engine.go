@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -75,8 +74,20 @@ type Engine interface {
 	// Images that cannot be removed (in use by a container) make it return an error naming them,
 	// together with the bytes reclaimed so far.
 	PruneAll(ctx context.Context, keep []string) (reclaimedBytes int64, err error)
-	// Info reports where the engine stores its data.
+	// Info reports where the engine stores its data and which builder it uses.
 	Info(ctx context.Context) (Info, error)
+	// PlatformManifest returns the digest of the host platform's image manifest of ref on engines
+	// whose image IDs are manifest or index digests (Docker's containerd store): the ID itself
+	// for a plain manifest, the host platform's entry for an index (BuildKit's attestations,
+	// multi-platform images). It returns "" on engines whose IDs are config digests, and an
+	// error naming the platform when an index has no manifest for it.
+	PlatformManifest(ctx context.Context, ref string) (string, error)
+	// BuildCache lists BuildKit's build cache records (docker buildx du); nil where builds leave
+	// intermediate images instead (podman, docker's legacy builder).
+	BuildCache(ctx context.Context) ([]CacheRecord, error)
+	// RemoveBuildCache removes the build cache records with these IDs that nothing uses, and
+	// returns the bytes BuildKit reports it reclaimed. IDs that no longer exist are ignored.
+	RemoveBuildCache(ctx context.Context, ids []string) (int64, error)
 	// DiskUsage reports the engine's own accounting ("system df").
 	DiskUsage(ctx context.Context) (Usage, error)
 	// SaveImage writes refs as one archive to w (what Save writes to a file), for streaming.
@@ -122,8 +133,36 @@ type Info struct {
 	// BuildNetwork is "host" when the engine's default network gives builds no way out (a
 	// bridge that does not masquerade); builds then use the host's network.
 	BuildNetwork string
-	Remote       bool
-	Version      string
+	// Builder is what runs the engine's builds: BuilderBuildKit, BuilderLegacy or BuilderBuildah.
+	Builder string
+	Remote  bool
+	Version string
+}
+
+// Builders, as Info.Builder names them.
+const (
+	// BuilderBuildKit is docker build through the buildx plugin (every CI runner's docker): no
+	// intermediate images, a build cache of its own (docker buildx du), RUN --mount.
+	BuilderBuildKit = "buildkit"
+	// BuilderLegacy is docker's deprecated legacy builder (no buildx, or DOCKER_BUILDKIT=0): an
+	// intermediate image per instruction is its cache; no RUN --mount.
+	BuilderLegacy = "legacy"
+	// BuilderBuildah is podman build: intermediate images as cache, RUN --mount supported.
+	BuilderBuildah = "buildah"
+)
+
+// CacheRecord is one record of BuildKit's build cache as docker buildx du lists it.
+type CacheRecord struct {
+	ID          string
+	Size        int64
+	Type        string // "regular", "source.local", "exec.cachemount", ...
+	Description string
+	// Shared records hold bytes that an image also uses: they free nothing while it exists.
+	Shared bool
+	// Reclaimable is false for a record that another one holds (a local source's snapshot
+	// under the mutable record of its next transfer): it goes once that one is pruned.
+	Reclaimable bool
+	InUse       bool
 }
 
 // StoreContainerd is Info.Store for Docker's containerd image store (the default since Docker 29).
@@ -371,9 +410,16 @@ func (e *cli) Build(ctx context.Context, spec BuildSpec) error {
 		args = append(args, "--layers=false")
 	}
 	if e.name == Docker {
-		// The legacy builder keeps the container of a failed step unless told otherwise.
-		args = append(args, "--force-rm")
-		if info, err := e.cachedInfo(ctx); err == nil && info.BuildNetwork != "" {
+		info, _ := e.cachedInfo(ctx)
+		if info.Builder == BuilderBuildKit {
+			// Into the image store also when the current builder is not the daemon's own
+			// (docker-container driver, as setup-buildx-action leaves it).
+			args = append(args, "--load")
+		} else {
+			// The legacy builder keeps the container of a failed step unless told otherwise.
+			args = append(args, "--force-rm")
+		}
+		if info.BuildNetwork != "" {
 			args = append(args, "--network", info.BuildNetwork)
 		}
 	}
@@ -560,7 +606,7 @@ func (e *cli) saveArgs(ctx context.Context, multi bool) ([]string, error) {
 		return nil, err
 	}
 	if info.IDsAreManifests() {
-		return []string{"save", "--platform", "linux/" + runtime.GOARCH}, nil
+		return []string{"save", "--platform", HostPlatform}, nil
 	}
 	return []string{"save"}, nil
 }
@@ -680,9 +726,15 @@ func (e *cli) Push(ctx context.Context, src, dst string, insecure bool) error {
 		}
 		err = e.run(ctx, nil, nil, append(args, src, "docker://"+dst)...)
 	} else {
-		// docker pushes names only; a registry on the loopback is insecure to it by default
+		// docker pushes names only; a registry on the loopback is insecure to it by default.
+		// The containerd store pushes an index whole (attestations, other platforms) unless told
+		// a platform: the registry then holds the host platform's manifest, as the nodes pull it.
+		push := []string{"push", "--quiet"}
+		if info, infoErr := e.cachedInfo(ctx); infoErr == nil && info.IDsAreManifests() {
+			push = append(push, "--platform", HostPlatform)
+		}
 		if err = e.run(ctx, nil, nil, "tag", src, dst); err == nil {
-			err = e.run(ctx, nil, nil, "push", "--quiet", dst)
+			err = e.run(ctx, nil, nil, append(push, dst)...)
 			if rerr := e.run(ctx, nil, nil, "rmi", "--no-prune", dst); err == nil && rerr != nil {
 				err = fmt.Errorf("untag %s after the push: %w", dst, rerr)
 			}
@@ -708,15 +760,9 @@ func describe(img Image) string {
 
 func (e *cli) PruneDangling(ctx context.Context) (int64, error) {
 	if e.name == Docker {
-		var total int64
-		for _, args := range [][]string{{"image", "prune", "-f"}, {"builder", "prune", "-f"}} {
-			n, err := e.pruneReported(ctx, args...)
-			total += n
-			if err != nil {
-				return total, err
-			}
-		}
-		return total, nil
+		// Not "builder prune": BuildKit's unused cache is all "dangling" to it, other runs'
+		// included; a run removes its own records with RemoveBuildCache.
+		return e.pruneReported(ctx, "image", "prune", "-f")
 	}
 	// podman keeps no separate build cache: intermediate images are its cache, and "image prune"
 	// removes the dangling ones. It prints only IDs, so add up the listed sizes of those.
@@ -830,7 +876,7 @@ func (e *cli) Info(ctx context.Context) (Info, error) {
 			return Info{}, fmt.Errorf("podman info printed no store.graphRoot; check `podman info`")
 		}
 		return Info{GraphRoot: raw.Store.GraphRoot, Store: raw.Store.GraphDriver, Storage: []string{raw.Store.GraphRoot},
-			Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version}, nil
+			Builder: BuilderBuildah, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version}, nil
 	}
 	out, err := e.output(ctx, "info", "--format", "{{json .}}")
 	if err != nil {
@@ -844,6 +890,7 @@ func (e *cli) Info(ctx context.Context) (Info, error) {
 		return Info{}, err
 	}
 	info.Remote = dockerHostRemote()
+	info.Builder = e.dockerBuilder(ctx)
 	if info.Store == StoreContainerd {
 		// The image bytes are containerd's: its content store and snapshotter directories.
 		if roots, err := e.containerdRoots(ctx, containerdAddress, info.Snapshotter); err == nil {

@@ -27,8 +27,10 @@ var notInstalled = &exec.Error{Name: "podman", Err: exec.ErrNotFound}
 func newEngine(t *testing.T, name string) (engine.Engine, *enginetest.Runner) {
 	t.Helper()
 	runner := &enginetest.Runner{}
-	// A legacy-store docker, which Build and Save ask once.
+	// A legacy-store docker without the buildx plugin (the legacy builder), which Build and
+	// Save ask once.
 	runner.On("docker info --format {{json .}}", enginetest.Response{Stdout: `{"DockerRootDir":"/var/lib/docker","Driver":"overlay2"}`})
+	runner.On("docker buildx version", enginetest.Response{Stderr: "docker: unknown command: docker buildx", Err: exit(1)})
 	e, err := engine.New(name, runner)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +41,8 @@ func newEngine(t *testing.T, name string) (engine.Engine, *enginetest.Runner) {
 // work is the argv of the commands that do the work, without the questions about the daemon.
 func work(r *enginetest.Runner) []string {
 	return slices.DeleteFunc(r.Argvs(), func(argv string) bool {
-		return strings.HasPrefix(argv, "docker info") || strings.HasPrefix(argv, "docker network inspect")
+		return strings.HasPrefix(argv, "docker info") || strings.HasPrefix(argv, "docker network inspect") ||
+			argv == "docker buildx version"
 	})
 }
 
@@ -360,12 +363,12 @@ func TestRemoveReportsImagesStillPresent(t *testing.T) {
 func TestPruneDanglingDocker(t *testing.T) {
 	e, runner := newEngine(t, engine.Docker)
 	runner.On("docker image prune", enginetest.Response{Stdout: "Deleted Images:\ndeleted: sha256:" + hexC + "\n\nTotal reclaimed space: 1.59MB\n"})
-	runner.On("docker builder prune", enginetest.Response{Stdout: "Total reclaimed space: 2kB\n"})
 	n, err := e.PruneDangling(context.Background())
-	if err != nil || n != 1_592_000 {
+	if err != nil || n != 1_590_000 {
 		t.Fatalf("PruneDangling = %d, %v", n, err)
 	}
-	if got, want := runner.Argvs(), []string{"docker image prune -f", "docker builder prune -f"}; !slices.Equal(got, want) {
+	// Not "builder prune": to BuildKit every unused record is dangling, other runs' included.
+	if got, want := runner.Argvs(), []string{"docker image prune -f"}; !slices.Equal(got, want) {
 		t.Errorf("argv = %q", got)
 	}
 }
@@ -475,7 +478,7 @@ func TestInfo(t *testing.T) {
 	podman.On("podman info --format json", enginetest.Response{Stdout: `{"host":{"arch":"amd64","serviceIsRemote":false},
 		"store":{"graphRoot":"/var/lib/containers/storage","graphDriverName":"overlay"},"version":{"Version":"4.3.1"}}`})
 	info, err := p.Info(ctx)
-	want := engine.Info{GraphRoot: "/var/lib/containers/storage", Store: "overlay", Storage: []string{"/var/lib/containers/storage"}, Version: "4.3.1"}
+	want := engine.Info{GraphRoot: "/var/lib/containers/storage", Store: "overlay", Storage: []string{"/var/lib/containers/storage"}, Builder: engine.BuilderBuildah, Version: "4.3.1"}
 	if err != nil || !reflect.DeepEqual(info, want) {
 		t.Errorf("podman Info = %+v, %v\nwant %+v", info, err, want)
 	}
@@ -486,13 +489,15 @@ func TestInfo(t *testing.T) {
 	docker.On("docker network inspect bridge", enginetest.Response{Stdout: `{"com.docker.network.bridge.enable_ip_masquerade":"true"}`})
 	t.Setenv("DOCKER_HOST", "")
 	info, err = d.Info(ctx)
-	want = engine.Info{GraphRoot: "/var/lib/docker", Store: "overlay2", Snapshotter: "overlay2", Storage: []string{"/var/lib/docker"}, Version: "20.10.24+dfsg1"}
+	want = engine.Info{GraphRoot: "/var/lib/docker", Store: "overlay2", Snapshotter: "overlay2", Storage: []string{"/var/lib/docker"}, Builder: engine.BuilderLegacy, Version: "20.10.24+dfsg1"}
 	if err != nil || !reflect.DeepEqual(info, want) || info.IDsAreManifests() {
 		t.Errorf("docker Info = %+v, %v\nwant %+v", info, err, want)
 	}
 
-	// Docker 29's containerd image store, its own containerd, a bridge without masquerading.
+	// Docker 29's containerd image store, its own containerd, a bridge without masquerading,
+	// BuildKit through the buildx plugin.
 	d29, docker29 := newEngine(t, engine.Docker)
+	docker29.On("docker buildx version", enginetest.Response{Stdout: "github.com/docker/buildx v0.38.2\n"})
 	docker29.On("docker info --format {{json .}}", enginetest.Response{Stdout: `{"DockerRootDir":"/var/lib/d29/docker","ServerVersion":"library-import",
 		"Driver":"overlayfs","DriverStatus":[["driver-type","io.containerd.snapshotter.v1"]],
 		"Containerd":{"Address":"/run/d29/containerd.sock","Namespaces":{"Containers":"moby"}}}`})
@@ -515,15 +520,25 @@ Exports:
 	info, err = d29.Info(ctx)
 	want = engine.Info{GraphRoot: "/var/lib/d29/docker", Store: engine.StoreContainerd, Snapshotter: "overlayfs", BuildNetwork: "host",
 		Storage: []string{"/var/lib/d29/docker", "/var/lib/d29/containerd/io.containerd.content.v1.content", "/var/lib/d29/containerd/io.containerd.snapshotter.v1.overlayfs"},
-		Version: "library-import"}
+		Builder: engine.BuilderBuildKit, Version: "library-import"}
 	if err != nil || !reflect.DeepEqual(info, want) || !info.IDsAreManifests() {
 		t.Errorf("docker 29 Info = %+v, %v\nwant %+v", info, err, want)
 	}
-	// Builds take the host's network; save writes this platform only.
+	// BuildKit builds load into the image store and take the host's network; save and push
+	// write this platform only, and the platform's manifest is looked up within the index.
 	d29.Build(ctx, engine.BuildSpec{Ref: "localhost/a:1", Dockerfile: "/r/Dockerfile", ContextDir: "/r"})
 	d29.Save(ctx, "/tmp/a.tar", []string{"localhost/a:1"})
+	d29.Push(ctx, "localhost/a:1", "127.0.0.1:5001/a:1", true)
+	docker29.On("docker image inspect --platform", enginetest.Response{Stdout: "sha256:" + hexD + "\n"})
+	if m, err := d29.PlatformManifest(ctx, "localhost/a:1"); err != nil || m != "sha256:"+hexD {
+		t.Errorf("PlatformManifest = %q, %v", m, err)
+	}
+	platform := "linux/" + runtime.GOARCH
 	argv := strings.Join(docker29.Argvs(), "\n")
-	for _, want := range []string{"docker build -f /r/Dockerfile -t localhost/a:1 --force-rm --network host /r", "docker save --platform linux/" + runtime.GOARCH + " -o /tmp/a.tar localhost/a:1"} {
+	for _, want := range []string{"docker build -f /r/Dockerfile -t localhost/a:1 --load --network host /r",
+		"docker save --platform " + platform + " -o /tmp/a.tar localhost/a:1",
+		"docker push --quiet --platform " + platform + " 127.0.0.1:5001/a:1",
+		"docker image inspect --platform " + platform + " --format {{.Id}} localhost/a:1"} {
 		if !strings.Contains(argv, want) {
 			t.Errorf("argv lacks %q:\n%s", want, argv)
 		}
@@ -597,5 +612,67 @@ func TestSaveImageAndLoadImage(t *testing.T) {
 func TestLastLines(t *testing.T) {
 	if got := engine.LastLines("a\n\nb\r\nc\n\n", 2); got != "b\nc" {
 		t.Errorf("LastLines = %q", got)
+	}
+}
+
+func TestBuildKitCache(t *testing.T) {
+	ctx := context.Background()
+	legacy, _ := newEngine(t, engine.Docker)
+	if records, err := legacy.BuildCache(ctx); records != nil || err != nil {
+		t.Errorf("legacy builder BuildCache = %v, %v; want nothing: its cache is intermediate images", records, err)
+	}
+
+	e, runner := newEngine(t, engine.Docker)
+	runner.On("docker buildx version", enginetest.Response{Stdout: "github.com/docker/buildx v0.38.2\n"})
+	runner.On("docker buildx du --format json", enginetest.Response{Stdout: `{"CreatedAt":"2026-12-05 16:19:34 +0000 UTC","Description":"fileop target","ID":"mmmygyvvjenzwl4fjal178i6j","Mutable":true,"Reclaimable":true,"Shared":false,"Size":"8.192kB","Type":"regular","UsageCount":1}
+{"Description":"local source for context","ID":"prygjmleacmwuwsby423esv12","Shared":true,"Size":"1.5MB","Type":"source.local","InUse":true}
+`})
+	records, err := e.BuildCache(ctx)
+	want := []engine.CacheRecord{
+		{ID: "mmmygyvvjenzwl4fjal178i6j", Size: 8192, Type: "regular", Description: "fileop target", Reclaimable: true},
+		{ID: "prygjmleacmwuwsby423esv12", Size: 1_500_000, Type: "source.local", Description: "local source for context", Shared: true, InUse: true},
+	}
+	if err != nil || !reflect.DeepEqual(records, want) {
+		t.Errorf("BuildCache = %+v, %v\nwant %+v", records, err, want)
+	}
+
+	// One prune for many records (the "id" filter takes one value, a regular expression many),
+	// again while a pass frees something: a removed record releases its parent.
+	prunes := 0
+	runner.Func = func(cmd engine.Cmd) (enginetest.Response, bool) {
+		if !strings.HasPrefix(enginetest.Argv(cmd), "docker buildx prune") {
+			return enginetest.Response{}, false
+		}
+		if prunes++; prunes == 1 {
+			return enginetest.Response{Stdout: "ID\tRECLAIMABLE\tSIZE\nmmmygyvvjenzwl4fjal178i6j\ttrue\t8.192kB\nTotal:\t8.192kB\n"}, true
+		}
+		return enginetest.Response{Stdout: "Total:\t0B\n"}, true
+	}
+	n, err := e.RemoveBuildCache(ctx, []string{"mmmygyvvjenzwl4fjal178i6j", "prygjmleacmwuwsby423esv12"})
+	if err != nil || n != 8192 {
+		t.Errorf("RemoveBuildCache = %d, %v", n, err)
+	}
+	prune := "docker buildx prune -f --filter id~=^(mmmygyvvjenzwl4fjal178i6j|prygjmleacmwuwsby423esv12)$"
+	if got := work(runner)[1:]; !slices.Equal(got, []string{prune, prune}) {
+		t.Errorf("argv = %q", got)
+	}
+	if _, err := e.RemoveBuildCache(ctx, []string{"a|.*"}); err == nil {
+		t.Error("RemoveBuildCache took an ID that is a regular expression")
+	}
+}
+
+func TestPlatformManifest(t *testing.T) {
+	ctx := context.Background()
+	legacy, runner := newEngine(t, engine.Docker)
+	if m, err := legacy.PlatformManifest(ctx, "localhost/a:1"); m != "" || err != nil || len(work(runner)) > 0 {
+		t.Errorf("legacy store: PlatformManifest = %q, %v (%q); want nothing asked: IDs are config digests", m, err, work(runner))
+	}
+	d29, runner := newEngine(t, engine.Docker)
+	runner.On("docker info --format {{json .}}", enginetest.Response{Stdout: `{"DockerRootDir":"/d29","Driver":"overlayfs","DriverStatus":[["driver-type","io.containerd.snapshotter.v1"]]}`})
+	runner.On("docker image inspect --platform", enginetest.Response{Err: exit(1),
+		Stderr: "Error response from daemon: image with reference localhost/a:1 was found but does not provide the specified platform (linux/amd64)"})
+	_, err := d29.PlatformManifest(ctx, "localhost/a:1")
+	if err == nil || !strings.Contains(err.Error(), "localhost/a:1 has no linux/"+runtime.GOARCH+" manifest") {
+		t.Errorf("an index without the host's platform: %v", err)
 	}
 }

@@ -63,6 +63,18 @@ func testRealEngine(t *testing.T, config string, e engine.Engine) {
 		t.Errorf("%s: store %q, storage %v", config, info.Store, info.Storage)
 	}
 
+	// Docker builds with BuildKit, as on CI runners, unless setup left the plugin out.
+	wantBuilder := engine.BuilderBuildah
+	if config != engine.Podman {
+		wantBuilder = engine.BuilderBuildKit
+		if os.Getenv("KINDENV_NO_BUILDX") == "1" {
+			wantBuilder = engine.BuilderLegacy
+		}
+	}
+	if info.Builder != wantBuilder {
+		t.Errorf("%s: builder %q, want %q (KINDENV_NO_BUILDX=%q)", config, info.Builder, wantBuilder, os.Getenv("KINDENV_NO_BUILDX"))
+	}
+
 	unique := enginetest.Unique(t)
 	repo := "localhost/kindling-it-" + unique
 	run := "it-" + unique
@@ -143,15 +155,26 @@ func testRealEngine(t *testing.T, config string, e engine.Engine) {
 		t.Fatal(err)
 	}
 	t.Logf("archive of two images: %d bytes", verified.Size)
-	// The engine's ID is the archive's config digest, or its manifest digest on the containerd store.
-	engineID := func(img archive.Image) string {
-		if info.IDsAreManifests() {
-			return img.Manifest
+	// Like with like: the engine's ID is the archive's config digest; on the containerd store
+	// the engine's host-platform manifest (within its index, when BuildKit made one) is the
+	// archive's manifest digest.
+	for i, id := range []string{idOne, idTwo} {
+		img := verified.Images[i]
+		manifest, err := e.PlatformManifest(ctx, img.Ref)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return img.ID
+		switch {
+		case !info.IDsAreManifests() && (img.ID != id || manifest != ""):
+			t.Errorf("archive has %s as config %s, the engine as %s (platform manifest %q)", img.Ref, img.ID, id, manifest)
+		case info.IDsAreManifests() && (img.Manifest != manifest || manifest == ""):
+			t.Errorf("archive has %s as manifest %s, the engine's %s manifest is %q (ID %s)", img.Ref, img.Manifest, engine.HostPlatform, manifest, id)
+		case info.IDsAreManifests() && info.Builder == engine.BuilderBuildKit && manifest == id:
+			t.Errorf("%s: BuildKit on the containerd store made no index (attestations) of %s: the index path is not exercised", config, img.Ref)
+		}
 	}
-	if engineID(verified.Images[0]) != idOne || engineID(verified.Images[1]) != idTwo {
-		t.Errorf("archive IDs %+v, engine IDs %s %s", verified.Images, idOne, idTwo)
+	if info.Builder == engine.BuilderBuildKit {
+		testBuildCache(t, ctx, e, unique)
 	}
 
 	if err := e.Remove(ctx, []string{idOne, idTwo}); err != nil {
@@ -267,5 +290,69 @@ func copyImage(ctx context.Context, t *testing.T, from, to engine.Engine, ref st
 	}
 	if err != nil {
 		t.Fatalf("%s load: %v", to.Name(), err)
+	}
+}
+
+// testBuildCache builds an image from a context of its own (new content: new records whatever
+// was built before) and checks that BuildKit's records of that build are listed with bytes, and
+// that, once the image is gone, removing them by ID frees them and leaves every other record.
+func testBuildCache(t *testing.T, ctx context.Context, e engine.Engine, unique string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"Dockerfile": "FROM scratch\nCOPY content /content\n",
+		"content":    strings.Repeat("kindling build cache "+unique+"\n", 4096),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := e.BuildCache(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := "localhost/kindling-it-" + unique + "/cache:1"
+	if err := e.Build(ctx, engine.BuildSpec{Ref: ref, Dockerfile: filepath.Join(dir, "Dockerfile"), ContextDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.BuildCache(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := func(records []engine.CacheRecord, id string) bool {
+		return slices.ContainsFunc(records, func(r engine.CacheRecord) bool { return r.ID == id })
+	}
+	var added []string
+	var bytes int64
+	for _, r := range after {
+		if !known(before, r.ID) {
+			added, bytes = append(added, r.ID), bytes+r.Size
+		}
+	}
+	t.Logf("the build added %d build cache records, %d bytes", len(added), bytes)
+	if len(added) == 0 || bytes < 4096*20 {
+		t.Fatalf("a BuildKit build of new content left no build cache records holding it: %+v", after)
+	}
+	if err := e.RemoveRefs(ctx, []string{ref}); err != nil {
+		t.Fatal(err)
+	}
+	reclaimed, err := e.RemoveBuildCache(ctx, added)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("RemoveBuildCache reclaimed %d bytes", reclaimed)
+	left, err := e.BuildCache(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range left {
+		if slices.Contains(added, r.ID) && r.Reclaimable {
+			t.Errorf("record %s (%s, %d bytes) of the build survived RemoveBuildCache", r.ID, r.Description, r.Size)
+		}
+	}
+	for _, r := range before {
+		if !known(left, r.ID) {
+			t.Errorf("record %s (%s) was there before the build and went with its records", r.ID, r.Description)
+		}
 	}
 }

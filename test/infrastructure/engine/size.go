@@ -52,6 +52,10 @@ func reclaimedSpace(output string) (int64, error) {
 		if _, after, ok := strings.Cut(line, marker); ok {
 			return ParseSize(after)
 		}
+		// buildx prune: "Total:\t3B"
+		if after, ok := strings.CutPrefix(strings.TrimSpace(line), "Total:"); ok {
+			return ParseSize(after)
+		}
 	}
 	return 0, nil
 }

@@ -83,7 +83,7 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	}
 	images := make([]state.Image, len(built.Results))
 	for i, res := range built.Results {
-		images[i] = state.Image{Service: res.Service.Name, Ref: res.Ref, EngineID: res.ID}
+		images[i] = state.Image{Service: res.Service.Name, Ref: res.Ref, EngineID: res.ID, Manifest: res.Manifest}
 		if !r.engInfo.IDsAreManifests() {
 			images[i].ID = res.ID
 		}
@@ -101,7 +101,7 @@ func copyLeftovers(l *state.Leftovers) *state.Leftovers {
 	if l == nil {
 		return nil
 	}
-	return &state.Leftovers{Pulled: slices.Clone(l.Pulled), Intermediate: slices.Clone(l.Intermediate)}
+	return &state.Leftovers{Pulled: slices.Clone(l.Pulled), Intermediate: slices.Clone(l.Intermediate), BuildCache: slices.Clone(l.BuildCache)}
 }
 
 // recordLeftovers adds what the builds pulled and left to the run's record st, for prune.
@@ -115,11 +115,11 @@ func (r *Run) recordLeftovers(st *state.Suite, b build.Built, log func(string, .
 		if grown := f.PulledBases + f.BuildCache + f.SuiteImages; grown > 0 {
 			r.learn(func(facts *budget.Facts) { facts.BuildBytes = uint64(grown) })
 		}
-		log("the builds added %s to the filesystem of %s: pulled bases %s, build cache %s (%d intermediate images), suite images %s (their own layers)",
+		log("the builds added %s to the filesystem of %s: pulled bases %s, build cache %s (%s), suite images %s (their own layers)",
 			disk.HumanSize(f.PulledBases+f.BuildCache+f.SuiteImages), r.graphRootName(), disk.HumanSize(f.PulledBases),
-			disk.HumanSize(f.BuildCache), len(b.Intermediate), disk.HumanSize(f.SuiteImages))
+			disk.HumanSize(f.BuildCache), cacheKind(b), disk.HumanSize(f.SuiteImages))
 	}
-	if len(b.Pulled) == 0 && len(b.Intermediate) == 0 {
+	if len(b.Pulled) == 0 && len(b.Intermediate) == 0 && len(b.BuildCache) == 0 {
 		return
 	}
 	l := st.Leftovers
@@ -131,6 +131,15 @@ func (r *Run) recordLeftovers(st *state.Suite, b build.Built, log func(string, .
 		l.Pulled = append(l.Pulled, state.Image{Ref: p.Ref, EngineID: p.ID})
 	}
 	l.Intermediate = append(l.Intermediate, b.Intermediate...)
+	l.BuildCache = append(l.BuildCache, b.BuildCache...)
+}
+
+// cacheKind says what the builds' cache is: BuildKit's records or intermediate images.
+func cacheKind(b build.Built) string {
+	if len(b.BuildCache) > 0 {
+		return fmt.Sprintf("%d BuildKit cache records of %s", len(b.BuildCache), disk.HumanSize(b.BuildCacheBytes))
+	}
+	return fmt.Sprintf("%d intermediate images", len(b.Intermediate))
 }
 
 // sameRefs reports whether the recorded images are exactly the planned ones.

@@ -9,6 +9,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 	"github.com/kindling-dev/kindling/test/infrastructure/progress"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
@@ -87,9 +88,10 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 }
 
 // withArchiveIDs checks that the archive holds every built image under its ref, comparing like
-// with like: the engine's ID with the archive's config digest, or with its manifest digest when
-// the engine's IDs are manifest digests (Docker's containerd store). It returns the images with
-// their config digests, the IDs the nodes will list.
+// with like: the engine's ID with the archive's config digest, or, when the engine's IDs are
+// manifest or index digests (Docker's containerd store), the host platform's manifest digest
+// that the build recorded from the engine's index with the archive's manifest digest. It
+// returns the images with their config digests, the IDs the nodes will list.
 func withArchiveIDs(built []state.Image, inArchive []archive.Image, manifestIDs bool) ([]state.Image, error) {
 	out := make([]state.Image, len(built))
 	for i, img := range built {
@@ -102,12 +104,12 @@ func withArchiveIDs(built []state.Image, inArchive []archive.Image, manifestIDs 
 		if found == nil {
 			return nil, fmt.Errorf("%s is missing", img.Ref)
 		}
-		got, kind := found.ID, "config digest"
+		got, want, kind := found.ID, img.EngineID, "config digest"
 		if manifestIDs {
-			got, kind = found.Manifest, "manifest digest"
+			got, want, kind = found.Manifest, img.Manifest, fmt.Sprintf("%s manifest digest", engine.HostPlatform)
 		}
-		if img.EngineID != "" && got != img.EngineID {
-			return nil, fmt.Errorf("%s has %s %q in the archive but image ID %s in the engine", img.Ref, kind, got, img.EngineID)
+		if want != "" && got != want {
+			return nil, fmt.Errorf("%s has %s %q in the archive but %s in the engine (image ID %s)", img.Ref, kind, got, want, img.EngineID)
 		}
 		out[i] = img
 		out[i].ID = found.ID

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
@@ -155,15 +156,26 @@ func (r *Run) engineLabel() string {
 	return "none"
 }
 
-// engineLabel names the engine and how it stores images, e.g. "docker (containerd image store)".
+// engineLabel names the engine, how it stores images and what builds them, e.g. "docker
+// (containerd image store, BuildKit)".
 func engineLabel(name string, info engine.Info) string {
+	var about []string
 	switch {
 	case info.IDsAreManifests():
-		return name + " (containerd image store)"
+		about = append(about, "containerd image store")
 	case info.Store != "":
-		return name + " (" + info.Store + ")"
+		about = append(about, info.Store)
 	}
-	return name
+	switch info.Builder {
+	case engine.BuilderBuildKit:
+		about = append(about, "BuildKit")
+	case engine.BuilderLegacy:
+		about = append(about, "legacy builder")
+	}
+	if len(about) == 0 {
+		return name
+	}
+	return name + " (" + strings.Join(about, ", ") + ")"
 }
 
 // removeImages deletes the run's images that are still in the engine: a run that stopped before

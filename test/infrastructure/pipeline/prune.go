@@ -136,6 +136,13 @@ func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.L
 	} else if len(l.Intermediate) > 0 {
 		log("removed %d intermediate images of the builds", len(l.Intermediate))
 	}
+	// BuildKit's records of this run's builds: the ones that appeared while they ran. Records
+	// that were there before (cache hits, other runs' builds) stay.
+	if n, err := eng.RemoveBuildCache(ctx, l.BuildCache); err != nil {
+		log("kept some build cache of the builds: %v", err)
+	} else if len(l.BuildCache) > 0 {
+		log("removed the %d BuildKit cache records of the builds (%s)", len(l.BuildCache), disk.HumanSize(n))
+	}
 	var refs []string
 	for _, b := range l.Pulled {
 		// Only if the name still means what the build pulled.

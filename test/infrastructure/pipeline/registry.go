@@ -77,6 +77,12 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 	insecure := r.insecure(host)
 	pushed := make([]state.Image, len(b.Images))
 	for i, img := range b.Images {
+		// Like with like: the containerd store pushes the host platform's manifest (see
+		// engine.Engine.Push), which is not the engine's ID when that names an index.
+		want := img.EngineID
+		if img.Manifest != "" {
+			want = img.Manifest
+		}
 		ref, err := imageref.Parse(img.Ref)
 		if err != nil {
 			return Exported{}, err
@@ -86,7 +92,7 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 		if err := eng.Push(ctx, img.Ref, dst, insecure); err != nil {
 			return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
 		}
-		digest, err := registry.Verify(ctx, dst, img.EngineID, insecure)
+		digest, err := registry.Verify(ctx, dst, want, insecure)
 		if err != nil {
 			return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
 		}
@@ -96,12 +102,12 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 			if err := eng.Push(ctx, img.Ref, also, insecure); err != nil {
 				return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
 			}
-			if _, err := registry.Verify(ctx, also, img.EngineID, insecure); err != nil {
+			if _, err := registry.Verify(ctx, also, want, insecure); err != nil {
 				return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
 			}
 			log("also pushed it as %s (IMAGE_PUSH_TAG)", also)
 		}
-		pushed[i] = state.Image{Service: img.Service, Ref: dst, ID: img.ID, EngineID: img.EngineID}
+		pushed[i] = state.Image{Service: img.Service, Ref: dst, ID: img.ID, EngineID: img.EngineID, Manifest: img.Manifest}
 	}
 	p := &state.Pushed{Host: host, Images: pushed, Verified: time.Now().UTC()}
 	return Exported{Built: b, Images: b.Images, Pushed: p, Registry: local}, r.record(func(st *state.Suite) { st.Pushed = p })

@@ -22,9 +22,13 @@ type Image struct {
 	// ID is the sha256 of the image config: the ID in the archive's manifest.json and the nodes'
 	// CRI. Known from the build on engines whose IDs are config digests, else from the export.
 	ID string `json:"id,omitempty"`
-	// EngineID is the engine's own ID: the config digest, or the manifest digest on Docker's
-	// containerd store. Prune and down compare it with what the engine lists.
+	// EngineID is the engine's own ID: the config digest, or on Docker's containerd store the
+	// digest of the image's manifest or, for an index (BuildKit's attestations, several
+	// platforms), of the index. Prune and down compare it with what the engine lists.
 	EngineID string `json:"engineId,omitempty"`
+	// Manifest is the host platform's manifest digest on Docker's containerd store: within an
+	// index, the image that the archive and the registry hold and the nodes run.
+	Manifest string `json:"manifest,omitempty"`
 }
 
 // Archive is a verified suite archive.
@@ -40,6 +44,8 @@ type Archive struct {
 type Leftovers struct {
 	Pulled       []Image  `json:"pulled,omitempty"` // Service is empty
 	Intermediate []string `json:"intermediate,omitempty"`
+	// BuildCache are the BuildKit build cache records the builds added (see build.Built).
+	BuildCache []string `json:"buildCache,omitempty"`
 }
 
 // Footprint is what a run's pulls and builds added to the filesystem holding the engine's

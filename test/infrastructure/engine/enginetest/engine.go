@@ -31,10 +31,15 @@ type Engine struct {
 	PushErrors map[string]error
 	// Intermediates is the number of untagged images every Build leaves behind.
 	Intermediates int
+	// CacheRecords is the number of BuildKit build cache records every Build leaves behind.
+	CacheRecords int
+	// Builder is Info's Builder.
+	Builder string
 
 	mu          sync.Mutex
 	images      map[string]engine.Image // by ref
 	untagged    []string                // IDs of intermediate images
+	cache       []engine.CacheRecord
 	pulls       []string
 	pushes      []string
 	builds      []engine.BuildSpec
@@ -123,6 +128,9 @@ func (e *Engine) Build(ctx context.Context, spec engine.BuildSpec) error {
 	for i := range e.Intermediates {
 		digest := sha256.Sum256(fmt.Appendf(nil, "%s intermediate %d", spec.Ref, i))
 		e.untagged = append(e.untagged, "sha256:"+hex.EncodeToString(digest[:]))
+	}
+	for range e.CacheRecords {
+		e.cache = append(e.cache, engine.CacheRecord{ID: fmt.Sprintf("cache%d", len(e.cache)), Size: 100, Type: "regular"})
 	}
 	e.addLocked(spec.Ref, spec.Labels)
 	return nil
@@ -246,6 +254,28 @@ func (e *Engine) Save(ctx context.Context, path string, refs []string) error {
 
 func (e *Engine) PruneDangling(ctx context.Context) (int64, error) { return 0, nil }
 
+func (e *Engine) PlatformManifest(ctx context.Context, ref string) (string, error) { return "", nil }
+
+func (e *Engine) BuildCache(ctx context.Context) ([]engine.CacheRecord, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.cache), nil
+}
+
+func (e *Engine) RemoveBuildCache(ctx context.Context, ids []string) (int64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var reclaimed int64
+	e.cache = slices.DeleteFunc(e.cache, func(r engine.CacheRecord) bool {
+		if slices.Contains(ids, r.ID) {
+			reclaimed += r.Size
+			return true
+		}
+		return false
+	})
+	return reclaimed, nil
+}
+
 func (e *Engine) PruneAll(ctx context.Context, keep []string) (int64, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -260,7 +290,7 @@ func (e *Engine) PruneAll(ctx context.Context, keep []string) (int64, error) {
 }
 
 func (e *Engine) Info(ctx context.Context) (engine.Info, error) {
-	return engine.Info{GraphRoot: "/nonexistent/fake", Version: "0"}, nil
+	return engine.Info{GraphRoot: "/nonexistent/fake", Builder: e.Builder, Version: "0"}, nil
 }
 
 func (e *Engine) DiskUsage(ctx context.Context) (engine.Usage, error) {
