@@ -233,8 +233,17 @@ func testBuildExportVerifyRemove(t *testing.T, config string, e engine.Engine) {
 	}
 	if cache, err := e.BuildCache(ctx); err != nil {
 		t.Fatal(err)
-	} else if left := slices.DeleteFunc(cache, func(r engine.CacheRecord) bool { return !slices.Contains(built.BuildCache, r.ID) }); len(left) > 0 {
-		t.Errorf("the build's cache records survived their removal: %+v", left)
+	} else {
+		for _, r := range cache {
+			switch {
+			case !slices.Contains(built.BuildCache, r.ID):
+			case !r.Reclaimable:
+				// A record another one holds.
+				t.Logf("kept record %s (%s, %d bytes): shared %v, reclaimable %v", r.ID, r.Description, r.Size, r.Shared, r.Reclaimable)
+			default:
+				t.Errorf("record %s (%s, %d bytes) of the builds survived their removal", r.ID, r.Description, r.Size)
+			}
+		}
 	}
 	for _, ref := range refs {
 		if _, found, err := e.ImageID(ctx, ref); found || err != nil {

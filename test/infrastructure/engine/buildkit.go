@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -115,21 +116,36 @@ func (e *cli) RemoveBuildCache(ctx context.Context, ids []string) (int64, error)
 			return 0, fmt.Errorf("remove build cache: %q is not a BuildKit record ID", id)
 		}
 	}
-	// One "id" filter takes one value, but a regular expression takes many. A record frees its
-	// parent, so prune again while a pass still reclaims something.
+	// One "id" filter takes one value, but a regular expression takes many. A removed record
+	// frees its parent, so prune again while a pass removes records (some hold 0 bytes).
+	// --all also takes the records BuildKit marks shared (their snapshots seen outside it: on
+	// the containerd store, the exec mounts of builder stages); an image that uses their bytes
+	// keeps them.
 	var total int64
-	for start := 0; start < len(ids); start += 64 {
-		filter := "id~=^(" + strings.Join(ids[start:min(start+64, len(ids))], "|") + ")$"
-		for range 8 {
-			n, err := e.pruneReported(ctx, "buildx", "prune", "-f", "--filter", filter)
+	left := slices.Clone(ids)
+	for range 16 {
+		for start := 0; start < len(left); start += 64 {
+			filter := "id~=^(" + strings.Join(left[start:min(start+64, len(left))], "|") + ")$"
+			n, err := e.pruneReported(ctx, "buildx", "prune", "--all", "-f", "--filter", filter)
 			total += n
 			if err != nil {
 				return total, fmt.Errorf("remove the run's build cache: %w", err)
 			}
-			if n == 0 {
-				break
+		}
+		records, err := e.BuildCache(ctx)
+		if err != nil {
+			return total, err
+		}
+		var still []string
+		for _, r := range records {
+			if slices.Contains(left, r.ID) {
+				still = append(still, r.ID)
 			}
 		}
+		if len(still) == 0 || len(still) == len(left) {
+			break
+		}
+		left = still
 	}
 	return total, nil
 }

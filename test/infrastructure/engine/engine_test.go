@@ -640,21 +640,28 @@ func TestBuildKitCache(t *testing.T) {
 	// again while a pass frees something: a removed record releases its parent.
 	prunes := 0
 	runner.Func = func(cmd engine.Cmd) (enginetest.Response, bool) {
-		if !strings.HasPrefix(enginetest.Argv(cmd), "docker buildx prune") {
-			return enginetest.Response{}, false
+		switch argv := enginetest.Argv(cmd); {
+		case strings.HasPrefix(argv, "docker buildx prune"):
+			if prunes++; prunes == 1 {
+				return enginetest.Response{Stdout: "ID\tRECLAIMABLE\tSIZE\nmmmygyvvjenzwl4fjal178i6j\ttrue\t8.192kB\nTotal:\t8.192kB\n"}, true
+			}
+			return enginetest.Response{Stdout: "Total:\t0B\n"}, true
+		case argv == "docker buildx du --format json" && prunes == 1:
+			return enginetest.Response{Stdout: `{"ID":"prygjmleacmwuwsby423esv12","Size":"0B","Reclaimable":true}` + "\n"}, true
+		case argv == "docker buildx du --format json":
+			return enginetest.Response{Stdout: `{"ID":"other0000000000000000000000","Size":"1kB","Reclaimable":true}` + "\n"}, true
 		}
-		if prunes++; prunes == 1 {
-			return enginetest.Response{Stdout: "ID\tRECLAIMABLE\tSIZE\nmmmygyvvjenzwl4fjal178i6j\ttrue\t8.192kB\nTotal:\t8.192kB\n"}, true
-		}
-		return enginetest.Response{Stdout: "Total:\t0B\n"}, true
+		return enginetest.Response{}, false
 	}
 	n, err := e.RemoveBuildCache(ctx, []string{"mmmygyvvjenzwl4fjal178i6j", "prygjmleacmwuwsby423esv12"})
 	if err != nil || n != 8192 {
 		t.Errorf("RemoveBuildCache = %d, %v", n, err)
 	}
-	prune := "docker buildx prune -f --filter id~=^(mmmygyvvjenzwl4fjal178i6j|prygjmleacmwuwsby423esv12)$"
-	if got := work(runner)[1:]; !slices.Equal(got, []string{prune, prune}) {
-		t.Errorf("argv = %q", got)
+	du := "docker buildx du --format json"
+	wantArgv := []string{"docker buildx prune --all -f --filter id~=^(mmmygyvvjenzwl4fjal178i6j|prygjmleacmwuwsby423esv12)$", du,
+		"docker buildx prune --all -f --filter id~=^(prygjmleacmwuwsby423esv12)$", du}
+	if got := work(runner)[1:]; !slices.Equal(got, wantArgv) {
+		t.Errorf("argv = %q\nwant %q", got, wantArgv)
 	}
 	if _, err := e.RemoveBuildCache(ctx, []string{"a|.*"}); err == nil {
 		t.Error("RemoveBuildCache took an ID that is a regular expression")

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/progress"
 )
 
@@ -200,16 +201,19 @@ func collectGarbage(ctx context.Context, n nodes.Node, logf func(string, ...any)
 	}
 }
 
-// importArgs is kind's nodeutils.LoadImageArchive command, the archive on stdin. With discard,
-// ctr drops each layer blob once it is unpacked into the snapshotter, so a node holds an image
-// once instead of twice (measured: +21 MB instead of +42 MB for a 21 MB archive); containerd 2.x
-// allows that only with --local (no transfer service). Pods run from such images as usual.
+// importArgs is kind's nodeutils.LoadImageArchive command, the archive on stdin, for the host's
+// platform (the nodes') instead of kind's --all-platforms: an index in the archive then needs
+// only that platform's manifest, not its attestations' or other platforms' (containerd 2.x's
+// --local import fails on those otherwise, containerd#12903). With discard, ctr drops each layer
+// blob once it is unpacked into the snapshotter, so a node holds an image once instead of twice
+// (measured: +21 MB instead of +42 MB for a 21 MB archive); containerd 2.x allows that only with
+// --local (no transfer service). Pods run from such images as usual.
 func importArgs(snapshotter string, discard bool) []string {
 	args := []string{"ctr", "--namespace=k8s.io", "images", "import"}
 	if discard {
 		args = append(args, "--local", "--discard-unpacked-layers")
 	}
-	return append(args, "--all-platforms", "--digests", "--snapshotter="+snapshotter, "-")
+	return append(args, "--platform", engine.HostPlatform, "--digests", "--snapshotter="+snapshotter, "-")
 }
 
 // verify waits until the node's CRI lists every wanted image by ID and reference.

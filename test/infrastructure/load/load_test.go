@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -114,7 +115,7 @@ func TestArchive(t *testing.T) {
 	if got := empty.stdin; got != "archive bytes" {
 		t.Errorf("import stdin %q, want the archive", got)
 	}
-	wantImport := "ctr --namespace=k8s.io images import --local --discard-unpacked-layers --all-platforms --digests --snapshotter=overlayfs -"
+	wantImport := "ctr --namespace=k8s.io images import --local --discard-unpacked-layers --platform linux/" + runtime.GOARCH + " --digests --snapshotter=overlayfs -"
 	if got := strings.Join(empty.imported, " "); got != wantImport {
 		t.Errorf("import command %q, want %q", got, wantImport)
 	}
