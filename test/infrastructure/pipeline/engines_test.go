@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,9 +29,13 @@ import (
 // go into one verified archive, and a scoped prune removes exactly this run's images and what its
 // builds left.
 func TestRealBuildExportPrune(t *testing.T) {
-	for _, name := range []string{"podman", "docker"} {
-		t.Run(name, func(t *testing.T) {
-			eng := enginetest.Real(t, name)
+	for _, config := range enginetest.Configurations {
+		t.Run(config, func(t *testing.T) {
+			eng := enginetest.Real(t, config)
+			if config == enginetest.Docker29 {
+				// The run detects its engine as a user's would: DOCKER_HOST names the daemon.
+				t.Setenv("DOCKER_HOST", enginetest.KindenvValue("KINDENV_DOCKER29_HOST"))
+			}
 			enginetest.Lock(t)
 			realBuildExportPrune(t, eng)
 		})
@@ -104,8 +109,8 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	if foot == nil || foot.SuiteImageBytes <= 0 {
 		t.Fatalf("the build recorded no footprint: %+v", foot)
 	}
-	t.Logf("%s: pulled %v; %d intermediate images; footprint: pulled bases %s, build cache %s, suite images %s", eng.Name(),
-		left.Pulled, len(left.Intermediate), disk.HumanSize(foot.PulledBytes), disk.HumanSize(foot.BuildCacheBytes), disk.HumanSize(foot.SuiteImageBytes))
+	t.Logf("%s: pulled %v; %d intermediate images, %d build cache records; footprint: pulled bases %s, build cache %s, suite images %s", eng.Name(),
+		left.Pulled, len(left.Intermediate), len(left.BuildCache), disk.HumanSize(foot.PulledBytes), disk.HumanSize(foot.BuildCacheBytes), disk.HumanSize(foot.SuiteImageBytes))
 	var perImage int64
 	for _, img := range built {
 		checkImageConfig(t, eng.Name(), img.Ref)
@@ -150,6 +155,15 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	for _, b := range left.Pulled {
 		if _, found, _ := eng.ImageID(ctx, b.Ref); found {
 			t.Errorf("base image %s, pulled by the build, survived the scoped prune", b.Ref)
+		}
+	}
+	cache, err := eng.BuildCache(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range cache {
+		if slices.Contains(left.BuildCache, rec.ID) && rec.Reclaimable {
+			t.Errorf("build cache record %s (%s, %s) of the build survived the scoped prune", rec.ID, rec.Description, disk.HumanSize(rec.Size))
 		}
 	}
 	if r.st.Leftovers != nil {

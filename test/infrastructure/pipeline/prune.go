@@ -102,13 +102,13 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		if err != nil {
 			return err
 		}
+		log("scoped: removed %d images of run %s and the dangling images", len(removed), e.Built.RunID)
+		n += r.removeLeftovers(ctx, eng, e.Built.Leftovers, log)
 		// rmi prints no size: what the engine's own accounting (system df) lost is what it reclaimed.
 		reclaimed = n
 		if usageAfter, err := eng.DiskUsage(ctx); err == nil && usageErr == nil {
 			reclaimed = usageBefore.Images + usageBefore.BuildCache - usageAfter.Images - usageAfter.BuildCache
 		}
-		log("scoped: removed %d images of run %s and the dangling build cache", len(removed), e.Built.RunID)
-		r.removeLeftovers(ctx, eng, e.Built.Leftovers, log)
 	}
 	after, err := disk.Measure(ctx, graph)
 	if err != nil {
@@ -126,10 +126,11 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 
 // removeLeftovers removes what the suite's builds pulled and left: intermediate images first
 // (they build on the bases), then the pulled bases by name, so a base that was already there
-// under another name keeps that name. What another build still uses stays, and is reported.
-func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.Leftovers, log func(string, ...any)) {
+// under another name keeps that name. What another build still uses stays, and is reported. It
+// returns the bytes BuildKit reports it reclaimed of the build cache.
+func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.Leftovers, log func(string, ...any)) int64 {
 	if l == nil {
-		return
+		return 0
 	}
 	if err := eng.Remove(ctx, l.Intermediate); err != nil {
 		log("kept some intermediate images: %v", err)
@@ -138,10 +139,11 @@ func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.L
 	}
 	// BuildKit's records of this run's builds: the ones that appeared while they ran. Records
 	// that were there before (cache hits, other runs' builds) stay.
-	if n, err := eng.RemoveBuildCache(ctx, l.BuildCache); err != nil {
+	cacheBytes, err := eng.RemoveBuildCache(ctx, l.BuildCache)
+	if err != nil {
 		log("kept some build cache of the builds: %v", err)
 	} else if len(l.BuildCache) > 0 {
-		log("removed the %d BuildKit cache records of the builds (%s)", len(l.BuildCache), disk.HumanSize(n))
+		log("removed the %d BuildKit cache records of the builds (%s)", len(l.BuildCache), disk.HumanSize(cacheBytes))
 	}
 	var refs []string
 	for _, b := range l.Pulled {
@@ -158,6 +160,7 @@ func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.L
 	if err := r.record(func(st *state.Suite) { st.Leftovers = nil }); err != nil {
 		log("%v", err)
 	}
+	return cacheBytes
 }
 
 // graphRootUsed measures the used bytes of the filesystem that holds the engine's images.

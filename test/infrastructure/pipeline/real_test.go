@@ -162,42 +162,70 @@ func TestRealDeployPhase(t *testing.T) {
 		}
 	})
 
-	// The archive is the contract: one saved by Docker 29's containerd image store (an OCI layout;
-	// the engine's ID a manifest digest) loads into a node of the system Docker's cluster, whose
-	// CRI lists the config digest.
-	t.Run("an archive from Docker's containerd store loads into the nodes", func(t *testing.T) {
+	// The archive is the contract: Docker 29 (containerd image store, BuildKit, as on an
+	// ubuntu-latest runner) builds an image index (the image and BuildKit's attestation), the
+	// archive holds the host platform's manifest, which the build recorded from the engine's
+	// index; the nodes of the system Docker's cluster import it and list its config digest, and
+	// the service deployed from it answers its readiness probe.
+	t.Run("an image BuildKit built on Docker 29 is exported, loaded into the nodes and deployed", func(t *testing.T) {
 		d29 := enginetest.Real(t, enginetest.Docker29)
-		ref := "localhost/kindling-it-" + unique + "/from-docker29:1"
-		contextDir, containerfile := enginetest.HelloContext(t)
-		if err := d29.Build(ctx, engine.BuildSpec{Ref: ref, Dockerfile: containerfile, ContextDir: contextDir}); err != nil {
-			t.Fatal(err)
-		}
-		engineID, found, err := d29.ImageID(ctx, ref)
-		if err != nil || !found {
-			t.Fatalf("docker29 has no %s: %v", ref, err)
-		}
-		t.Cleanup(func() { d29.Remove(context.Background(), []string{engineID}) })
-		path := filepath.Join(t.TempDir(), "docker29.tar")
-		if err := d29.Save(ctx, path, []string{ref}); err != nil {
-			t.Fatal(err)
-		}
-		v, err := archive.Verify(path, []string{ref})
+		opts29 := opts
+		opts29.Engine, opts29.Suite, opts29.RunID, opts29.WorkDir = d29, "it"+unique+"d29", "it-d29-"+unique, t.TempDir()
+		planned29, err := build.Plan(ctx, opts29, []build.Service{{Name: "holmesgpt-api", Spec: build.Spec{Host: &build.HostBuild{
+			Package: "./services/holmesgpt-api", Containerfile: "services/holmesgpt-api/Containerfile"}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		img := v.Images[0]
-		t.Logf("docker29: engine ID %s; archive: config %s, manifest %s", engineID, img.ID, img.Manifest)
-		if img.Manifest != engineID || img.ID == engineID {
-			t.Fatalf("want the engine's ID to be the archive's manifest digest and differ from the config digest: %+v", img)
+		built29, err := build.Images(ctx, opts29, planned29)
+		if err != nil {
+			t.Fatal(err)
 		}
-		want := []load.Image{{Ref: ref, ID: img.ID}}
-		if _, err := load.Archive(ctx, nodes, path, want, t.Logf); err != nil {
+		res := built29.Results[0]
+		t.Cleanup(func() {
+			d29.Remove(context.Background(), []string{res.ID})
+			d29.RemoveBuildCache(context.Background(), built29.BuildCache)
+		})
+		if info, err := d29.Info(ctx); err != nil || info.Builder != engine.BuilderBuildKit || !info.IDsAreManifests() {
+			t.Fatalf("docker29 is not Docker's containerd store with BuildKit: %+v, %v", info, err)
+		}
+		if res.Manifest == "" || res.Manifest == res.ID {
+			t.Errorf("BuildKit on the containerd store: image ID %s, %s manifest %q; want an index holding the manifest", res.ID, engine.HostPlatform, res.Manifest)
+		}
+		v, err := archive.Write(ctx, t.TempDir(), opts29.Suite, opts29.RunID, []string{res.Ref}, func(ctx context.Context, path string) error {
+			return d29.Save(ctx, path, []string{res.Ref})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		images, err := withArchiveIDs([]state.Image{{Service: "holmesgpt-api", Ref: res.Ref, EngineID: res.ID, Manifest: res.Manifest}}, v.Images, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("docker29: index %s, %s manifest %s, config %s; archive %d bytes", res.ID, engine.HostPlatform, res.Manifest, images[0].ID, v.Size)
+		want := []load.Image{{Ref: res.Ref, ID: images[0].ID}}
+		if _, err := load.Archive(ctx, nodes, v.Path, want, t.Logf); err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range nodes {
 			if missing, err := load.Missing(ctx, n, want); err != nil || len(missing) > 0 {
 				t.Errorf("node %s lacks %v (%v)", n, missing, err)
 			}
+		}
+		cfg := testConfig(t, manifests(t, map[string]string{
+			"00-namespace.yaml":     namespaceYAML("it-docker29"),
+			"41-holmesgpt-api.yaml": deploymentYAML("it-docker29", "holmesgpt-api", "${HOLMESGPT_API_IMAGE}"),
+		}), 2*time.Minute)
+		var diag bytes.Buffer
+		from29 := Loaded{Cluster: loaded.Cluster, Images: images}
+		if err := Deploy(ctx, cfg, from29, t.Logf, &diag); err != nil {
+			t.Fatalf("deploy of the image built on Docker 29: %v\n%s", err, diag.String())
+		}
+		d, err := kube.AppsV1().Deployments("it-docker29").Get(ctx, "holmesgpt-api", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status.AvailableReplicas != 1 || d.Spec.Template.Spec.Containers[0].Image != res.Ref {
+			t.Errorf("deployment of %s: image %s, status %+v", res.Ref, d.Spec.Template.Spec.Containers[0].Image, d.Status)
 		}
 	})
 
