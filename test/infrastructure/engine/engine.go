@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -444,9 +445,26 @@ func (e *cli) Build(ctx context.Context, spec BuildSpec) error {
 	if ctx.Err() != nil {
 		err = fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	return fmt.Errorf("%s build of %s failed: %w; fix the Dockerfile, its build context or base images and retry. Last lines of the build log:\n%s",
-		e.name, spec.Ref, err, LastLines(log.String(), 20))
+	hint := "fix the Dockerfile, its build context or base images and retry"
+	if image := unresolvedImage(log.String()); image != "" {
+		hint = fmt.Sprintf("BuildKit could not resolve %s from its registry (BuildKit asks the registry itself, without the daemon's mirrors): pull it first (%s pull %s), or check the name", image, e.name, image)
+	}
+	return fmt.Errorf("%s build of %s failed: %w; %s. Last lines of the build log:\n%s",
+		e.name, spec.Ref, err, hint, LastLines(log.String(), 20))
 }
+
+// unresolvedImage returns the image whose metadata BuildKit failed to load in a build log
+// ("#3 [internal] load metadata for <image>" and then "#3 ERROR: ..."), or "".
+func unresolvedImage(log string) string {
+	for _, m := range loadMetadata.FindAllStringSubmatch(log, -1) {
+		if strings.Contains(log, "#"+m[1]+" ERROR") {
+			return strings.TrimPrefix(strings.TrimPrefix(m[2], "docker.io/library/"), "docker.io/")
+		}
+	}
+	return ""
+}
+
+var loadMetadata = regexp.MustCompile(`(?m)^#(\d+) \[internal\] load metadata for (\S+)`)
 
 func (e *cli) ImageID(ctx context.Context, ref string) (string, bool, error) {
 	out, err := e.output(ctx, "image", "inspect", "--format", "{{.Id}}", ref)

@@ -683,3 +683,16 @@ func TestPlatformManifest(t *testing.T) {
 		t.Errorf("an index without the host's platform: %v", err)
 	}
 }
+
+// A BuildKit build whose FROM image the daemon lacks and BuildKit cannot reach says so, and how out.
+func TestBuildKitUnresolvedBase(t *testing.T) {
+	e, runner := newEngine(t, engine.Docker)
+	runner.On("docker build", enginetest.Response{Err: exit(1), Stderr: "#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n" +
+		"#2 [internal] load metadata for docker.io/library/golang:1.26-bookworm\n" +
+		"#2 ERROR: failed to do request: Head \"https://registry-1.docker.io/v2/library/golang/manifests/1.26-bookworm\": dial tcp: lookup registry-1.docker.io: no such host\n" +
+		"ERROR: failed to build: failed to solve: golang:1.26-bookworm: failed to resolve source metadata for docker.io/library/golang:1.26-bookworm: failed to do request: Head \"https://registry-1.docker.io/v2/library/golang/manifests/1.26-bookworm\": dial tcp: lookup registry-1.docker.io: no such host\n"})
+	err := e.Build(context.Background(), engine.BuildSpec{Ref: "localhost/a:1", Dockerfile: "/r/Dockerfile", ContextDir: "/r"})
+	if err == nil || !strings.Contains(err.Error(), "could not resolve golang:1.26-bookworm") || !strings.Contains(err.Error(), "docker pull golang:1.26-bookworm") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -121,6 +121,20 @@ func testRealEngine(t *testing.T, config string, e engine.Engine) {
 		t.Logf("build failure: %v", err)
 	})
 
+	if info.Builder == engine.BuilderBuildKit {
+		t.Run("a FROM image BuildKit cannot resolve says what to do", func(t *testing.T) {
+			dockerfile := filepath.Join(t.TempDir(), "Dockerfile")
+			if err := os.WriteFile(dockerfile, []byte("FROM kindling.invalid/not-pulled:"+unique+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := e.Build(ctx, engine.BuildSpec{Ref: repo + "/unresolved:1", Dockerfile: dockerfile, ContextDir: contextDir})
+			if err == nil || !strings.Contains(err.Error(), "could not resolve kindling.invalid/not-pulled:"+unique) ||
+				!strings.Contains(err.Error(), "pull kindling.invalid/not-pulled:"+unique) {
+				t.Fatalf("want an error naming the image and the pull, got %v", err)
+			}
+		})
+	}
+
 	images, err := e.Images(ctx, map[string]string{"dev.kindling.run": run})
 	if err != nil {
 		t.Fatal(err)
