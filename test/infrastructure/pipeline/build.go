@@ -36,6 +36,7 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	if err != nil {
 		return Built{}, err
 	}
+	log("engine %s", r.engineLabel())
 	opts := build.Options{
 		Engine:      eng,
 		Suite:       r.cfg.Suite.Name,

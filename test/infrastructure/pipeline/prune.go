@@ -104,10 +104,12 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		}
 		log("scoped: removed %d images of run %s and the dangling images", len(removed), e.Built.RunID)
 		n += r.removeLeftovers(ctx, eng, e.Built.Leftovers, log)
-		// rmi prints no size: what the engine's own accounting (system df) lost is what it reclaimed.
+		// rmi prints no size: what the engine's own accounting (system df) lost is what it
+		// reclaimed, or what BuildKit said it freed where system df does not count that (the
+		// containerd store).
 		reclaimed = n
 		if usageAfter, err := eng.DiskUsage(ctx); err == nil && usageErr == nil {
-			reclaimed = usageBefore.Images + usageBefore.BuildCache - usageAfter.Images - usageAfter.BuildCache
+			reclaimed = max(n, usageBefore.Images+usageBefore.BuildCache-usageAfter.Images-usageAfter.BuildCache)
 		}
 	}
 	after, err := disk.Measure(ctx, graph)
