@@ -201,6 +201,9 @@ func NewSuite(ctx context.Context, eng engine.Engine, root string, s suite.Suite
 	if err := eng.Remove(ctx, append(slices.Clone(built.Intermediate), baseIDs(built.Pulled)...)); err != nil {
 		log("some build leftovers stay: %v", err)
 	}
+	if _, err := eng.RemoveBuildCache(ctx, built.BuildCache); err != nil {
+		log("some build cache stays: %v", err)
+	}
 	w := Workload{Name: fmt.Sprintf("suite %s: %d images", s.Name, len(refs)), Refs: refs, Bytes: uniqueLayerBytes(v.Images)}
 	w.Rebuild = func(ctx context.Context) error {
 		f, err := os.Open(saved)
