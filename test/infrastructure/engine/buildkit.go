@@ -104,7 +104,7 @@ func parseBuildCache(out []byte) ([]CacheRecord, error) {
 	}
 }
 
-// cacheIDs are BuildKit's record IDs (base 36): nothing a regular expression could misread.
+// cacheID matches BuildKit's record IDs (base 36): nothing a regular expression could misread.
 var cacheID = regexp.MustCompile(`^[a-z0-9]+$`)
 
 func (e *cli) RemoveBuildCache(ctx context.Context, ids []string) (int64, error) {
