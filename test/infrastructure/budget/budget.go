@@ -17,8 +17,11 @@ import (
 // Env is the variable a Budget is read from.
 const Env = "E2E_DISK_BUDGET"
 
-// Margin is kept free on every filesystem, whatever the budget says.
+// Margin is kept free on every filesystem, whatever the budget says; on one smaller than
+// 10 GiB (a tmpfs such as a runner's /tmp) a tenth of its size.
 const Margin = 1 << 30
+
+func margin(fs disk.Filesystem) uint64 { return min(Margin, fs.Total/10) }
 
 // Budget is how many bytes a run may add to each filesystem above what it used when the run
 // started. The zero value is the default: the free space at the start minus Margin.
@@ -63,15 +66,15 @@ func (b Budget) String() string {
 	return "the free space minus " + units.BytesSize(Margin)
 }
 
-// Limit is how many bytes the run may add to a filesystem that had free bytes at its start.
-func (b Budget) Limit(freeAtStart uint64) uint64 {
+// Limit is how many bytes the run may add to a filesystem as it was at the run's start.
+func (b Budget) Limit(start disk.Filesystem) uint64 {
 	switch {
 	case b.Bytes > 0:
 		return b.Bytes
 	case b.Percent > 0:
-		return uint64(float64(freeAtStart) * b.Percent / 100)
+		return uint64(float64(start.Free) * b.Percent / 100)
 	}
-	return sub(freeAtStart, Margin)
+	return sub(start.Free, margin(start))
 }
 
 // Need is what a phase is predicted to write to the filesystem holding Place.
@@ -151,13 +154,17 @@ func (c *Checker) Shortfalls(ctx context.Context, phase string, needs []Need) ([
 
 // have is what the filesystem can still take, and why.
 func (c *Checker) have(fs disk.Filesystem) (uint64, string) {
-	free := sub(fs.Free, Margin)
-	basis := fmt.Sprintf("%s free minus a margin of %s", size(fs.Free), size(Margin))
+	m := margin(fs)
+	free := sub(fs.Free, m)
+	basis := fmt.Sprintf("%s free minus a margin of %s", size(fs.Free), size(m))
+	if disk.InMemory(fs.Fstype) {
+		basis = fmt.Sprintf("a %s in memory, %s free minus a margin of %s", fs.Fstype, size(fs.Free), size(m))
+	}
 	start, ok := c.startOf(fs)
 	if !ok {
 		start = fs
 	}
-	limit := c.Budget.Limit(start.Free)
+	limit := c.Budget.Limit(start)
 	grown := sub(fs.Used, start.Used)
 	if left := sub(limit, grown); left < free {
 		return left, fmt.Sprintf("budget %s, of which the run used %s", size(limit), size(grown))

@@ -34,16 +34,21 @@ func TestParse(t *testing.T) {
 }
 
 func TestLimit(t *testing.T) {
-	if got := (Budget{}).Limit(10 * gib); got != 9*gib {
+	disk10 := disk.Filesystem{Total: 100 * gib, Free: 10 * gib}
+	if got := (Budget{}).Limit(disk10); got != 9*gib {
 		t.Errorf("default limit of 10 GiB free = %d, want free minus the margin", got)
 	}
-	if got := (Budget{}).Limit(Margin / 2); got != 0 {
+	if got := (Budget{}).Limit(disk.Filesystem{Total: 100 * gib, Free: Margin / 2}); got != 0 {
 		t.Errorf("default limit below the margin = %d, want 0", got)
 	}
-	if got := (Budget{Percent: 50}).Limit(10 * gib); got != 5*gib {
+	tmpfs := disk.Filesystem{Fstype: "tmpfs", Total: 64 << 20, Free: 60 << 20}
+	if got := (Budget{}).Limit(tmpfs); got != 60<<20-(64<<20)/10 {
+		t.Errorf("default limit of a 64 MiB tmpfs = %d, want its free space minus a tenth of its size", got)
+	}
+	if got := (Budget{Percent: 50}).Limit(disk10); got != 5*gib {
 		t.Errorf("50%% of 10 GiB = %d", got)
 	}
-	if got := (Budget{Bytes: 3 * gib}).Limit(10 * gib); got != 3*gib {
+	if got := (Budget{Bytes: 3 * gib}).Limit(disk10); got != 3*gib {
 		t.Errorf("3 GiB budget = %d", got)
 	}
 }
@@ -51,14 +56,14 @@ func TestLimit(t *testing.T) {
 // fakeFS puts every place on one filesystem with the given usage.
 func fakeFS(used, free uint64) func(context.Context, []disk.Place) (disk.Snapshot, error) {
 	return func(_ context.Context, places []disk.Place) (disk.Snapshot, error) {
-		return disk.Snapshot{Filesystems: []disk.Filesystem{{Mountpoint: "/", Device: "/dev/vda", Used: used, Free: free}}}, nil
+		return disk.Snapshot{Filesystems: []disk.Filesystem{{Mountpoint: "/", Device: "/dev/vda", Total: used + free, Used: used, Free: free}}}, nil
 	}
 }
 
 func TestCheck(t *testing.T) {
 	engine := disk.Place{Name: "docker graph root", Path: "/var/lib/docker"}
 	archive := disk.Place{Name: "archive dir", Path: "/cache"}
-	start := disk.Snapshot{Filesystems: []disk.Filesystem{{Mountpoint: "/", Device: "/dev/vda", Used: 10 * gib, Free: 20 * gib}}}
+	start := disk.Snapshot{Filesystems: []disk.Filesystem{{Mountpoint: "/", Device: "/dev/vda", Total: 30 * gib, Used: 10 * gib, Free: 20 * gib}}}
 	ctx := context.Background()
 
 	t.Run("fits the free space", func(t *testing.T) {
@@ -87,6 +92,21 @@ func TestCheck(t *testing.T) {
 		err := c.Check(ctx, "export", []Need{{Place: archive, Bytes: 3 * gib}})
 		if err == nil || !strings.Contains(err.Error(), "has 2GiB (budget 5GiB, of which the run used 3GiB)") {
 			t.Fatalf("3 GiB of a 5 GiB budget after 3 GiB: %v", err)
+		}
+	})
+	t.Run("a small tmpfs is memory with its own limit", func(t *testing.T) {
+		tmp := func(context.Context, []disk.Place) (disk.Snapshot, error) {
+			return disk.Snapshot{Filesystems: []disk.Filesystem{{Mountpoint: "/tmp", Device: "tmpfs", Fstype: "tmpfs", Total: 64 << 20, Used: 4 << 20, Free: 60 << 20}}}, nil
+		}
+		c := Checker{Measure: tmp}
+		if err := c.Check(ctx, "export", []Need{{Place: archive, Bytes: 50 << 20}}); err != nil {
+			t.Fatalf("50 MiB into 60 MiB free of a 64 MiB tmpfs: %v", err)
+		}
+		err := c.Check(ctx, "export", []Need{{Place: archive, Bytes: 57 << 20, Why: "the archive"}})
+		for _, want := range []string{"/tmp (tmpfs) needs 57MiB, has 53.6MiB (a tmpfs in memory, 60MiB free minus a margin of 6.4MiB)", "archive dir: the archive"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("57 MiB into a 64 MiB tmpfs: error %v, want it to say %q", err, want)
+			}
 		}
 	})
 	t.Run("off checks nothing", func(t *testing.T) {

@@ -44,6 +44,10 @@ type Snapshot struct {
 	Filesystems []Filesystem `json:"filesystems"`
 }
 
+// InMemory reports whether a filesystem type keeps its files in memory (a runner's /tmp is a
+// tmpfs): what is written there takes RAM, up to the mount's own size limit.
+func InMemory(fstype string) bool { return fstype == "tmpfs" || fstype == "ramfs" }
+
 // key identifies a filesystem across snapshots. A block device is one filesystem wherever it is
 // mounted (bind mounts, btrfs subvolumes); anything else (tmpfs, overlay, nfs) is one per mount.
 func (f Filesystem) key() string {

@@ -1,10 +1,13 @@
 package disk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -361,5 +364,42 @@ func BenchmarkMeasure(b *testing.B) {
 		if _, err := Measure(ctx, places); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestUsageCountsLikeDu(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a"), bytes.Repeat([]byte{1}, 100<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sub", "c"), bytes.Repeat([]byte{2}, 50<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Usage(context.Background(), []Part{{Name: "dir", Path: dir}, {Name: "gone", Path: filepath.Join(dir, "nope")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("du", "-sxB1", dir).Output()
+	if err != nil {
+		t.Fatalf("du: %v", err)
+	}
+	want, err := strconv.ParseInt(strings.Fields(string(out))[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Bytes != want || got[0].Missing {
+		t.Fatalf("Usage = %+v, du says %d", got, want)
+	}
+	if got[0].Bytes < 150<<10 || got[0].Bytes > 200<<10 {
+		t.Errorf("the hard link was counted twice or not at all: %d bytes", got[0].Bytes)
+	}
+	if !got[1].Missing || got[1].Bytes != 0 {
+		t.Errorf("a missing part should be Missing with 0 bytes: %+v", got[1])
 	}
 }

@@ -2,6 +2,7 @@ package disk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -33,6 +34,15 @@ type Checkpoint struct {
 	// Elapsed is the time since the previous checkpoint (since NewRecorder for the first).
 	Elapsed     time.Duration `json:"elapsed_ns"`
 	Filesystems []Change      `json:"filesystems"`
+	// Parts are what the named directories held here (du), compared with the previous checkpoint.
+	Parts []PartChange `json:"parts,omitempty"`
+}
+
+// PartChange is one part at a checkpoint; Delta is 0 when New.
+type PartChange struct {
+	PartUsage
+	Delta int64 `json:"delta_bytes"`
+	New   bool  `json:"new"`
 }
 
 // Phase is the interval ending at a checkpoint, named after it.
@@ -48,6 +58,7 @@ type Phase struct {
 // to catch the peak usage of each phase. It is safe for concurrent use.
 type Recorder struct {
 	places   func() []Place
+	parts    func() []Part
 	out      io.Writer
 	interval time.Duration
 	measure  func(context.Context, []Place) (Snapshot, error)
@@ -59,6 +70,7 @@ type Recorder struct {
 	phaseStart time.Time
 	prevName   string
 	prevUsed   map[string]uint64
+	prevParts  map[string]int64
 	peak       map[string]uint64
 	samples    int
 	failed     int
@@ -83,10 +95,18 @@ func NewRecorder(places func() []Place, out io.Writer, interval time.Duration) *
 	if places == nil {
 		places = func() []Place { return nil }
 	}
-	r := &Recorder{places: places, out: out, interval: interval, measure: Measure, now: time.Now}
+	r := &Recorder{places: places, parts: func() []Part { return nil }, out: out, interval: interval, measure: Measure, now: time.Now}
 	r.phaseStart = r.now()
 	r.peak = map[string]uint64{}
 	return r
+}
+
+// MeasureParts makes every checkpoint also measure parts() with du: directories too costly to
+// walk on every sample, whose bytes say what a filesystem's growth is made of.
+func (r *Recorder) MeasureParts(parts func() []Part) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.parts = parts
 }
 
 // Start begins background sampling until Stop or ctx is done. Starting twice is a no-op.
@@ -212,7 +232,24 @@ func (r *Recorder) Checkpoint(ctx context.Context, name string) (Checkpoint, err
 	now := r.now()
 	snap, err := r.measure(ctx, r.places())
 	r.mu.Lock()
+	partsOf := r.parts
+	r.mu.Unlock()
+	parts, perr := Usage(ctx, partsOf())
+	err = errors.Join(err, perr)
+	r.mu.Lock()
 	cp := Checkpoint{Name: name, Time: now, Elapsed: now.Sub(r.phaseStart)}
+	partBytes := make(map[string]int64, len(parts))
+	for _, u := range parts {
+		c := PartChange{PartUsage: u}
+		if prev, ok := r.prevParts[u.Path]; ok {
+			c.Delta = u.Bytes - prev
+		} else {
+			c.New = r.prevParts != nil
+		}
+		cp.Parts = append(cp.Parts, c)
+		partBytes[u.Path] = u.Bytes
+	}
+	r.prevParts = partBytes
 	used := make(map[string]uint64, len(snap.Filesystems))
 	for _, f := range snap.Filesystems {
 		k := f.key()
@@ -271,7 +308,17 @@ func writeCheckpoint(w io.Writer, cp Checkpoint, prevName string) error {
 	if len(rows) == 0 {
 		return writeString(w, "  (no filesystems measured)\n")
 	}
+	for _, p := range cp.Parts {
+		rows = append(rows, []cell{plain("  " + p.Name), plain(p.Path), plain("holds " + HumanBytes(uint64(p.Bytes))), partDeltaCell(p), {}, {}})
+	}
 	return writeTable(w, "  ", rows)
+}
+
+func partDeltaCell(p PartChange) cell {
+	if p.New {
+		return cell{"new", styleGrow()}
+	}
+	return cell{HumanDelta(p.Delta), deltaStyle(p.Delta)}
 }
 
 func deltaCell(c Change) cell {
@@ -373,10 +420,56 @@ func (r *Recorder) Summary(w io.Writer) error {
 	if err := writeTable(w, "", rows); err != nil {
 		return err
 	}
+	if rows := partRows(phases); len(rows) > 0 {
+		head := []cell{{"AT THE END OF", styleHeader()}, {"DIRECTORY (du)", styleHeader()}, {"HOLDS", styleHeader()}, {"DELTA", styleHeader()}, {"PATH", styleHeader()}}
+		if err := writeString(w, "\n"); err != nil {
+			return err
+		}
+		if err := writeTable(w, "", append([][]cell{head}, rows...)); err != nil {
+			return err
+		}
+	}
 	if msg := r.samplerNote(); msg != "" {
 		return writeString(w, "\n"+styleWarn().Sprint(msg)+"\n")
 	}
 	return nil
+}
+
+// partRows are the parts at every checkpoint: what each directory held when the phase ended.
+func partRows(phases []Phase) [][]cell {
+	var rows [][]cell
+	for _, p := range phases {
+		for i, c := range p.Parts {
+			name := ""
+			if i == 0 {
+				name = p.Name
+			}
+			rows = append(rows, []cell{plain(name), plain(c.Name), plain(HumanBytes(uint64(c.Bytes))), partDeltaCell(c), plain(c.Path)})
+		}
+	}
+	return rows
+}
+
+// PartSeries returns each part's bytes at every checkpoint, in first-seen order.
+func (r *Recorder) PartSeries() []Series {
+	var order []string
+	by := map[string]*Series{}
+	for _, p := range r.Phases() {
+		for _, c := range p.Parts {
+			s := by[c.Path]
+			if s == nil {
+				s = &Series{Label: c.Name + " (du)"}
+				by[c.Path] = s
+				order = append(order, c.Path)
+			}
+			s.Points = append(s.Points, Point{Time: p.Time, Used: uint64(c.Bytes)})
+		}
+	}
+	out := make([]Series, 0, len(order))
+	for _, k := range order {
+		out = append(out, *by[k])
+	}
+	return out
 }
 
 // peakStyle highlights a peak above both ends of the phase: space needed only transiently.
@@ -439,6 +532,15 @@ func (r *Recorder) WriteSummaryMarkdown(w io.Writer) error {
 	}
 	writeMarkdownTable(&b, []string{"Filesystem", "Overall peak", "Use%", "During"},
 		[]string{"---", "---:", "---:", "---"}, rows)
+	if prows := partRows(phases); len(prows) > 0 {
+		rows = rows[:0]
+		for _, c := range prows {
+			rows = append(rows, []string{c[0].text, c[1].text, c[2].text, c[3].text, "`" + c[4].text + "`"})
+		}
+		b.WriteString("\n")
+		writeMarkdownTable(&b, []string{"At the end of", "Directory (du)", "Holds", "Delta", "Path"},
+			[]string{"---", "---", "---:", "---:", "---"}, rows)
+	}
 	writeTimeline(&b, phases)
 	return writeString(w, b.String())
 }

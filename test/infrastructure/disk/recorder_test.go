@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -279,5 +281,42 @@ func TestRecorderNoCheckpoints(t *testing.T) {
 	b.Reset()
 	if err := r.WriteSummaryMarkdown(&b); err != nil || !strings.Contains(b.String(), "no checkpoints") {
 		t.Errorf("%q %v", b.String(), err)
+	}
+}
+
+func TestCheckpointMeasuresParts(t *testing.T) {
+	s := &scripted{}
+	s.set("/", 100)
+	var out bytes.Buffer
+	r := newTestRecorder(s, &out)
+	dir := t.TempDir()
+	r.MeasureParts(func() []Part { return []Part{{Name: "containerd snapshots", Path: dir}} })
+	if _, err := r.Checkpoint(context.Background(), "START"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "layer"), bytes.Repeat([]byte{1}, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := r.Checkpoint(context.Background(), "IMAGES_BUILT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cp.Parts) != 1 || cp.Parts[0].Delta < 1<<20 || cp.Parts[0].New {
+		t.Fatalf("parts at IMAGES_BUILT = %+v, want one part grown by the 1 MiB written", cp.Parts)
+	}
+	var sum bytes.Buffer
+	if err := r.Summary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"DIRECTORY (du)", "containerd snapshots", dir} {
+		if !strings.Contains(sum.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum.String())
+		}
+	}
+	if !strings.Contains(out.String(), "holds ") {
+		t.Errorf("the checkpoint block does not say what the part holds:\n%s", out.String())
+	}
+	if series := r.PartSeries(); len(series) != 1 || len(series[0].Points) != 2 {
+		t.Errorf("PartSeries = %+v, want one series with a point per checkpoint", series)
 	}
 }

@@ -15,9 +15,13 @@ type Report struct {
 	Time        time.Time    `json:"time"`
 	Filesystems []Filesystem `json:"filesystems"`
 	Engine      *EngineUsage `json:"engine"`
-	Archives    []Archive    `json:"archives"`
-	Suites      []Suite      `json:"suites"`
-	Plan        []PlanStep   `json:"plan"`
+	// Parts are the engine store's and the nodes' directories with what they hold (du).
+	Parts []PartUsage `json:"parts"`
+	// Residue is what the engine kept of a run's removed images although nothing uses it.
+	Residue  []Residue  `json:"residue"`
+	Archives []Archive  `json:"archives"`
+	Suites   []Suite    `json:"suites"`
+	Plan     []PlanStep `json:"plan"`
 }
 
 // PlanStep is what one phase of a suite's next run is predicted to write, and where.
@@ -66,6 +70,43 @@ func orDash(s string) string {
 
 var suiteHeader = []string{"SUITE", "CLUSTER", "PULLED BASES", "BUILD CACHE", "SUITE IMAGES", "ADDED TO"}
 
+// fstypeLabel marks a filesystem that keeps its files in memory.
+func fstypeLabel(fstype string) string {
+	if InMemory(fstype) {
+		return fstype + " (memory)"
+	}
+	return fstype
+}
+
+// Residue is what a suite's prune found the containerd store still holding of the removed
+// images with no image using it, and the commands that remove exactly that.
+type Residue struct {
+	Suite     string   `json:"suite"`
+	Blobs     int      `json:"blobs"`
+	Snapshots int      `json:"snapshots"`
+	Bytes     int64    `json:"bytes"`
+	Reclaim   []string `json:"reclaim"`
+}
+
+func (r Residue) String() string {
+	return fmt.Sprintf("suite %s: the containerd store kept %d blobs and %d snapshots (%s) of the pruned images that no image uses; remove exactly those with: %s",
+		r.Suite, r.Blobs, r.Snapshots, HumanSize(r.Bytes), strings.Join(r.Reclaim, " && "))
+}
+
+var partHeader = []string{"DIRECTORY (du)", "HOLDS", "PATH"}
+
+func partCells(parts []PartUsage) [][]string {
+	rows := make([][]string, 0, len(parts))
+	for _, p := range parts {
+		held := HumanBytes(uint64(p.Bytes))
+		if p.Missing {
+			held = "not there"
+		}
+		rows = append(rows, []string{p.Name, held, p.Path})
+	}
+	return rows
+}
+
 // EngineUsage is what the container engine says it holds (bytes), e.g. from `podman system df`.
 type EngineUsage struct {
 	Name        string `json:"name"`
@@ -99,7 +140,7 @@ func (r Report) WriteText(w io.Writer) error {
 			first = f.Places[0]
 		}
 		rows = append(rows, []cell{
-			plain(f.Mountpoint), plain(f.Device), plain(f.Fstype), plain(HumanBytes(f.Total)),
+			plain(f.Mountpoint), plain(f.Device), plain(fstypeLabel(f.Fstype)), plain(HumanBytes(f.Total)),
 			plain(HumanBytes(f.Used)), plain(HumanBytes(f.Free)),
 			{fmt.Sprintf("%.1f%%", f.UsedPercent), percentStyle(f.UsedPercent)}, plain(first),
 		})
@@ -121,6 +162,16 @@ func (r Report) WriteText(w io.Writer) error {
 				plain(HumanSize(e.Volumes)), plain(HumanSize(e.BuildCache)), plain(HumanSize(e.Reclaimable))},
 		}
 		if err := writeTable(w, "", rows); err != nil {
+			return err
+		}
+	}
+	if len(r.Parts) > 0 {
+		if err := writePlainTable(w, "\n", partHeader, partCells(r.Parts)); err != nil {
+			return err
+		}
+	}
+	for _, res := range r.Residue {
+		if err := writeString(w, "\n"+styleWarn().Sprint(res.String())+"\n"); err != nil {
 			return err
 		}
 	}
@@ -205,6 +256,12 @@ func (r Report) WriteJSON(w io.Writer) error {
 	if r.Plan == nil {
 		r.Plan = []PlanStep{}
 	}
+	if r.Parts == nil {
+		r.Parts = []PartUsage{}
+	}
+	if r.Residue == nil {
+		r.Residue = []Residue{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -216,7 +273,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "### Disk usage\n\n_%s_\n\n", r.Time.Format(time.RFC3339))
 	rows := make([][]string, 0, len(r.Filesystems))
 	for _, f := range r.Filesystems {
-		rows = append(rows, []string{f.Mountpoint, f.Device, f.Fstype, HumanBytes(f.Total), HumanBytes(f.Used),
+		rows = append(rows, []string{f.Mountpoint, f.Device, fstypeLabel(f.Fstype), HumanBytes(f.Total), HumanBytes(f.Used),
 			HumanBytes(f.Free), fmt.Sprintf("%.1f%%", f.UsedPercent), strings.Join(f.Places, "<br>")})
 	}
 	writeMarkdownTable(&b,
@@ -229,6 +286,13 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 			[]string{"---", "---:", "---:", "---:", "---:", "---:"},
 			[][]string{{e.Name, HumanSize(e.Images), HumanSize(e.Containers), HumanSize(e.Volumes),
 				HumanSize(e.BuildCache), HumanSize(e.Reclaimable)}})
+	}
+	if len(r.Parts) > 0 {
+		b.WriteString("\n")
+		writeMarkdownTable(&b, []string{"Directory (du)", "Holds", "Path"}, []string{"---", "---:", "---"}, partCells(r.Parts))
+	}
+	for _, res := range r.Residue {
+		fmt.Fprintf(&b, "\n> [!WARNING]\n> %s\n", res)
 	}
 	if len(r.Suites) > 0 {
 		b.WriteString("\n")

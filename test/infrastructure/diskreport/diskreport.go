@@ -22,12 +22,18 @@ func Write(ctx context.Context, views []pipeline.DiskView, stdout io.Writer) err
 		return err
 	}
 	var places []disk.Place
+	var parts []disk.Part
 	var archiveDirs []string
 	rep := disk.Report{}
 	for _, v := range views {
 		for _, p := range v.Places {
 			if !slices.Contains(places, p) {
 				places = append(places, p)
+			}
+		}
+		for _, p := range v.Parts {
+			if !slices.Contains(parts, p) {
+				parts = append(parts, p)
 			}
 		}
 		if !slices.Contains(archiveDirs, v.ArchiveDir) {
@@ -38,12 +44,18 @@ func Write(ctx context.Context, views []pipeline.DiskView, stdout io.Writer) err
 		}
 		rep.Suites = append(rep.Suites, v.Suite)
 		rep.Plan = append(rep.Plan, v.Plan...)
+		if v.Residue != nil {
+			rep.Residue = append(rep.Residue, *v.Residue)
+		}
 	}
 	snap, err := disk.Measure(ctx, places)
 	if err != nil {
 		return err
 	}
 	rep.Time, rep.Filesystems = snap.Time, snap.Filesystems
+	if rep.Parts, err = disk.Usage(ctx, parts); err != nil {
+		return err
+	}
 	for _, dir := range archiveDirs {
 		files, err := archive.List(dir)
 		if err != nil {

@@ -89,6 +89,12 @@ type Engine interface {
 	// RemoveBuildCache removes the build cache records with these IDs that nothing uses, and
 	// returns the bytes BuildKit reports it reclaimed. IDs that no longer exist are ignored.
 	RemoveBuildCache(ctx context.Context, ids []string) (int64, error)
+	// StoreObjects lists the blobs and snapshots the images with these IDs hold in the
+	// containerd store (empty for other stores), so that StoreResidue can check them after a
+	// delete.
+	StoreObjects(ctx context.Context, ids []string) (StoreObjects, error)
+	// StoreResidue is what of gone is still in the containerd store with no image using it.
+	StoreResidue(ctx context.Context, gone StoreObjects) (Residue, error)
 	// DiskUsage reports the engine's own accounting ("system df").
 	DiskUsage(ctx context.Context) (Usage, error)
 	// SaveImage writes refs as one archive to w (what Save writes to a file), for streaming.
@@ -131,6 +137,10 @@ type Info struct {
 	// Storage are the directories that hold the image bytes: the graph root, and with the
 	// containerd store also containerd's content and snapshotter directories.
 	Storage []string
+	// ContentRoot and SnapshotRoot are, with the containerd store, where containerd keeps the
+	// compressed blobs and the unpacked layers (each layer is held in both); Containerd is its
+	// socket, for ctr.
+	ContentRoot, SnapshotRoot, Containerd string
 	// BuildNetwork is "host" when the engine's default network gives builds no way out (a
 	// bridge that does not masquerade); builds then use the host's network.
 	BuildNetwork string
@@ -911,8 +921,14 @@ func (e *cli) Info(ctx context.Context) (Info, error) {
 	info.Builder = e.dockerBuilder(ctx)
 	if info.Store == StoreContainerd {
 		// The image bytes are containerd's: its content store and snapshotter directories.
-		if roots, err := e.containerdRoots(ctx, containerdAddress, info.Snapshotter); err == nil {
-			info.Storage = append(info.Storage, roots...)
+		info.Containerd = containerdAddress
+		if content, snapshots, err := e.containerdRoots(ctx, containerdAddress, info.Snapshotter); err == nil {
+			info.ContentRoot, info.SnapshotRoot = content, snapshots
+			for _, dir := range []string{content, snapshots} {
+				if dir != "" {
+					info.Storage = append(info.Storage, dir)
+				}
+			}
 		}
 	}
 	if net, err := e.output(ctx, "network", "inspect", "bridge", "--format", "{{json .Options}}"); err == nil {

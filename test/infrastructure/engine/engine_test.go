@@ -519,8 +519,9 @@ Exports:
 	docker29.On("docker network inspect bridge", enginetest.Response{Stdout: `{"com.docker.network.bridge.enable_ip_masquerade":"false"}`})
 	info, err = d29.Info(ctx)
 	want = engine.Info{GraphRoot: "/var/lib/d29/docker", Store: engine.StoreContainerd, Snapshotter: "overlayfs", BuildNetwork: "host",
-		Storage: []string{"/var/lib/d29/docker", "/var/lib/d29/containerd/io.containerd.content.v1.content", "/var/lib/d29/containerd/io.containerd.snapshotter.v1.overlayfs"},
-		Builder: engine.BuilderBuildKit, Version: "library-import"}
+		Storage:     []string{"/var/lib/d29/docker", "/var/lib/d29/containerd/io.containerd.content.v1.content", "/var/lib/d29/containerd/io.containerd.snapshotter.v1.overlayfs"},
+		ContentRoot: "/var/lib/d29/containerd/io.containerd.content.v1.content", SnapshotRoot: "/var/lib/d29/containerd/io.containerd.snapshotter.v1.overlayfs",
+		Containerd: "/run/d29/containerd.sock", Builder: engine.BuilderBuildKit, Version: "library-import"}
 	if err != nil || !reflect.DeepEqual(info, want) || !info.IDsAreManifests() {
 		t.Errorf("docker 29 Info = %+v, %v\nwant %+v", info, err, want)
 	}

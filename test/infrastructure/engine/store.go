@@ -45,28 +45,28 @@ func parseDockerInfo(out []byte) (Info, string, error) {
 	return info, address, nil
 }
 
-// containerdRoots asks containerd (ctr plugins ls -d) where its content store and snapshotters
-// keep their data. Without ctr, or without an address, it returns an error and the report has
-// only Docker's own root.
-func (e *cli) containerdRoots(ctx context.Context, address, snapshotter string) ([]string, error) {
+// containerdRoots asks containerd (ctr plugins ls -d) where its content store and the
+// snapshotter keep their data. Without ctr, or without an address, it returns an error and the
+// report has only Docker's own root.
+func (e *cli) containerdRoots(ctx context.Context, address, snapshotter string) (content, snapshots string, err error) {
 	if address == "" {
-		return nil, errors.New("docker info names no containerd address")
+		return "", "", errors.New("docker info names no containerd address")
 	}
 	var out strings.Builder
-	err := e.runner.Run(ctx, Cmd{Name: "ctr", Args: []string{"--address", address, "plugins", "ls", "--detailed"}, Stdout: &out, Stderr: newTailBuffer(4 << 10)})
+	err = e.runner.Run(ctx, Cmd{Name: "ctr", Args: []string{"--address", address, "plugins", "ls", "--detailed"}, Stdout: &out, Stderr: newTailBuffer(4 << 10)})
 	if errors.Is(err, exec.ErrNotFound) {
-		return nil, fmt.Errorf("ctr is not installed: %w", err)
+		return "", "", fmt.Errorf("ctr is not installed: %w", err)
 	}
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
-	return parsePluginRoots(out.String(), snapshotter), nil
+	content, snapshots = parsePluginRoots(out.String(), snapshotter)
+	return content, snapshots, nil
 }
 
 // parsePluginRoots reads the "root" exports of the content plugin and of the snapshotter called
 // snapshotter from `ctr plugins ls --detailed`.
-func parsePluginRoots(out, snapshotter string) []string {
-	var roots []string
+func parsePluginRoots(out, snapshotter string) (content, snapshots string) {
 	typ, id := "", ""
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
@@ -76,12 +76,13 @@ func parsePluginRoots(out, snapshotter string) []string {
 			typ, id = fields[1], ""
 		case len(fields) == 2 && fields[0] == "ID:":
 			id = fields[1]
-		case len(fields) == 2 && fields[0] == "root" &&
-			(typ == "io.containerd.content.v1" || typ == "io.containerd.snapshotter.v1" && id == snapshotter):
-			roots = append(roots, fields[1])
+		case len(fields) == 2 && fields[0] == "root" && typ == "io.containerd.content.v1":
+			content = fields[1]
+		case len(fields) == 2 && fields[0] == "root" && typ == "io.containerd.snapshotter.v1" && id == snapshotter:
+			snapshots = fields[1]
 		}
 	}
-	return roots
+	return content, snapshots
 }
 
 // buildNetwork reads the default bridge's options (docker network inspect bridge): a bridge

@@ -32,14 +32,18 @@ func (r *Run) learn(update func(*budget.Facts)) {
 	}
 }
 
-// budgetPlaces are where the phases write: the nodes' storage is the engine's until the cluster
-// exists (Kind's nodes keep /var in a volume of the engine).
+// budgetPlaces are where the phases write: builds into the engine's image store; the nodes'
+// storage is the engine's graph root until the cluster exists (Kind's nodes keep /var in a
+// volume of the engine, which the containerd store keeps in Docker's data root, not containerd's).
 func (r *Run) budgetPlaces() budget.Places {
 	p := budget.Places{Archive: disk.Place{Name: "archive dir", Path: r.cfg.ArchiveDir}}
-	if graph, err := r.graphRoot(); err == nil {
-		p.Engine = graph[0]
+	if store, ok := r.imageStore(); ok {
+		p.Engine = store
 	}
 	p.Nodes = p.Engine
+	if graph, err := r.graphRoot(); err == nil {
+		p.Nodes = graph[0]
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, pl := range r.extraPlaces {

@@ -159,4 +159,7 @@ func (r *Run) addNodePlaces(ctx context.Context, c state.Cluster, nodes []string
 		log("%v", err)
 	}
 	r.addPlaces(places...)
+	for _, p := range places {
+		r.addParts(disk.Part{Name: p.Name + " (its containerd images, kubelet, logs)", Path: p.Path})
+	}
 }

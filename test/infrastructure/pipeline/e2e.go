@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
 	"github.com/kindling-dev/kindling/test/infrastructure/deploy"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/e2etest"
 	"github.com/kindling-dev/kindling/test/infrastructure/summary"
 )
@@ -22,7 +24,7 @@ func (r *Run) Test(ctx context.Context, d Deployed) error {
 			Dir:     r.cfg.Root,
 			Package: r.cfg.Suite.E2E,
 			Timeout: r.cfg.TestTimeout,
-			Env:     append([]string{"KUBECONFIG=" + d.Loaded.Cluster.Kubeconfig}, r.cfg.Suite.E2EEnv()...),
+			Env:     append(append([]string{"KUBECONFIG=" + d.Loaded.Cluster.Kubeconfig}, r.goTempEnv(ctx)...), r.cfg.Suite.E2EEnv()...),
 			JUnit:   junit,
 			Out:     r.out,
 		})
@@ -35,6 +37,25 @@ func (r *Run) Test(ctx context.Context, d Deployed) error {
 		}
 		return err
 	})
+}
+
+// goTempEnv keeps the compilation of the e2e test binary (a link output of about 100 MiB) off a
+// temp dir in memory, such as the tmpfs /tmp of ubuntu-latest: GOTMPDIR moves it to the run dir,
+// unless the user set GOTMPDIR.
+func (r *Run) goTempEnv(ctx context.Context) []string {
+	if os.Getenv("GOTMPDIR") != "" {
+		return nil
+	}
+	snap, err := r.measure(ctx, []disk.Place{{Name: "temp dir", Path: os.TempDir()}})
+	if err != nil || len(snap.Filesystems) != 1 || !disk.InMemory(snap.Filesystems[0].Fstype) {
+		return nil
+	}
+	dir := filepath.Join(r.cfg.RunDir, "go-tmp")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil
+	}
+	r.logf("test", "the temp dir %s is a %s in memory: compiling the tests in %s (GOTMPDIR)", os.TempDir(), snap.Filesystems[0].Fstype, dir)
+	return []string{"GOTMPDIR=" + dir}
 }
 
 // collectCoverage stops the suite's workloads, so that they write their counters, and merges them.

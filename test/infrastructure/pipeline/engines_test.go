@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -173,6 +175,29 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	t.Logf("%s scoped prune: engine says %s reclaimed, the graph root's filesystem gained %s", eng.Name(), disk.HumanSize(p.EngineReclaimed), disk.HumanSize(p.FilesystemGained))
 	if p.EngineReclaimed <= 0 {
 		t.Errorf("engine-reported reclaimed bytes = %d, want > 0 after removing 3 images", p.EngineReclaimed)
+	}
+	if r.engInfo.IDsAreManifests() {
+		// Both copies of every layer, the blob and the snapshot, are checked gone.
+		if p.Residue != nil || !strings.Contains(out.String(), "snapshots of the removed images are gone") {
+			t.Errorf("the prune did not confirm the images' blobs and snapshots gone (residue %+v)", p.Residue)
+		}
+	}
+	// The report names what the store's directories hold, as du counts it.
+	view := r.DiskView(ctx, io.Discard)
+	parts, err := disk.Usage(ctx, view.Parts)
+	if err != nil || len(parts) == 0 {
+		t.Fatalf("disk:report measures no directories of the store: %v", err)
+	}
+	for _, part := range parts {
+		out, err := exec.Command("du", "-sxB1", part.Path).Output()
+		if err != nil {
+			t.Fatalf("du %s: %v", part.Path, err)
+		}
+		want, _ := strconv.ParseInt(strings.Fields(string(out))[0], 10, 64)
+		t.Logf("%s: %s holds %s, du says %s", eng.Name(), part.Name, disk.HumanSize(part.Bytes), disk.HumanSize(want))
+		if diff(uint64(part.Bytes), uint64(want)) > uint64(want)/20 {
+			t.Errorf("%s (%s): report says %d bytes, du %d (want within 5%%)", part.Name, part.Path, part.Bytes, want)
+		}
 	}
 
 	// A new process after prune: the build takes the archive, nothing is rebuilt.

@@ -81,6 +81,13 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		return err
 	}
 	usageBefore, usageErr := eng.DiskUsage(ctx)
+	var victimIDs []string
+	for id := range victims {
+		victimIDs = append(victimIDs, id)
+	}
+	// What the images hold in a containerd store, to check after the delete that blobs and
+	// snapshots are both gone.
+	objects, objErr := eng.StoreObjects(ctx, victimIDs)
 	var reclaimed int64
 	var removed []string
 	switch r.cfg.Prune {
@@ -90,9 +97,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 			return err
 		}
 	default:
-		for id := range victims {
-			removed = append(removed, id)
-		}
+		removed = victimIDs
 		if len(removed) > 0 {
 			if err := eng.Remove(ctx, removed); err != nil {
 				return err
@@ -117,13 +122,43 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		return err
 	}
 	gained := usedOf(before) - usedOf(after)
-	log("engine says it reclaimed %s; the filesystem holding %s gained %s", disk.HumanSize(reclaimed), graph[0].Path, disk.HumanSize(gained))
+	log("engine says it reclaimed %s; the filesystems holding %s gained %s", disk.HumanSize(reclaimed), r.graphRootName(), disk.HumanSize(gained))
+	residue := r.checkResidue(ctx, eng, objects, objErr, log)
 	return r.record(func(st *state.Suite) {
 		if r.cfg.Prune == PruneAggressive {
 			st.Leftovers = nil
 		}
-		st.Pruned = &state.Prune{Mode: r.cfg.Prune, RemovedIDs: removed, EngineReclaimed: reclaimed, FilesystemGained: gained, At: time.Now().UTC()}
+		st.Pruned = &state.Prune{Mode: r.cfg.Prune, RemovedIDs: removed, EngineReclaimed: reclaimed, FilesystemGained: gained,
+			At: time.Now().UTC(), Residue: residue}
 	})
+}
+
+// checkResidue checks, on the containerd store, that the removed images' blobs and snapshots
+// are gone, and reports what the engine left behind with the commands that remove only that.
+func (r *Run) checkResidue(ctx context.Context, eng engine.Engine, gone engine.StoreObjects, listErr error, log func(string, ...any)) *state.Residue {
+	if listErr != nil {
+		log("could not list the images' blobs and snapshots, so their removal is not checked: %v", listErr)
+		return nil
+	}
+	if len(gone.Blobs) == 0 && len(gone.Snapshots) == 0 {
+		return nil
+	}
+	res, err := eng.StoreResidue(ctx, gone)
+	if err != nil {
+		log("could not check that the images' blobs and snapshots are gone: %v", err)
+		return nil
+	}
+	if res.Empty() {
+		log("containerd store: the %d blobs and %d snapshots of the removed images are gone, or used by images that stay", len(gone.Blobs), len(gone.Snapshots))
+		return nil
+	}
+	var cmds []string
+	for _, argv := range res.Reclaim {
+		cmds = append(cmds, strings.Join(argv, " "))
+	}
+	log("containerd store kept %d blobs and %d snapshots (%s) of the removed images that no image uses (moby#52539, containerd#10548); remove exactly those with: %s",
+		len(res.Blobs), len(res.Snapshots), disk.HumanSize(res.Bytes()), strings.Join(cmds, " && "))
+	return &state.Residue{Blobs: res.Blobs, Snapshots: res.Snapshots, Bytes: res.Bytes(), Reclaim: res.Reclaim}
 }
 
 // removeLeftovers removes what the suite's builds pulled and left: intermediate images first
@@ -178,24 +213,49 @@ func (r *Run) graphRootUsed(ctx context.Context) (int64, error) {
 	return usedOf(s), nil
 }
 
-// graphRootName names the engine's graph root for messages.
+// graphRootName names the engine's storage for messages.
 func (r *Run) graphRootName() string {
 	if graph, err := r.graphRoot(); err == nil {
-		return graph[0].Path
+		var paths []string
+		for _, p := range graph {
+			paths = append(paths, p.Path)
+		}
+		return strings.Join(paths, " and ")
 	}
 	return "the engine's storage"
 }
 
-// graphRoot is the place that holds the engine's images: the one prune must measure.
+// graphRoot are the places that hold the engine's images, the ones prune must measure: the
+// graph root, and with the containerd store containerd's content and snapshots, which may be on
+// another filesystem than Docker's data root. Measured together, a filesystem counts once.
 func (r *Run) graphRoot() ([]disk.Place, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var places []disk.Place
 	for _, p := range r.extraPlaces {
-		if p.Name == r.eng.Name()+" graph root" {
-			return []disk.Place{p}, nil
+		if strings.HasPrefix(p.Name, r.eng.Name()+" graph root") || strings.HasPrefix(p.Name, r.eng.Name()+" containerd ") {
+			places = append(places, p)
 		}
 	}
-	return nil, fmt.Errorf("%s did not report its graph root (%s info): cannot measure what prune gains", r.eng.Name(), r.eng.Name())
+	if len(places) == 0 {
+		return nil, fmt.Errorf("%s did not report its graph root (%s info): cannot measure what prune gains", r.eng.Name(), r.eng.Name())
+	}
+	return places, nil
+}
+
+// imageStore is where the engine writes image bytes: containerd's snapshots with the containerd
+// store, else the graph root.
+func (r *Run) imageStore() (disk.Place, bool) {
+	places, err := r.graphRoot()
+	if err != nil {
+		return disk.Place{}, false
+	}
+	for _, p := range places {
+		if p.Name == r.eng.Name()+" containerd snapshots" {
+			return p, true
+		}
+	}
+	return places[0], true
 }
 
 func usedOf(s disk.Snapshot) int64 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 )
@@ -13,12 +14,16 @@ import (
 type DiskView struct {
 	// Places are the filesystems that hold the run's bytes: the engine's graph root, the archive
 	// and temp dirs, the nodes' storage of the suite's cluster.
-	Places     []disk.Place
+	Places []disk.Place
+	// Parts are the engine store's and the nodes' directories, measured with du.
+	Parts      []disk.Part
 	ArchiveDir string
 	// Engine is the engine's own breakdown (system df); nil when the engine could not tell.
 	Engine *disk.EngineUsage
 	Suite  disk.Suite
 	Plan   []disk.PlanStep
+	// Residue is what the engine kept of the pruned images; nil when nothing.
+	Residue *disk.Residue
 }
 
 // DiskView learns the places that hold the run's bytes — the engine's graph root, the recorded
@@ -37,7 +42,7 @@ func (r *Run) DiskView(ctx context.Context, notes io.Writer) DiskView {
 			r.addNodePlaces(ctx, *c, nil, note)
 		}
 	}
-	v.Places = r.places()
+	v.Places, v.Parts = r.places(), r.parts()
 	if engErr == nil {
 		if u, err := eng.DiskUsage(ctx); err == nil {
 			v.Engine = &disk.EngineUsage{Name: engineLabel(eng.Name(), r.engInfo), Images: u.Images, Containers: u.Containers,
@@ -51,5 +56,12 @@ func (r *Run) DiskView(ctx context.Context, notes io.Writer) DiskView {
 		v.Suite.PulledBases, v.Suite.BuildCache, v.Suite.SuiteImages = f.PulledBytes, f.BuildCacheBytes, f.SuiteImageBytes
 	}
 	v.Plan = r.plan()
+	if p := r.st.Pruned; p != nil && p.Residue != nil {
+		res := &disk.Residue{Suite: r.cfg.Suite.Name, Blobs: len(p.Residue.Blobs), Snapshots: len(p.Residue.Snapshots), Bytes: p.Residue.Bytes}
+		for _, argv := range p.Residue.Reclaim {
+			res.Reclaim = append(res.Reclaim, strings.Join(argv, " "))
+		}
+		v.Residue = res
+	}
 	return v
 }

@@ -105,6 +105,7 @@ type Run struct {
 	footprint *state.Footprint
 
 	extraPlaces []disk.Place
+	partList    []disk.Part // directories measured with du at each checkpoint
 	// exists is cluster.Exists; tests make it fail.
 	exists func(ctx context.Context, name, provider string) (bool, error)
 	// create is cluster.Create; tests stand in for kind.
@@ -135,6 +136,7 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(),
 		exists: cluster.Exists, create: cluster.Create, measure: disk.Measure}
 	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
+	r.disk.MeasureParts(r.parts)
 	return r, nil
 }
 
@@ -270,6 +272,7 @@ func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
 	for _, dir := range info.Storage {
 		r.addPlaces(disk.Place{Name: storageName(eng.Name(), info, dir), Path: dir})
 	}
+	r.addParts(storeParts(eng.Name(), info)...)
 	r.mu.Lock()
 	r.eng, r.engInfo = eng, info
 	r.mu.Unlock()
@@ -291,10 +294,26 @@ func storageName(engineName string, info engine.Info, dir string) string {
 	switch {
 	case dir == info.GraphRoot:
 		return engineName + " graph root"
-	case info.IDsAreManifests():
-		return engineName + " containerd store"
+	case dir == info.ContentRoot:
+		return engineName + " containerd content"
+	case dir == info.SnapshotRoot:
+		return engineName + " containerd snapshots"
 	}
 	return engineName + " storage"
+}
+
+// storeParts are the directories of the engine's store whose bytes the reports name: with the
+// containerd store its content (compressed blobs) and snapshots (unpacked layers, containers'
+// writable layers, BuildKit's cache), where Docker's data root keeps only metadata and volumes;
+// otherwise the graph root, which holds all of those and the nodes' volumes too.
+func storeParts(engineName string, info engine.Info) []disk.Part {
+	if info.IDsAreManifests() && info.ContentRoot != "" && info.SnapshotRoot != "" {
+		return []disk.Part{
+			{Name: engineName + " containerd content (compressed blobs)", Path: info.ContentRoot},
+			{Name: engineName + " containerd snapshots (unpacked layers, containers, BuildKit cache)", Path: info.SnapshotRoot},
+		}
+	}
+	return []disk.Part{{Name: engineName + " graph root (images, containers, volumes)", Path: info.GraphRoot}}
 }
 
 // engineName is the engine this run must use: the recorded one, which CONTAINER_ENGINE may not
@@ -351,6 +370,24 @@ func (r *Run) places() []disk.Place {
 	p := []disk.Place{{Name: "temp dir", Path: os.TempDir()}}
 	p = append(p, disk.Place{Name: "archive dir", Path: r.cfg.ArchiveDir})
 	return append(p, r.extraPlaces...)
+}
+
+// parts are the directories measured with du at each checkpoint: the engine's store and the
+// nodes' /var.
+func (r *Run) parts() []disk.Part {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.partList)
+}
+
+func (r *Run) addParts(parts ...disk.Part) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range parts {
+		if !slices.Contains(r.partList, p) {
+			r.partList = append(r.partList, p)
+		}
+	}
 }
 
 func (r *Run) addPlaces(places ...disk.Place) {

@@ -79,6 +79,17 @@ type Prune struct {
 	EngineReclaimed  int64     `json:"engineReclaimedBytes"`
 	FilesystemGained int64     `json:"filesystemGainedBytes"`
 	At               time.Time `json:"at"`
+	// Residue is what the containerd store kept of the removed images although nothing uses it.
+	Residue *Residue `json:"residue,omitempty"`
+}
+
+// Residue is what an engine left behind after a delete: blobs and snapshots by digest or key
+// with their bytes, and the commands that remove exactly those.
+type Residue struct {
+	Blobs     map[string]int64 `json:"blobs,omitempty"`
+	Snapshots map[string]int64 `json:"snapshots,omitempty"`
+	Bytes     int64            `json:"bytes"`
+	Reclaim   [][]string       `json:"reclaim,omitempty"`
 }
 
 // Cluster is the Kind cluster of the suite.

@@ -100,7 +100,7 @@ func WriteMarkdown(w io.Writer, r Run) error {
 func WriteTimeline(r Run) (string, error) {
 	var b bytes.Buffer
 	title := fmt.Sprintf("kindling %s, run %s: used bytes per filesystem", r.Suite, r.RunID)
-	if err := timeline.WriteSVG(&b, title, r.Disk.Series(), r.Disk.Phases()); err != nil {
+	if err := timeline.WriteSVG(&b, title, r.Disk.Series(), r.Disk.PartSeries(), r.Disk.Phases()); err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"slices"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -18,7 +19,8 @@ import (
 
 // WriteSVG writes the timeline of series, with a dashed line and the checkpoint's name where each
 // phase ends. Time runs in seconds from the first point; used bytes are in GiB.
-func WriteSVG(w io.Writer, title string, series []disk.Series, phases []disk.Phase) error {
+// Parts (directories measured with du at each checkpoint) are drawn dotted.
+func WriteSVG(w io.Writer, title string, series, parts []disk.Series, phases []disk.Phase) error {
 	var start, end float64
 	first := true
 	for _, s := range series {
@@ -42,7 +44,7 @@ func WriteSVG(w io.Writer, title string, series []disk.Series, phases []disk.Pha
 	p.Legend.Top = true
 	p.Legend.Left = true
 	var top float64
-	for i, s := range series {
+	for i, s := range append(slices.Clone(series), parts...) {
 		xys := make(plotter.XYs, len(s.Points))
 		for j, pt := range s.Points {
 			xys[j].X = float64(pt.Time.UnixNano())/1e9 - start
@@ -55,6 +57,9 @@ func WriteSVG(w io.Writer, title string, series []disk.Series, phases []disk.Pha
 		}
 		line.Color = plotutil.Color(i)
 		line.Width = vg.Points(1.5)
+		if i >= len(series) {
+			line.Dashes = []vg.Length{vg.Points(1), vg.Points(2)}
+		}
 		p.Add(line)
 		p.Legend.Add(s.Label, line)
 	}

@@ -18,13 +18,14 @@ func TestWriteSVG(t *testing.T) {
 		{Label: "/ (/dev/vda)", Points: []disk.Point{{Time: at(0), Used: 10 << 30}, {Time: at(30), Used: 12 << 30}, {Time: at(60), Used: 11 << 30}}},
 		{Label: "/tmp (tmpfs)", Points: []disk.Point{{Time: at(5), Used: 1 << 30}, {Time: at(60), Used: 2 << 30}}},
 	}
+	parts := []disk.Series{{Label: "containerd snapshots (du)", Points: []disk.Point{{Time: at(30), Used: 3 << 30}, {Time: at(60), Used: 1 << 30}}}}
 	phases := []disk.Phase{
 		{Checkpoint: disk.Checkpoint{Name: "START", Time: at(0)}},
 		{Checkpoint: disk.Checkpoint{Name: "IMAGES_BUILT", Time: at(30)}},
 		{Checkpoint: disk.Checkpoint{Name: "EXPORTED", Time: at(60)}},
 	}
 	var b bytes.Buffer
-	if err := WriteSVG(&b, "kindling unit", series, phases); err != nil {
+	if err := WriteSVG(&b, "kindling unit", series, parts, phases); err != nil {
 		t.Fatal(err)
 	}
 	// Well-formed XML whose root is svg, naming every filesystem and every phase.
@@ -51,7 +52,7 @@ func TestWriteSVG(t *testing.T) {
 	if root != "svg" {
 		t.Errorf("root element %q, want svg", root)
 	}
-	for _, want := range []string{"kindling unit", "/ (/dev/vda)", "/tmp (tmpfs)", "START", "IMAGES_BUILT", "EXPORTED", "GiB used"} {
+	for _, want := range []string{"kindling unit", "/ (/dev/vda)", "/tmp (tmpfs)", "containerd snapshots (du)", "START", "IMAGES_BUILT", "EXPORTED", "GiB used"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("the SVG's text lacks %q", want)
 		}
@@ -59,7 +60,7 @@ func TestWriteSVG(t *testing.T) {
 }
 
 func TestWriteSVGWithoutMeasurements(t *testing.T) {
-	if err := WriteSVG(io.Discard, "empty", nil, nil); err == nil {
+	if err := WriteSVG(io.Discard, "empty", nil, nil, nil); err == nil {
 		t.Error("want an error for a timeline without measurements")
 	}
 }

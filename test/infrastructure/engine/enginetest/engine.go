@@ -35,6 +35,9 @@ type Engine struct {
 	CacheRecords int
 	// Builder is Info's Builder.
 	Builder string
+	// Objects is what StoreObjects returns; Leaked what StoreResidue returns.
+	Objects engine.StoreObjects
+	Leaked  engine.Residue
 
 	mu          sync.Mutex
 	images      map[string]engine.Image // by ref
@@ -260,6 +263,16 @@ func (e *Engine) BuildCache(ctx context.Context) ([]engine.CacheRecord, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.cache), nil
+}
+
+// StoreObjects returns Objects, the store as the test set it.
+func (e *Engine) StoreObjects(ctx context.Context, ids []string) (engine.StoreObjects, error) {
+	return e.Objects, nil
+}
+
+// StoreResidue returns Leaked.
+func (e *Engine) StoreResidue(ctx context.Context, gone engine.StoreObjects) (engine.Residue, error) {
+	return e.Leaked, nil
 }
 
 func (e *Engine) RemoveBuildCache(ctx context.Context, ids []string) (int64, error) {
