@@ -128,6 +128,14 @@ func Main(ctx context.Context, c Config, out, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	before, err := eng.Images(ctx, nil)
+	if err != nil {
+		return err
+	}
+	var preexisting []string
+	for _, img := range before {
+		preexisting = append(preexisting, img.ID)
+	}
 	tag := strconv.FormatInt(time.Now().Unix(), 36)
 	var w Workload
 	if c.Suite != "" {
@@ -151,7 +159,7 @@ func Main(ctx context.Context, c Config, out, log io.Writer) error {
 		return err
 	}
 	defer w.Remove(context.WithoutCancel(ctx))
-	env := Env{Engine: eng, NodeImage: nodeImage, Dir: dir, Cluster: "kindling-bench-" + tag, Workers: c.Workers, Workload: w, Log: logf}
+	env := Env{Engine: eng, NodeImage: nodeImage, Dir: dir, Cluster: "kindling-bench-" + tag, Workers: c.Workers, Workload: w, Preexisting: preexisting, Log: logf}
 	logf("%s; engine %s; %d node(s) a cluster; strategies %s", w.Name, eng.Name(), 1+c.Workers, strings.Join(c.Strategies, ", "))
 	rep, err := Bench(ctx, env, c.Strategies)
 	if len(rep.Results) > 0 {

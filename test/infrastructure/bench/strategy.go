@@ -49,6 +49,9 @@ type Env struct {
 	Cluster   string // the name of the clusters it creates, one at a time
 	Workers   int    // worker nodes beside the control plane
 	Workload  Workload
+	// Preexisting are the IDs of the images the engine held before the benchmark: the original
+	// flow's system prune spares them, so the user's images survive it.
+	Preexisting []string
 	// Interval is the disk sampling interval; the issue asks for 100 ms at most.
 	Interval time.Duration
 	Log      func(format string, args ...any)
@@ -290,8 +293,10 @@ func Run(ctx context.Context, env Env, strategy string) (Result, error) {
 	return r.finish(), nil
 }
 
-// original is the flow kindling replaces: one tar per image, those images removed from the
-// engine, the cluster, kind-style imports of every tar into every node, the tars removed.
+// original is the flow kindling replaces, as its users ran it: one tar per image, `system prune
+// -a -f --volumes` (every image, stopped container, unused volume and the build cache; here every
+// image but the ones the engine held before the benchmark), the cluster, kind's import of every
+// tar into every node (ctr import --all-platforms, blobs kept), the tars removed.
 func (r *run) original(ctx context.Context) error {
 	var tars []string
 	var want [][]load.Image
@@ -315,7 +320,7 @@ func (r *run) original(ctx context.Context) error {
 		r.result.ArchiveBytes += v.Size
 	}
 	r.done(ctx, "export")
-	if err := r.env.Engine.RemoveRefs(ctx, r.env.Workload.Refs); err != nil {
+	if _, err := r.env.Engine.PruneAll(ctx, r.env.Preexisting); err != nil {
 		return err
 	}
 	r.done(ctx, "prune")

@@ -24,8 +24,8 @@ func sampleReport() Report {
 			{Mountpoint: "/mnt/archives", Device: "/dev/vdb", Fstype: "xfs", Total: 100 * gib, Used: 95 * gib, Free: 5 * gib,
 				UsedPercent: 95, Places: []string{"archive dir (/mnt/archives/a|b)"}},
 		},
-		Engine: &EngineUsage{Name: "podman", Images: 12 * gib, Containers: 300 << 20, Volumes: 2 * gib, Reclaimable: 5 * gib},
-		Parts:  []PartUsage{{Part: Part{Name: "docker containerd snapshots", Path: "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs"}, Bytes: 3 * gib}, {Part: Part{Name: "node n /var", Path: "/gone"}, Missing: true}},
+		Engine:  &EngineUsage{Name: "podman", Images: 12 * gib, Containers: 300 << 20, Volumes: 2 * gib, Reclaimable: 5 * gib},
+		Parts:   []PartUsage{{Part: Part{Name: "docker containerd snapshots", Path: "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs"}, Bytes: 3 * gib}, {Part: Part{Name: "node n /var", Path: "/gone"}, Missing: true}},
 		Residue: []Residue{{Suite: "aianalysis", Blobs: 1, Snapshots: 1, Bytes: 2 << 20, Reclaim: []string{"ctr --address /run/containerd/containerd.sock --namespace moby content rm sha256:l2"}}},
 		Archives: []Archive{
 			{Path: "/mnt/archives/datastorage.tar", Size: 60 << 20},

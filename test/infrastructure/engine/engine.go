@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -347,8 +348,20 @@ func (e *cli) notInstalled(cause error) error {
 	}
 }
 
+// HostOf is the daemon an engine's CLI talks to as the environment says: DOCKER_HOST for docker,
+// CONTAINER_HOST for podman, "" for the default one.
+func HostOf(name string) string {
+	if name == Podman {
+		return os.Getenv("CONTAINER_HOST")
+	}
+	return os.Getenv("DOCKER_HOST")
+}
+
 func (e *cli) notRunning(cause error) error {
 	how := "start dockerd (systemctl start docker, or run ../shared/kindenv/setup, which starts it)"
+	if host := os.Getenv("DOCKER_HOST"); host != "" && e.name == Docker {
+		how = fmt.Sprintf("DOCKER_HOST=%s names that daemon: start it, point DOCKER_HOST at a daemon that runs, or unset DOCKER_HOST to use the system's", host)
+	}
 	if e.name == Podman {
 		how = "start the podman service (systemctl start podman.socket, or podman machine start), or unset CONTAINER_HOST to use local podman"
 	}

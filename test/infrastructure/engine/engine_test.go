@@ -99,6 +99,7 @@ func TestPingNotInstalled(t *testing.T) {
 }
 
 func TestPingDaemonDown(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "")
 	e, runner := newEngine(t, engine.Docker)
 	runner.On("docker version", enginetest.Response{
 		Stderr: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n",
@@ -115,6 +116,15 @@ func TestPingDaemonDown(t *testing.T) {
 	}
 	if got := runner.Argvs(); !slices.Equal(got, []string{"docker version --format {{.Server.Version}}"}) {
 		t.Errorf("argv = %q", got)
+	}
+
+	// DOCKER_HOST names a daemon that does not answer: the way out is about that variable.
+	t.Setenv("DOCKER_HOST", "unix:///run/nobody/docker.sock")
+	err = e.Ping(context.Background())
+	for _, want := range []string{"DOCKER_HOST=unix:///run/nobody/docker.sock names that daemon", "unset DOCKER_HOST"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
+		}
 	}
 }
 

@@ -3,8 +3,12 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
@@ -63,6 +67,9 @@ func (r *Run) createCluster(ctx context.Context, o Observed, beside bool) (state
 	kubeconfig := filepath.Join(r.cfg.RunDir, "kubeconfig")
 	nodeImage := r.cfg.NodeImage
 	if !exists {
+		if err := r.hostPortsFree(provider); err != nil {
+			return state.Cluster{}, err
+		}
 		if nodeImage == "" {
 			log("KIND_NODE_IMAGE is not set: using kind's default node image, which must be pulled from a registry")
 		}
@@ -116,6 +123,27 @@ func (r *Run) createCluster(ctx context.Context, o Observed, beside bool) (state
 		r.learnAfterPhase("cluster", func(cp disk.Checkpoint) { r.learnFromCheckpoint("cluster", cp, 0, len(c.Nodes)) })
 	}
 	return out, r.record(func(st *state.Suite) { st.Cluster = &out })
+}
+
+// hostPortsFree checks, before anything is created, that the host ports the suite's Kind config
+// maps are free: a cluster of the same name on another daemon (Docker 29 beside the system
+// Docker, or podman) holds them, and kind would fail half way with "port is already allocated".
+func (r *Run) hostPortsFree(provider string) error {
+	var taken []string
+	for _, svc := range slices.Sorted(maps.Keys(r.cfg.Suite.HostPorts)) {
+		port := r.cfg.Suite.HostPorts[svc]
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			taken = append(taken, fmt.Sprintf("%d (%s)", port, svc))
+			continue
+		}
+		l.Close()
+	}
+	if len(taken) == 0 {
+		return nil
+	}
+	return fmt.Errorf("cannot create cluster %s with %s: host port %s of %s is taken, nothing was created; a cluster of this suite on another daemon or engine holds it when `docker ps` (with and without DOCKER_HOST) or `podman ps` lists %s-control-plane: delete it there (%q with that engine), or free the port",
+		r.cfg.ClusterName, provider, strings.Join(taken, ", "), r.kindConfig(), r.cfg.ClusterName, r.cfg.Command("down"))
 }
 
 // joinCluster hands the cluster what prune left it: the local registry that holds the images.

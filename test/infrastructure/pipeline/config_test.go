@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 
@@ -105,5 +107,24 @@ func TestConfigRegistryMode(t *testing.T) {
 		if _, err := ConfigFromEnv("/repo", withService); err == nil || !strings.Contains(err.Error(), "not a valid image reference") {
 			t.Errorf("IMAGE_REGISTRY=%q IMAGE_TAG=%q: err = %v", reg, tag, err)
 		}
+	}
+}
+
+func TestRunOnAnotherDaemonIsRefused(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "")
+	r, _ := newTestRun(t, enginetest.Repo(t, "alpha"), &enginetest.Engine{})
+	r.st.Engine, r.st.RunID = "docker", "r1"
+	if _, err := r.engineName(); err != nil {
+		t.Fatalf("same daemon: %v", err)
+	}
+	t.Setenv("DOCKER_HOST", "unix:///run/kindenv-docker29/docker.sock")
+	_, err := r.engineName()
+	for _, want := range []string{"used docker at the default daemon (DOCKER_HOST unset)", "now names DOCKER_HOST=unix:///run/kindenv-docker29/docker.sock", "set DOCKER_HOST as it was"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	if err := r.Down(context.Background()); err == nil || !strings.Contains(err.Error(), "set DOCKER_HOST as it was") {
+		t.Errorf("down on another daemon: %v, want the same refusal (it would forget a cluster it cannot see)", err)
 	}
 }

@@ -72,6 +72,9 @@ func WithTeardownBudget(ctx context.Context) (context.Context, context.CancelFun
 // Down deletes the suite's cluster, archive and unpruned images, and forgets the run.
 func (r *Run) Down(ctx context.Context) error {
 	log := r.logger("down")
+	if err := r.sameDaemon(); err != nil {
+		return err
+	}
 	if r.st.Engine != "" && r.cfg.Engine != "" && r.cfg.Engine != r.st.Engine {
 		log("tearing down with %s, the engine this run used (CONTAINER_ENGINE=%s ignored)", r.st.Engine, r.cfg.Engine)
 		r.cfg.Engine = r.st.Engine

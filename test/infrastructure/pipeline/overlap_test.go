@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -163,5 +165,25 @@ func TestOverlapOpensNoGroupBesideTheBuild(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "::group::build") {
 		t.Errorf("the build opened no group:\n%s", out)
+	}
+}
+
+func TestClusterStopsOnATakenHostPort(t *testing.T) {
+	r, _, creates := overlapRun(t)
+	l, err := net.Listen("tcp", ":0") // the other daemon's cluster holding the suite's port
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := int32(l.Addr().(*net.TCPAddr).Port)
+	r.cfg.Suite.HostPorts = map[string]int32{"datastorage": port}
+	_, err = r.createCluster(context.Background(), Observed{}, false)
+	for _, want := range []string{fmt.Sprintf("host port %d (datastorage)", port), "is taken, nothing was created", "kindling-unit-control-plane"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	if creates.Load() != 0 || r.recorded().Cluster != nil {
+		t.Errorf("a cluster was created or recorded although its host port is taken")
 	}
 }

@@ -280,7 +280,7 @@ func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
 	started := false
 	r.stMu.Lock()
 	if r.st.Engine == "" {
-		r.st.Engine, started = eng.Name(), r.st.RunID != ""
+		r.st.Engine, r.st.EngineHost, started = eng.Name(), engine.HostOf(eng.Name()), r.st.RunID != ""
 	}
 	r.stMu.Unlock()
 	if started {
@@ -326,8 +326,34 @@ func (r *Run) engineName() (string, error) {
 				want, r.cfg.Suite.Name, recorded, statePath(r.cfg), r.cfg.Command("down"))
 		}
 		want = recorded
+		if err := r.sameDaemon(); err != nil {
+			return "", err
+		}
 	}
 	return want, nil
+}
+
+// sameDaemon refuses to go on with a run whose images, archive and cluster are on another
+// daemon than the one the environment names now.
+func (r *Run) sameDaemon() error {
+	st := r.recorded()
+	if st.Engine == "" || st.EngineHost == engine.HostOf(st.Engine) {
+		return nil
+	}
+	variable := "DOCKER_HOST"
+	if st.Engine == engine.Podman {
+		variable = "CONTAINER_HOST"
+	}
+	was, now := daemonName(variable, st.EngineHost), daemonName(variable, engine.HostOf(st.Engine))
+	return fmt.Errorf("this run of suite %s used %s at %s (recorded in %s), but the environment now names %s: its images and cluster are on the first; set %s as it was to go on or to run \"%s\" there, or start over with \"%s\" after removing %s",
+		r.cfg.Suite.Name, st.Engine, was, statePath(r.cfg), now, variable, r.cfg.Command("down"), r.cfg.Command("e2e"), statePath(r.cfg))
+}
+
+func daemonName(variable, host string) string {
+	if host == "" {
+		return "the default daemon (" + variable + " unset)"
+	}
+	return variable + "=" + host
 }
 
 // recorded is a copy of the state as the phases recorded it so far.
@@ -342,11 +368,12 @@ func (r *Run) beginRun(engineName string) {
 	r.stMu.Lock()
 	defer r.stMu.Unlock()
 	r.st = state.Suite{
-		Suite:   r.cfg.Suite.Name,
-		RunID:   newRunID(),
-		Engine:  engineName,
-		Started: time.Now().UTC(),
-		Cluster: r.st.Cluster,
+		Suite:      r.cfg.Suite.Name,
+		RunID:      newRunID(),
+		Engine:     engineName,
+		EngineHost: engine.HostOf(engineName),
+		Started:    time.Now().UTC(),
+		Cluster:    r.st.Cluster,
 		// The suite's local registry stays the suite's to remove.
 		Registry: r.st.Registry,
 		// What earlier builds pulled and left stays the suite's to prune.

@@ -111,12 +111,15 @@ type Loaded struct {
 
 // Suite is the state file of one suite.
 type Suite struct {
-	Version int       `json:"version"`
-	Suite   string    `json:"suite"`
-	RunID   string    `json:"runId"`
-	Engine  string    `json:"engine,omitempty"`
-	Started time.Time `json:"started"`
-	Images  []Image   `json:"images,omitempty"` // built (or planned, when a later product stands in for them)
+	Version int    `json:"version"`
+	Suite   string `json:"suite"`
+	RunID   string `json:"runId"`
+	Engine  string `json:"engine,omitempty"`
+	// EngineHost is the daemon the engine talked to (DOCKER_HOST or CONTAINER_HOST), "" for the
+	// default one: Docker 29 beside the system Docker is the same engine name, another daemon.
+	EngineHost string    `json:"engineHost,omitempty"`
+	Started    time.Time `json:"started"`
+	Images     []Image   `json:"images,omitempty"` // built (or planned, when a later product stands in for them)
 	// Leftovers of the builds, kept until prune removes them (also across runs of the suite).
 	Leftovers *Leftovers `json:"leftovers,omitempty"`
 	Footprint *Footprint `json:"footprint,omitempty"`
