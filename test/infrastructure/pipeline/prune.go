@@ -220,7 +220,7 @@ func (r *Run) graphRootName() string {
 		for _, p := range graph {
 			paths = append(paths, p.Path)
 		}
-		return strings.Join(paths, " and ")
+		return strings.Join(paths, ", ")
 	}
 	return "the engine's storage"
 }
@@ -233,8 +233,11 @@ func (r *Run) graphRoot() ([]disk.Place, error) {
 	defer r.mu.Unlock()
 	var places []disk.Place
 	for _, p := range r.extraPlaces {
-		if strings.HasPrefix(p.Name, r.eng.Name()+" graph root") || strings.HasPrefix(p.Name, r.eng.Name()+" containerd ") {
-			places = append(places, p)
+		for _, role := range []string{" graph root", " data root", " containerd "} {
+			if strings.HasPrefix(p.Name, r.eng.Name()+role) {
+				places = append(places, p)
+				break
+			}
 		}
 	}
 	if len(places) == 0 {

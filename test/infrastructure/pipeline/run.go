@@ -292,6 +292,8 @@ func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
 // storageName names a directory of the engine's storage for the disk reports.
 func storageName(engineName string, info engine.Info, dir string) string {
 	switch {
+	case dir == info.GraphRoot && info.IDsAreManifests():
+		return engineName + " data root (metadata, volumes)"
 	case dir == info.GraphRoot:
 		return engineName + " graph root"
 	case dir == info.ContentRoot:
