@@ -4,11 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
@@ -126,5 +129,37 @@ func TestRunOnAnotherDaemonIsRefused(t *testing.T) {
 	}
 	if err := r.Down(context.Background()); err == nil || !strings.Contains(err.Error(), "set DOCKER_HOST as it was") {
 		t.Errorf("down on another daemon: %v, want the same refusal (it would forget a cluster it cannot see)", err)
+	}
+}
+
+func TestStoreOnSeveralFilesystemsIsMeasuredWhole(t *testing.T) {
+	r, _ := newTestRun(t, enginetest.Repo(t, "alpha"), &enginetest.Engine{})
+	info := engine.Info{GraphRoot: "/var/lib/docker", Store: engine.StoreContainerd,
+		ContentRoot: "/mnt/containerd/content", SnapshotRoot: "/mnt/containerd/snapshots"}
+	for _, dir := range []string{info.GraphRoot, info.ContentRoot, info.SnapshotRoot} {
+		r.addPlaces(disk.Place{Name: storageName("fake", info, dir), Path: dir})
+	}
+	graph, err := r.graphRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, p := range graph {
+		paths = append(paths, p.Path)
+	}
+	// Prune measures all of them: containerd's root may be on another filesystem than Docker's.
+	for _, want := range []string{"/var/lib/docker", "/mnt/containerd/content", "/mnt/containerd/snapshots"} {
+		if !slices.Contains(paths, want) {
+			t.Errorf("the store's places %v lack %s", paths, want)
+		}
+	}
+	// Builds are budgeted where the unpacked bytes go, the nodes where Docker keeps volumes.
+	places := r.budgetPlaces()
+	if places.Engine.Path != "/mnt/containerd/snapshots" || places.Nodes.Name != "fake graph root" {
+		t.Errorf("budget places: builds on %s, nodes on %s", places.Engine.Path, places.Nodes.Name)
+	}
+	parts := storeParts("docker", info)
+	if len(parts) != 2 || parts[0].Path != info.ContentRoot || parts[1].Path != info.SnapshotRoot {
+		t.Errorf("the report's directories of a containerd store: %+v", parts)
 	}
 }
