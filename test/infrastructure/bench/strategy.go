@@ -467,6 +467,12 @@ func (r *run) kindlingRegistry(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// As the product does: the containerd store pushes the host platform's manifest.
+		if m, err := r.env.Engine.PlatformManifest(ctx, ref); err != nil {
+			return err
+		} else if m != "" {
+			id = m
+		}
 		if err := r.env.Engine.Push(ctx, ref, dst, true); err != nil {
 			return err
 		}
@@ -533,6 +539,9 @@ func (r *run) kindlingStream(ctx context.Context) error {
 	if _, err := r.env.Engine.PruneDangling(ctx); err != nil {
 		return err
 	}
+	if err := r.removeBuildCache(ctx); err != nil {
+		return err
+	}
 	r.done(ctx, "prune")
 	if err := r.createCluster(ctx); err != nil {
 		return err
@@ -582,11 +591,22 @@ func (r *run) kindlingGzip(ctx context.Context) error {
 	return r.fromArchive(ctx, v, false, nil)
 }
 
-// pruneWorkload is kindling's scoped prune: the images, the bases the build pulled, the dangling garbage.
+// pruneWorkload is kindling's scoped prune: the images, the bases the build pulled, the dangling
+// garbage and the BuildKit records of the builds.
 func (r *run) pruneWorkload(ctx context.Context) error {
 	if err := r.env.Engine.RemoveRefs(ctx, append(slices.Clone(r.env.Workload.Refs), r.env.Workload.Bases...)); err != nil {
 		return err
 	}
-	_, err := r.env.Engine.PruneDangling(ctx)
+	if _, err := r.env.Engine.PruneDangling(ctx); err != nil {
+		return err
+	}
+	return r.removeBuildCache(ctx)
+}
+
+func (r *run) removeBuildCache(ctx context.Context) error {
+	if r.env.Workload.BuildCache == nil {
+		return nil
+	}
+	_, err := r.env.Engine.RemoveBuildCache(ctx, r.env.Workload.BuildCache())
 	return err
 }

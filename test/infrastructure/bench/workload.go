@@ -61,6 +61,9 @@ type Workload struct {
 	Rebuild func(ctx context.Context) error
 	// Remove deletes whatever of the workload is left in the engine.
 	Remove func(ctx context.Context) error
+	// BuildCache are the IDs of the BuildKit records the last Rebuild left (none on other
+	// builders): what the product's scoped prune removes with the images.
+	BuildCache func() []string
 }
 
 // NewSynthetic writes the build contexts of s under dir and returns the workload; Rebuild builds
@@ -110,7 +113,18 @@ func NewSynthetic(eng engine.Engine, s Synthetic, dir, tag string) (Workload, er
 		return eng.Build(ctx, engine.BuildSpec{Ref: ref, Dockerfile: containerfile, ContextDir: filepath.Dir(containerfile), NoLayerCache: true})
 	}
 	w := Workload{Name: s.String(), Refs: apps, Bases: []string{base}, Bytes: s.ImageBytes()}
+	var cache []string
+	w.BuildCache = func() []string { return cache }
 	w.Rebuild = func(ctx context.Context) error {
+		before, err := eng.BuildCache(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if after, err := eng.BuildCache(ctx); err == nil {
+				cache = newRecords(before, after)
+			}
+		}()
 		if err := build(ctx, base, baseFile); err != nil {
 			return err
 		}
@@ -135,9 +149,27 @@ func NewSynthetic(eng engine.Engine, s Synthetic, dir, tag string) (Workload, er
 		if _, derr := eng.PruneDangling(ctx); err == nil {
 			err = derr
 		}
+		if _, cerr := eng.RemoveBuildCache(ctx, cache); err == nil {
+			err = cerr
+		}
 		return err
 	}
 	return w, nil
+}
+
+// newRecords are the IDs of the build cache records in after that were not in before.
+func newRecords(before, after []engine.CacheRecord) []string {
+	seen := map[string]bool{}
+	for _, r := range before {
+		seen[r.ID] = true
+	}
+	var ids []string
+	for _, r := range after {
+		if !seen[r.ID] {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
 }
 
 // writeBytes writes size bytes: random, or text that compresses about tenfold.

@@ -27,6 +27,8 @@ type Dockerfile struct {
 	Runtime string
 	// Mounts are the lines of RUN --mount instructions, which docker's legacy builder rejects.
 	Mounts []int
+	// CacheIDs are the ids of its cache mounts (RUN --mount=type=cache; the target when no id).
+	CacheIDs []string
 }
 
 // ParseDockerfile reads a Dockerfile with BuildKit's own parser and checks that target names one
@@ -52,6 +54,11 @@ func ParseDockerfile(path, target string, args map[string]string) (Dockerfile, e
 	for _, node := range ast.AST.Children {
 		if strings.EqualFold(node.Value, "run") && slices.ContainsFunc(node.Flags, func(f string) bool { return strings.HasPrefix(f, "--mount") }) {
 			df.Mounts = append(df.Mounts, node.StartLine)
+			for _, f := range node.Flags {
+				if id := cacheID(f); id != "" && !slices.Contains(df.CacheIDs, id) {
+					df.CacheIDs = append(df.CacheIDs, id)
+				}
+			}
 		}
 	}
 	last := len(stages) - 1
@@ -134,4 +141,24 @@ func (e envGetter) Keys() []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// cacheID is the id of a --mount=type=cache flag (its target when it names none), else "".
+func cacheID(flag string) string {
+	spec, ok := strings.CutPrefix(flag, "--mount=")
+	if !ok {
+		return ""
+	}
+	fields := map[string]string{}
+	for _, kv := range strings.Split(spec, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		fields[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+	}
+	if fields["type"] != "cache" {
+		return ""
+	}
+	if id := fields["id"]; id != "" {
+		return id
+	}
+	return fields["target"]
 }

@@ -95,6 +95,8 @@ func TestParseDockerfileFindsRunMounts(t *testing.T) {
 	path := writeDockerfile(t, `FROM golang:1.26-bookworm AS builder
 RUN go version
 RUN --mount=type=cache,target=/go/pkg/mod,id=gomod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    --mount=type=bind,source=.,target=/src \
     go mod download
 RUN --network=none true
 FROM scratch
@@ -106,5 +108,9 @@ COPY --from=builder /x /x
 	}
 	if !slices.Equal(df.Mounts, []int{3}) {
 		t.Errorf("mounts on lines %v, want [3]", df.Mounts)
+	}
+	// Cache mounts by id, or by target without one; a bind mount is no cache.
+	if !slices.Equal(df.CacheIDs, []string{"gomod", "/root/.cache/go-build"}) {
+		t.Errorf("cache ids %q", df.CacheIDs)
 	}
 }

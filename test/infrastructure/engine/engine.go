@@ -90,6 +90,10 @@ type Engine interface {
 	// RemoveBuildCache removes the build cache records with these IDs that nothing uses, and
 	// returns the bytes BuildKit reports it reclaimed. IDs that no longer exist are ignored.
 	RemoveBuildCache(ctx context.Context, ids []string) (int64, error)
+	// RemoveCacheMounts removes the cache mounts with these ids where the builder keeps them
+	// outside images (buildah's directories; BuildKit's are build cache records, removed with
+	// RemoveBuildCache), returning the bytes they held.
+	RemoveCacheMounts(ctx context.Context, ids []string) (int64, error)
 	// StoreObjects lists the blobs and snapshots the images with these IDs hold in the
 	// containerd store (empty for other stores), so that StoreResidue can check them after a
 	// delete.
@@ -138,6 +142,8 @@ type Info struct {
 	// Storage are the directories that hold the image bytes: the graph root, and with the
 	// containerd store also containerd's content and snapshotter directories.
 	Storage []string
+	// CacheMountRoot is where buildah keeps RUN --mount=type=cache directories (podman).
+	CacheMountRoot string
 	// ContentRoot and SnapshotRoot are, with the containerd store, where containerd keeps the
 	// compressed blobs and the unpacked layers (each layer is held in both); Containerd is its
 	// socket, for ctr.
@@ -917,7 +923,7 @@ func (e *cli) Info(ctx context.Context) (Info, error) {
 			return Info{}, fmt.Errorf("podman info printed no store.graphRoot; check `podman info`")
 		}
 		return Info{GraphRoot: raw.Store.GraphRoot, Store: raw.Store.GraphDriver, Storage: []string{raw.Store.GraphRoot},
-			Builder: BuilderBuildah, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version}, nil
+			Builder: BuilderBuildah, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version, CacheMountRoot: cacheMountRoot()}, nil
 	}
 	out, err := e.output(ctx, "info", "--format", "{{json .}}")
 	if err != nil {

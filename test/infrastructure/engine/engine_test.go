@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -484,11 +486,14 @@ func TestKept(t *testing.T) {
 
 func TestInfo(t *testing.T) {
 	ctx := context.Background()
+	tmp := t.TempDir() // buildah's cache mounts live under its temp dir
+	t.Setenv("TMPDIR", tmp)
 	p, podman := newEngine(t, engine.Podman)
 	podman.On("podman info --format json", enginetest.Response{Stdout: `{"host":{"arch":"amd64","serviceIsRemote":false},
 		"store":{"graphRoot":"/var/lib/containers/storage","graphDriverName":"overlay"},"version":{"Version":"4.3.1"}}`})
 	info, err := p.Info(ctx)
-	want := engine.Info{GraphRoot: "/var/lib/containers/storage", Store: "overlay", Storage: []string{"/var/lib/containers/storage"}, Builder: engine.BuilderBuildah, Version: "4.3.1"}
+	want := engine.Info{GraphRoot: "/var/lib/containers/storage", Store: "overlay", Storage: []string{"/var/lib/containers/storage"}, Builder: engine.BuilderBuildah, Version: "4.3.1",
+		CacheMountRoot: filepath.Join(tmp, fmt.Sprintf("buildah-cache-%d", os.Getuid()))}
 	if err != nil || !reflect.DeepEqual(info, want) {
 		t.Errorf("podman Info = %+v, %v\nwant %+v", info, err, want)
 	}

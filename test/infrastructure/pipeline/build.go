@@ -102,7 +102,8 @@ func copyLeftovers(l *state.Leftovers) *state.Leftovers {
 	if l == nil {
 		return nil
 	}
-	return &state.Leftovers{Pulled: slices.Clone(l.Pulled), Intermediate: slices.Clone(l.Intermediate), BuildCache: slices.Clone(l.BuildCache)}
+	return &state.Leftovers{Pulled: slices.Clone(l.Pulled), Intermediate: slices.Clone(l.Intermediate), BuildCache: slices.Clone(l.BuildCache),
+		CacheMounts: slices.Clone(l.CacheMounts)}
 }
 
 // recordLeftovers adds what the builds pulled and left to the run's record st, for prune.
@@ -120,7 +121,7 @@ func (r *Run) recordLeftovers(st *state.Suite, b build.Built, log func(string, .
 			disk.HumanSize(f.PulledBases+f.BuildCache+f.SuiteImages), r.graphRootName(), disk.HumanSize(f.PulledBases),
 			disk.HumanSize(f.BuildCache), cacheKind(b), disk.HumanSize(f.SuiteImages))
 	}
-	if len(b.Pulled) == 0 && len(b.Intermediate) == 0 && len(b.BuildCache) == 0 {
+	if len(b.Pulled) == 0 && len(b.Intermediate) == 0 && len(b.BuildCache) == 0 && len(b.CacheMounts) == 0 {
 		return
 	}
 	l := st.Leftovers
@@ -133,6 +134,11 @@ func (r *Run) recordLeftovers(st *state.Suite, b build.Built, log func(string, .
 	}
 	l.Intermediate = append(l.Intermediate, b.Intermediate...)
 	l.BuildCache = append(l.BuildCache, b.BuildCache...)
+	for _, id := range b.CacheMounts {
+		if !slices.Contains(l.CacheMounts, id) {
+			l.CacheMounts = append(l.CacheMounts, id)
+		}
+	}
 }
 
 // cacheKind says what the builds' cache is: BuildKit's records or intermediate images.

@@ -182,6 +182,13 @@ func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.L
 	} else if len(l.BuildCache) > 0 {
 		log("removed the %d BuildKit cache records of the builds (%s)", len(l.BuildCache), disk.HumanSize(cacheBytes))
 	}
+	// Go's module and build caches of the builds, where buildah keeps them outside any image.
+	if n, err := eng.RemoveCacheMounts(ctx, l.CacheMounts); err != nil {
+		log("kept some cache mounts of the builds: %v", err)
+	} else if n > 0 {
+		log("removed the builds' cache mounts %s (%s)", strings.Join(l.CacheMounts, ", "), disk.HumanSize(n))
+		cacheBytes += n
+	}
 	var refs []string
 	for _, b := range l.Pulled {
 		// Only if the name still means what the build pulled.

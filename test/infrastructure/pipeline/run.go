@@ -315,7 +315,11 @@ func storeParts(engineName string, info engine.Info) []disk.Part {
 			{Name: engineName + " containerd snapshots (unpacked layers, containers, BuildKit cache)", Path: info.SnapshotRoot},
 		}
 	}
-	return []disk.Part{{Name: engineName + " graph root (images, containers, volumes)", Path: info.GraphRoot}}
+	parts := []disk.Part{{Name: engineName + " graph root (images, containers, volumes)", Path: info.GraphRoot}}
+	if info.CacheMountRoot != "" {
+		parts = append(parts, disk.Part{Name: "buildah cache mounts (Go's module and build caches)", Path: info.CacheMountRoot})
+	}
+	return parts
 }
 
 // engineName is the engine this run must use: the recorded one, which CONTAINER_ENGINE may not

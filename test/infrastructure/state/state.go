@@ -46,6 +46,8 @@ type Leftovers struct {
 	Intermediate []string `json:"intermediate,omitempty"`
 	// BuildCache are the BuildKit build cache records the builds added (see build.Built).
 	BuildCache []string `json:"buildCache,omitempty"`
+	// CacheMounts are the ids of the cache mounts the builds used (see build.Built).
+	CacheMounts []string `json:"cacheMounts,omitempty"`
 }
 
 // Footprint is what a run's pulls and builds added to the filesystem holding the engine's

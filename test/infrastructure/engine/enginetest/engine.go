@@ -35,6 +35,8 @@ type Engine struct {
 	CacheRecords int
 	// Builder is Info's Builder.
 	Builder string
+	// RemovedCacheMounts are the cache mount ids RemoveCacheMounts was given.
+	RemovedCacheMounts []string
 	// Objects is what StoreObjects returns; Leaked what StoreResidue returns.
 	Objects engine.StoreObjects
 	Leaked  engine.Residue
@@ -268,6 +270,14 @@ func (e *Engine) BuildCache(ctx context.Context) ([]engine.CacheRecord, error) {
 // StoreObjects returns Objects, the store as the test set it.
 func (e *Engine) StoreObjects(ctx context.Context, ids []string) (engine.StoreObjects, error) {
 	return e.Objects, nil
+}
+
+// RemoveCacheMounts records the ids it was asked to remove.
+func (e *Engine) RemoveCacheMounts(ctx context.Context, ids []string) (int64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.RemovedCacheMounts = append(e.RemovedCacheMounts, ids...)
+	return 0, nil
 }
 
 // StoreResidue returns Leaked.
