@@ -258,3 +258,46 @@ func (r Results) WriteJUnit(path string) error {
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// Compilation is a test binary being compiled in the background, so that Run later finds every
+// package in Go's build cache and only links.
+type Compilation struct {
+	done  chan struct{}
+	err   error
+	took  time.Duration
+	start time.Time
+}
+
+// Compile starts `go test -c` of the package with the options' environment, writing the binary
+// to a temporary directory in dir that it removes; only the build cache it fills is kept.
+func Compile(ctx context.Context, o Options, dir string) *Compilation {
+	c := &Compilation{done: make(chan struct{}), start: time.Now()}
+	go func() {
+		defer close(c.done)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			c.err = err
+			return
+		}
+		dir, err := os.MkdirTemp(dir, "e2e-binary-")
+		if err != nil {
+			c.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		cmd := exec.CommandContext(ctx, "go", "test", "-c", "-tags", "e2e", "-o", filepath.Join(dir, "e2e.test"), o.Package)
+		cmd.Dir = o.Dir
+		cmd.Env = append(os.Environ(), o.Env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			c.err = fmt.Errorf("go test -c %s: %w: %s", o.Package, err, strings.TrimSpace(string(out)))
+		}
+		c.took = time.Since(c.start)
+	}()
+	return c
+}
+
+// Wait waits for the compilation and returns how long it took.
+func (c *Compilation) Wait() (time.Duration, error) {
+	<-c.done
+	return c.took, c.err
+}

@@ -64,3 +64,25 @@ func TestRunReportsABuildFailure(t *testing.T) {
 		t.Errorf("err = %v, output %q: want a failure that names the package", err, out.String())
 	}
 }
+
+func TestCompileLeavesOnlyTheBuildCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test -c")
+	}
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c := Compile(context.Background(), Options{Dir: root, Package: "./test/infrastructure/e2etest/testdata/sample"}, dir)
+	if took, err := c.Wait(); err != nil || took <= 0 {
+		t.Fatalf("Compile = %s, %v", took, err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the compiled binary stayed in %s: %v", dir, left)
+	}
+	bad := Compile(context.Background(), Options{Dir: root, Package: "./test/infrastructure/e2etest/testdata/nothing-here"}, dir)
+	if _, err := bad.Wait(); err == nil || !strings.Contains(err.Error(), "nothing-here") {
+		t.Errorf("a package that does not build: %v", err)
+	}
+}

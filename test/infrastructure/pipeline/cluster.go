@@ -31,6 +31,7 @@ func (r *Run) Cluster(ctx context.Context, p Pruned, early Early) (Cluster, erro
 		return c, err
 	}
 	var c Cluster
+	r.compileTests(ctx)
 	err := r.timed(ctx, "cluster", "CLUSTER_CREATED", func() error {
 		created, err := r.createCluster(ctx, p.Exported.Built.Observed, false)
 		if err != nil {

@@ -20,6 +20,14 @@ import (
 func (r *Run) Test(ctx context.Context, d Deployed) error {
 	return r.timed(ctx, "test", "TESTED", func() error {
 		junit := filepath.Join(r.cfg.RunDir, "junit.xml")
+		r.mu.Lock()
+		compiling := r.compiling
+		r.mu.Unlock()
+		if compiling != nil {
+			if took, err := compiling.Wait(); err == nil {
+				r.logf("test", "the tests were compiled while the cluster was created (%s): go test only links them", took.Round(100*time.Millisecond))
+			}
+		}
 		counts, err := e2etest.Run(ctx, e2etest.Options{
 			Dir:     r.cfg.Root,
 			Package: r.cfg.Suite.E2E,
@@ -37,6 +45,19 @@ func (r *Run) Test(ctx context.Context, d Deployed) error {
 		}
 		return err
 	})
+}
+
+// compileTests compiles the suite's e2e tests in the background, into Go's build cache, while the
+// cluster is created (that phase mostly waits on kind), so that test starts running tests at once.
+func (r *Run) compileTests(ctx context.Context) {
+	if r.cfg.Suite.E2E == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.compiling == nil {
+		r.compiling = e2etest.Compile(context.WithoutCancel(ctx), e2etest.Options{Dir: r.cfg.Root, Package: r.cfg.Suite.E2E, Env: r.goTempEnv(ctx)}, r.cfg.RunDir)
+	}
 }
 
 // goTempEnv keeps the compilation of the e2e test binary (a link output of about 100 MiB) off a

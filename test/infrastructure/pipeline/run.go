@@ -90,17 +90,19 @@ type Run struct {
 
 	mu sync.Mutex
 	// stMu guards st: with E2E_OVERLAP the cluster is created while the build records its images.
-	stMu     sync.Mutex
-	st       state.Suite // the record the phases write, for the next process's Observe
-	engMu    sync.Mutex  // one engine detection, though two phases may ask at once
-	factsMu  sync.Mutex  // one writer of the facts file at a time
-	runID    string      // kept for the summary after Down forgets the state
-	eng      engine.Engine
-	engInfo  engine.Info
-	started  time.Time
-	phases   []phaseTime
-	tests    *e2etest.Counts
-	coverage []coverage.Result
+	stMu    sync.Mutex
+	st      state.Suite // the record the phases write, for the next process's Observe
+	engMu   sync.Mutex  // one engine detection, though two phases may ask at once
+	factsMu sync.Mutex  // one writer of the facts file at a time
+	runID   string      // kept for the summary after Down forgets the state
+	eng     engine.Engine
+	engInfo engine.Info
+	started time.Time
+	phases  []phaseTime
+	tests   *e2etest.Counts
+	// compiling is the e2e test binary compiled while the cluster is created.
+	compiling *e2etest.Compilation
+	coverage  []coverage.Result
 	// footprint of the run's builds, kept for the summary after Down forgets the state
 	footprint *state.Footprint
 
