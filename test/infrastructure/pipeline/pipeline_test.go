@@ -226,6 +226,19 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 // intermediate images, and the pulled bases by name (an older name of the same image stays).
 func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 	root := enginetest.Repo(t, "alpha")
+	// A Dockerfile with Go's caches as cache mounts, as the services' own.
+	dockerfile := filepath.Join(root, "services", "alpha", "Dockerfile")
+	data, err := os.ReadFile(dockerfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withMount := strings.Replace(string(data), "RUN ", "RUN --mount=type=cache,id=kindling-go-build,target=/root/.cache/go-build ", 1)
+	if withMount == string(data) {
+		t.Fatalf("no RUN in %s", data)
+	}
+	if err := os.WriteFile(dockerfile, []byte(withMount), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	eng := &enginetest.Engine{Pulls: []string{"debian:bookworm"}, Intermediates: 2}
 	present := eng.AddImage("golang:1.26-bookworm", nil)
 	ctx := context.Background()
@@ -255,6 +268,9 @@ func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 	}
 	if r.st.Leftovers != nil {
 		t.Errorf("leftovers still recorded after prune: %+v", r.st.Leftovers)
+	}
+	if !slices.Equal(eng.RemovedCacheMounts, []string{"kindling-go-build"}) {
+		t.Errorf("prune removed the cache mounts %v, want the builds' kindling-go-build", eng.RemovedCacheMounts)
 	}
 }
 
