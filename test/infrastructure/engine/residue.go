@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 )
 
 // StoreObjects are what images hold in the containerd store: the blobs of their index,
@@ -267,24 +268,13 @@ func (e *cli) RemoveCacheMounts(ctx context.Context, ids []string) (int64, error
 			if _, err := os.Stat(dir); err != nil {
 				continue
 			}
-			total += dirSize(dir)
+			if u, err := disk.Usage(ctx, []disk.Part{{Name: id, Path: dir}}); err == nil && len(u) == 1 {
+				total += u[0].Bytes
+			}
 			if err := os.RemoveAll(dir); err != nil {
 				errs = append(errs, fmt.Errorf("remove cache mount %s: %w", dir, err))
 			}
 		}
 	}
 	return total, errors.Join(errs...)
-}
-
-func dirSize(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }

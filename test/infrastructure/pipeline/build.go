@@ -134,11 +134,7 @@ func (r *Run) recordLeftovers(st *state.Suite, b build.Built, log func(string, .
 	}
 	l.Intermediate = append(l.Intermediate, b.Intermediate...)
 	l.BuildCache = append(l.BuildCache, b.BuildCache...)
-	for _, id := range b.CacheMounts {
-		if !slices.Contains(l.CacheMounts, id) {
-			l.CacheMounts = append(l.CacheMounts, id)
-		}
-	}
+	l.CacheMounts = appendMissing(l.CacheMounts, b.CacheMounts...)
 }
 
 // cacheKind says what the builds' cache is: BuildKit's records or intermediate images.

@@ -418,21 +418,23 @@ func (r *Run) parts() []disk.Part {
 func (r *Run) addParts(parts ...disk.Part) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, p := range parts {
-		if !slices.Contains(r.partList, p) {
-			r.partList = append(r.partList, p)
-		}
-	}
+	r.partList = appendMissing(r.partList, parts...)
 }
 
 func (r *Run) addPlaces(places ...disk.Place) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, p := range places {
-		if !slices.Contains(r.extraPlaces, p) {
-			r.extraPlaces = append(r.extraPlaces, p)
+	r.extraPlaces = appendMissing(r.extraPlaces, places...)
+}
+
+// appendMissing appends the items that list does not hold yet.
+func appendMissing[T comparable](list []T, items ...T) []T {
+	for _, it := range items {
+		if !slices.Contains(list, it) {
+			list = append(list, it)
 		}
 	}
+	return list
 }
 
 // workflowEscape escapes a message for a GitHub Actions workflow command.
