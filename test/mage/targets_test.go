@@ -3,6 +3,7 @@
 package mage
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,12 +111,46 @@ func TestWorkflowRunsExistingTargets(t *testing.T) {
 	var wf struct {
 		Jobs map[string]struct {
 			Steps []struct {
-				Run string `json:"run"`
+				Run  string            `json:"run"`
+				Uses string            `json:"uses"`
+				With map[string]string `json:"with"`
+				Env  map[string]string `json:"env"`
 			} `json:"steps"`
 		} `json:"jobs"`
 	}
 	if err := yaml.Unmarshal(raw, &wf); err != nil {
 		t.Fatalf("e2e.yml is not valid YAML: %v", err)
+	}
+	// The single-runner jobs keep the builds' Go caches across runs: the ids the cache dance
+	// injects are the Dockerfiles' own, and the prune keeps the caches for the save.
+	for _, job := range []string{"single-runner", "single-runner-podman"} {
+		var cached, kept bool
+		for _, step := range wf.Jobs[job].Steps {
+			if strings.HasPrefix(step.Uses, "actions/cache@") {
+				cached = true
+			}
+			if strings.HasPrefix(step.Uses, "reproducible-containers/buildkit-cache-dance@") {
+				var m map[string]struct{ Target, ID string }
+				if err := json.Unmarshal([]byte(step.With["cache-map"]), &m); err != nil {
+					t.Errorf("job %s: cache-map is not JSON: %v", job, err)
+				}
+				dockerfile, err := os.ReadFile(filepath.Join(root, step.With["dockerfile"]))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range m {
+					if !strings.Contains(string(dockerfile), "id="+c.ID+",target="+c.Target) {
+						t.Errorf("job %s injects cache %s at %s, which %s does not mount", job, c.ID, c.Target, step.With["dockerfile"])
+					}
+				}
+			}
+			if step.Env["E2E_BUILD_CACHE_MAX"] != "" {
+				kept = true
+			}
+		}
+		if !cached || !kept {
+			t.Errorf("job %s: restores the builds' caches %v, keeps them through the prune %v; want both", job, cached, kept)
+		}
 	}
 	list, err := mage(t, nil, "-l")
 	if err != nil {
@@ -136,7 +171,7 @@ func TestWorkflowRunsExistingTargets(t *testing.T) {
 			}
 		}
 	}
-	if len(wf.Jobs) != 3 || runs != 3 {
-		t.Errorf("want 3 jobs running 3 targets, found %d jobs and %d targets", len(wf.Jobs), runs)
+	if len(wf.Jobs) != 4 || runs != 4 {
+		t.Errorf("want 4 jobs running 4 targets, found %d jobs and %d targets", len(wf.Jobs), runs)
 	}
 }

@@ -139,8 +139,8 @@ type Planned struct {
 	Runtime string
 	// Mounts are the lines of the Dockerfile's RUN --mount instructions (see Dockerfile.Mounts).
 	Mounts []int
-	// CacheIDs are the ids of the Dockerfile's cache mounts (see Dockerfile.CacheIDs).
-	CacheIDs []string
+	// CacheMounts are the Dockerfile's cache mounts.
+	CacheMounts []engine.CacheMount
 }
 
 // Result is one image build (or the decision that none was needed).
@@ -264,7 +264,7 @@ func planDockerfile(opts Options, s Service, contexts map[string]string) (Planne
 	ref := imageRef(s.Name, opts.Suite, digest)
 	opts.logf("%s: image %s (%s, target %s)", s.Name, ref, s.Dockerfile, orLast(s.Target))
 	return Planned{Service: s, Ref: ref, Method: MethodDockerfile, Dockerfile: path, ContextDir: contextDir,
-		Target: s.Target, Args: args, Bases: df.Bases, Runtime: df.Runtime, Mounts: df.Mounts, CacheIDs: df.CacheIDs}, nil
+		Target: s.Target, Args: args, Bases: df.Bases, Runtime: df.Runtime, Mounts: df.Mounts, CacheMounts: df.CacheMounts}, nil
 }
 
 func orLast(target string) string {
@@ -370,9 +370,9 @@ type Built struct {
 	// same caveat; BuildCacheBytes is what buildx du says they hold.
 	BuildCache      []string
 	BuildCacheBytes int64
-	// CacheMounts are the ids of the cache mounts the builds used (Go's module and build caches):
-	// buildah keeps them in directories of its own, which no image prune removes.
-	CacheMounts []string
+	// CacheMounts are the cache mounts the builds used (Go's module and build caches): buildah
+	// keeps them in directories of its own, BuildKit as build cache records.
+	CacheMounts []engine.CacheMount
 	// Footprint is what the pulls and builds added to the engine's filesystem.
 	Footprint Footprint
 }
@@ -440,9 +440,9 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 		return out, build(ctx)
 	}
 	for _, p := range todo {
-		for _, id := range p.CacheIDs {
-			if !slices.Contains(out.CacheMounts, id) {
-				out.CacheMounts = append(out.CacheMounts, id)
+		for _, m := range p.CacheMounts {
+			if !slices.Contains(out.CacheMounts, m) {
+				out.CacheMounts = append(out.CacheMounts, m)
 			}
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 )
 
 // Dockerfile is what the build needs to know of a Dockerfile before an engine sees it.
@@ -27,8 +29,8 @@ type Dockerfile struct {
 	Runtime string
 	// Mounts are the lines of RUN --mount instructions, which docker's legacy builder rejects.
 	Mounts []int
-	// CacheIDs are the ids of its cache mounts (RUN --mount=type=cache; the target when no id).
-	CacheIDs []string
+	// CacheMounts are its cache mounts (RUN --mount=type=cache).
+	CacheMounts []engine.CacheMount
 }
 
 // ParseDockerfile reads a Dockerfile with BuildKit's own parser and checks that target names one
@@ -55,8 +57,8 @@ func ParseDockerfile(path, target string, args map[string]string) (Dockerfile, e
 		if strings.EqualFold(node.Value, "run") && slices.ContainsFunc(node.Flags, func(f string) bool { return strings.HasPrefix(f, "--mount") }) {
 			df.Mounts = append(df.Mounts, node.StartLine)
 			for _, f := range node.Flags {
-				if id := cacheID(f); id != "" && !slices.Contains(df.CacheIDs, id) {
-					df.CacheIDs = append(df.CacheIDs, id)
+				if m, ok := cacheMount(f); ok && !slices.Contains(df.CacheMounts, m) {
+					df.CacheMounts = append(df.CacheMounts, m)
 				}
 			}
 		}
@@ -143,11 +145,11 @@ func (e envGetter) Keys() []string {
 	return keys
 }
 
-// cacheID is the id of a --mount=type=cache flag (its target when it names none), else "".
-func cacheID(flag string) string {
+// cacheMount reads a --mount=type=cache flag: its id (its target when it names none) and target.
+func cacheMount(flag string) (engine.CacheMount, bool) {
 	spec, ok := strings.CutPrefix(flag, "--mount=")
 	if !ok {
-		return ""
+		return engine.CacheMount{}, false
 	}
 	fields := map[string]string{}
 	for _, kv := range strings.Split(spec, ",") {
@@ -155,10 +157,18 @@ func cacheID(flag string) string {
 		fields[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
 	}
 	if fields["type"] != "cache" {
-		return ""
+		return engine.CacheMount{}, false
 	}
-	if id := fields["id"]; id != "" {
-		return id
+	target := fields["target"]
+	if target == "" {
+		target = fields["dst"]
 	}
-	return fields["target"]
+	if target == "" {
+		target = fields["destination"]
+	}
+	id := fields["id"]
+	if id == "" {
+		id = target
+	}
+	return engine.CacheMount{ID: id, Target: target}, id != ""
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 )
 
 func writeDockerfile(t *testing.T, text string) string {
@@ -110,7 +112,7 @@ COPY --from=builder /x /x
 		t.Errorf("mounts on lines %v, want [3]", df.Mounts)
 	}
 	// Cache mounts by id, or by target without one; a bind mount is no cache.
-	if !slices.Equal(df.CacheIDs, []string{"gomod", "/root/.cache/go-build"}) {
-		t.Errorf("cache ids %q", df.CacheIDs)
+	if want := []engine.CacheMount{{ID: "gomod", Target: "/go/pkg/mod"}, {ID: "/root/.cache/go-build", Target: "/root/.cache/go-build"}}; !slices.Equal(df.CacheMounts, want) {
+		t.Errorf("cache mounts %+v, want %+v", df.CacheMounts, want)
 	}
 }

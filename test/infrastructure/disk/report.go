@@ -18,10 +18,12 @@ type Report struct {
 	// Parts are the engine store's and the nodes' directories with what they hold (du).
 	Parts []PartUsage `json:"parts"`
 	// Residue is what the engine kept of a run's removed images although nothing uses it.
-	Residue  []Residue  `json:"residue"`
-	Archives []Archive  `json:"archives"`
-	Suites   []Suite    `json:"suites"`
-	Plan     []PlanStep `json:"plan"`
+	Residue []Residue `json:"residue"`
+	// KeptCaches are the compile caches a suite's prune kept for its next build.
+	KeptCaches []KeptCaches `json:"kept_compile_caches"`
+	Archives   []Archive    `json:"archives"`
+	Suites     []Suite      `json:"suites"`
+	Plan       []PlanStep   `json:"plan"`
 }
 
 // PlanStep is what one phase of a suite's next run is predicted to write, and where.
@@ -91,6 +93,19 @@ type Residue struct {
 func (r Residue) String() string {
 	return fmt.Sprintf("suite %s: the containerd store kept %d blobs and %d snapshots (%s) of the pruned images that no image uses; remove exactly those with: %s",
 		r.Suite, r.Blobs, r.Snapshots, HumanSize(r.Bytes), strings.Join(r.Reclaim, " && "))
+}
+
+// KeptCaches are the compile caches (cache mounts) a suite's prune kept for its next build.
+type KeptCaches struct {
+	Suite string   `json:"suite"`
+	Where []string `json:"where"`
+	Bytes int64    `json:"bytes"`
+	Max   int64    `json:"max_bytes"`
+}
+
+func (k KeptCaches) String() string {
+	return fmt.Sprintf("suite %s keeps compile caches for its next build: %s, %s (E2E_BUILD_CACHE_MAX=%s; 0 or E2E_PRUNE=aggressive removes them)",
+		k.Suite, strings.Join(k.Where, ", "), HumanSize(k.Bytes), HumanSize(k.Max))
 }
 
 var partHeader = []string{"DIRECTORY (du)", "HOLDS", "PATH"}
@@ -172,6 +187,11 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	for _, res := range r.Residue {
 		if err := writeString(w, "\n"+styleWarn().Sprint(res.String())+"\n"); err != nil {
+			return err
+		}
+	}
+	for _, k := range r.KeptCaches {
+		if err := writeString(w, "\n"+k.String()+"\n"); err != nil {
 			return err
 		}
 	}
@@ -262,6 +282,9 @@ func (r Report) WriteJSON(w io.Writer) error {
 	if r.Residue == nil {
 		r.Residue = []Residue{}
 	}
+	if r.KeptCaches == nil {
+		r.KeptCaches = []KeptCaches{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -293,6 +316,9 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	}
 	for _, res := range r.Residue {
 		fmt.Fprintf(&b, "\n> [!WARNING]\n> %s\n", res)
+	}
+	for _, k := range r.KeptCaches {
+		fmt.Fprintf(&b, "\n> [!NOTE]\n> %s\n", k)
 	}
 	if len(r.Suites) > 0 {
 		b.WriteString("\n")

@@ -24,9 +24,10 @@ func sampleReport() Report {
 			{Mountpoint: "/mnt/archives", Device: "/dev/vdb", Fstype: "xfs", Total: 100 * gib, Used: 95 * gib, Free: 5 * gib,
 				UsedPercent: 95, Places: []string{"archive dir (/mnt/archives/a|b)"}},
 		},
-		Engine:  &EngineUsage{Name: "podman", Images: 12 * gib, Containers: 300 << 20, Volumes: 2 * gib, Reclaimable: 5 * gib},
-		Parts:   []PartUsage{{Part: Part{Name: "docker containerd snapshots", Path: "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs"}, Bytes: 3 * gib}, {Part: Part{Name: "node n /var", Path: "/gone"}, Missing: true}},
-		Residue: []Residue{{Suite: "aianalysis", Blobs: 1, Snapshots: 1, Bytes: 2 << 20, Reclaim: []string{"ctr --address /run/containerd/containerd.sock --namespace moby content rm sha256:l2"}}},
+		Engine:     &EngineUsage{Name: "podman", Images: 12 * gib, Containers: 300 << 20, Volumes: 2 * gib, Reclaimable: 5 * gib},
+		Parts:      []PartUsage{{Part: Part{Name: "docker containerd snapshots", Path: "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs"}, Bytes: 3 * gib}, {Part: Part{Name: "node n /var", Path: "/gone"}, Missing: true}},
+		Residue:    []Residue{{Suite: "aianalysis", Blobs: 1, Snapshots: 1, Bytes: 2 << 20, Reclaim: []string{"ctr --address /run/containerd/containerd.sock --namespace moby content rm sha256:l2"}}},
+		KeptCaches: []KeptCaches{{Suite: "aianalysis", Where: []string{"kindling-go-build (/var/tmp/buildah-cache/kindling-go-build)"}, Bytes: 1 * gib, Max: 4 * gib}},
 		Archives: []Archive{
 			{Path: "/mnt/archives/datastorage.tar", Size: 60 << 20},
 			{Path: "/mnt/archives/aianalysis.tar", Size: 1288490189},
@@ -82,7 +83,7 @@ func TestWriteTextColumns(t *testing.T) {
 	if at := strings.Index(header, "PLACES"); !strings.HasPrefix(lines[3][at:], "podman graph root") || strings.TrimSpace(lines[3][:at]) != "" {
 		t.Errorf("second place should sit alone under PLACES: %q", lines[3])
 	}
-	for _, want := range []string{"95.0%", "podman", "kept 1 blobs and 1 snapshots (2.0 MiB)", "content rm sha256:l2", "docker containerd snapshots", "3.0 GiB", "not there", "12.0 GiB", "300 MiB", "1.2 GiB", "total (2)", "1.3 GiB",
+	for _, want := range []string{"95.0%", "podman", "kept 1 blobs and 1 snapshots (2.0 MiB)", "content rm sha256:l2", "suite aianalysis keeps compile caches for its next build: kindling-go-build (/var/tmp/buildah-cache/kindling-go-build), 1.0 GiB (E2E_BUILD_CACHE_MAX=4.0 GiB", "docker containerd snapshots", "3.0 GiB", "not there", "12.0 GiB", "300 MiB", "1.2 GiB", "total (2)", "1.3 GiB",
 		"PULLED BASES", "650 MiB", "57.0 MiB", "kindling-aianalysis", "no build measured",
 		"PREDICTED", "321 MiB", "node x /var", "unknown until the suite was built once"} {
 		if !strings.Contains(out, want) {
@@ -150,7 +151,7 @@ func TestWriteJSONRoundTrip(t *testing.T) {
 	if len(suites) != 2 || suites[0].(map[string]any)["build_cache_bytes"] != float64(2*gib) {
 		t.Errorf("suites %v", suites)
 	}
-	for _, want := range []string{`"filesystems": []`, `"engine": null`, `"archives": []`, `"suites": []`, `"parts": []`, `"residue": []`} {
+	for _, want := range []string{`"filesystems": []`, `"engine": null`, `"archives": []`, `"suites": []`, `"parts": []`, `"residue": []`, `"kept_compile_caches": []`} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("empty report lacks %s: %s", want, buf.String())
 		}

@@ -47,6 +47,9 @@ func Write(ctx context.Context, views []pipeline.DiskView, stdout io.Writer) err
 		if v.Residue != nil {
 			rep.Residue = append(rep.Residue, *v.Residue)
 		}
+		if v.KeptCaches != nil {
+			rep.KeptCaches = append(rep.KeptCaches, *v.KeptCaches)
+		}
 	}
 	snap, err := disk.Measure(ctx, places)
 	if err != nil {

@@ -90,10 +90,12 @@ type Engine interface {
 	// RemoveBuildCache removes the build cache records with these IDs that nothing uses, and
 	// returns the bytes BuildKit reports it reclaimed. IDs that no longer exist are ignored.
 	RemoveBuildCache(ctx context.Context, ids []string) (int64, error)
-	// RemoveCacheMounts removes the cache mounts with these ids where the builder keeps them
-	// outside images (buildah's directories; BuildKit's are build cache records, removed with
-	// RemoveBuildCache), returning the bytes they held.
-	RemoveCacheMounts(ctx context.Context, ids []string) (int64, error)
+	// CompileCaches finds the builder's caches of these cache mounts (buildah's directories,
+	// BuildKit's exec.cachemount records); appeared are the build cache records this run's
+	// builds added.
+	CompileCaches(ctx context.Context, mounts []CacheMount, appeared []string) ([]CompileCache, error)
+	// RemoveCompileCaches removes these caches, returning the bytes they held.
+	RemoveCompileCaches(ctx context.Context, caches []CompileCache) (int64, error)
 	// StoreObjects lists the blobs and snapshots the images with these IDs hold in the
 	// containerd store (empty for other stores), so that StoreResidue can check them after a
 	// delete.

@@ -190,6 +190,9 @@ func testRealEngine(t *testing.T, config string, e engine.Engine) {
 	if info.Builder == engine.BuilderBuildKit {
 		testBuildCache(t, ctx, e, unique)
 	}
+	if info.Builder != engine.BuilderLegacy {
+		testCompileCaches(t, ctx, e, unique)
+	}
 
 	if err := e.Remove(ctx, []string{idOne, idTwo}); err != nil {
 		t.Fatal(err)
@@ -368,5 +371,65 @@ func testBuildCache(t *testing.T, ctx context.Context, e engine.Engine, unique s
 		if !known(left, r.ID) {
 			t.Errorf("record %s (%s) was there before the build and went with its records", r.ID, r.Description)
 		}
+	}
+}
+
+// testCompileCaches builds with a cache mount of a new id and checks that the cache the builder
+// keeps of it (buildah's directory, BuildKit's record) is found with its bytes, that a mount of
+// another id is not, and that RemoveCompileCaches removes it.
+func testCompileCaches(t *testing.T, ctx context.Context, e engine.Engine, unique string) {
+	t.Helper()
+	const base = "debian:bookworm-slim"
+	if _, found, err := e.ImageID(ctx, base); err != nil {
+		t.Fatal(err)
+	} else if !found {
+		if err := e.Pull(ctx, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mount := engine.CacheMount{ID: "kindling-it-" + unique, Target: "/cache"}
+	dir := t.TempDir()
+	dockerfile := "FROM " + base + "\nRUN --mount=type=cache,id=" + mount.ID + ",target=/cache dd if=/dev/zero of=/cache/f bs=1M count=2 && echo " + unique + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, err := e.BuildCache(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := "localhost/kindling-it-" + unique + "/compile:1"
+	if err := e.Build(ctx, engine.BuildSpec{Ref: ref, Dockerfile: filepath.Join(dir, "Dockerfile"), ContextDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.BuildCache(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var appeared []string
+	for _, r := range after {
+		if !slices.ContainsFunc(before, func(b engine.CacheRecord) bool { return b.ID == r.ID }) {
+			appeared = append(appeared, r.ID)
+		}
+	}
+	other := engine.CacheMount{ID: "kindling-it-none-" + unique, Target: "/cache"}
+	caches, err := e.CompileCaches(ctx, []engine.CacheMount{mount, other}, appeared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(caches) != 1 || caches[0].Mount != mount || caches[0].Bytes < 2_000_000 { // 2 MiB, as BuildKit rounds it ("2.097MB")
+		t.Fatalf("compile caches %+v: want the cache of %s holding about 2 MiB", caches, mount.ID)
+	}
+	t.Logf("compile cache %s: %s, %d bytes", mount.ID, caches[0].Where(), caches[0].Bytes)
+	if err := e.RemoveRefs(ctx, []string{ref}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.PruneDangling(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.RemoveCompileCaches(ctx, caches); err != nil || n < 2_000_000 {
+		t.Fatalf("RemoveCompileCaches = %d, %v; want about 2 MiB", n, err)
+	}
+	if left, err := e.CompileCaches(ctx, []engine.CacheMount{mount}, appeared); err != nil || len(left) > 0 {
+		t.Errorf("after RemoveCompileCaches: %+v, %v", left, err)
 	}
 }

@@ -4,21 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	units "github.com/docker/go-units"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 )
 
 // StoreObjects are what images hold in the containerd store: the blobs of their index,
@@ -228,53 +222,4 @@ func parseSnapshotUsage(out string) map[string]int64 {
 		sizes[f[0]] = n
 	}
 	return sizes
-}
-
-// buildahCacheRoots are where buildah may keep cache mounts: under its temp dir ($TMPDIR, else
-// /var/tmp), "buildah-cache" in older releases (podman 4), "buildah-cache-<uid>" in newer ones.
-func buildahCacheRoots() []string {
-	tmp := os.Getenv("TMPDIR")
-	if tmp == "" {
-		tmp = "/var/tmp"
-	}
-	return []string{filepath.Join(tmp, "buildah-cache-"+strconv.Itoa(os.Getuid())), filepath.Join(tmp, "buildah-cache")}
-}
-
-// cacheMountRoot is the buildah cache root that exists, or the newer name when none does yet.
-func cacheMountRoot() string {
-	roots := buildahCacheRoots()
-	for _, r := range roots {
-		if _, err := os.Stat(r); err == nil {
-			return r
-		}
-	}
-	return roots[0]
-}
-
-// RemoveCacheMounts removes buildah's directories of these cache mount ids; BuildKit's cache
-// mounts are build cache records (RemoveBuildCache).
-func (e *cli) RemoveCacheMounts(ctx context.Context, ids []string) (int64, error) {
-	if e.name != Podman || len(ids) == 0 {
-		return 0, nil
-	}
-	var total int64
-	var errs []error
-	for _, root := range buildahCacheRoots() {
-		for _, id := range ids {
-			if id == "" || strings.Contains(id, "..") {
-				continue
-			}
-			dir := filepath.Join(root, strings.TrimPrefix(filepath.Clean("/"+id), "/"))
-			if _, err := os.Stat(dir); err != nil {
-				continue
-			}
-			if u, err := disk.Usage(ctx, []disk.Part{{Name: id, Path: dir}}); err == nil && len(u) == 1 {
-				total += u[0].Bytes
-			}
-			if err := os.RemoveAll(dir); err != nil {
-				errs = append(errs, fmt.Errorf("remove cache mount %s: %w", dir, err))
-			}
-		}
-	}
-	return total, errors.Join(errs...)
 }

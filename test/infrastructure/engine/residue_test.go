@@ -2,8 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,7 +9,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 
-	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
 )
@@ -105,40 +102,5 @@ func TestStoreObjectsElsewhereIsEmpty(t *testing.T) {
 	objs, err := e.StoreObjects(context.Background(), []string{"sha256:abc"})
 	if err != nil || len(objs.Blobs) != 0 || len(objs.Snapshots) != 0 {
 		t.Errorf("StoreObjects on overlay2 = %+v, %v; want nothing", objs, err)
-	}
-}
-
-func TestRemoveCacheMounts(t *testing.T) {
-	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
-	// Older buildah keeps cache mounts in buildah-cache, newer in buildah-cache-<uid>.
-	old := filepath.Join(tmp, "buildah-cache", "kindling-go-build")
-	other := filepath.Join(tmp, "buildah-cache", "someone-elses")
-	for _, dir := range []string{old, other} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "f"), make([]byte, 1000), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	held, err := disk.Usage(context.Background(), []disk.Part{{Name: "old", Path: old}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := newEngine(t, engine.Podman)
-	n, err := p.RemoveCacheMounts(context.Background(), []string{"kindling-go-build", "kindling-go-mod", "../escape"})
-	if err != nil || n != held[0].Bytes || n < 1000 {
-		t.Fatalf("RemoveCacheMounts = %d, %v; want the %d bytes (du) of the one that exists", n, err, held[0].Bytes)
-	}
-	if _, err := os.Stat(old); !os.IsNotExist(err) {
-		t.Errorf("%s survived", old)
-	}
-	if _, err := os.Stat(other); err != nil {
-		t.Errorf("a cache mount of another id was removed: %v", err)
-	}
-	d, _ := newEngine(t, engine.Docker) // BuildKit's are build cache records
-	if n, err := d.RemoveCacheMounts(context.Background(), []string{"kindling-go-build"}); n != 0 || err != nil {
-		t.Errorf("docker RemoveCacheMounts = %d, %v", n, err)
 	}
 }

@@ -103,7 +103,7 @@ func copyLeftovers(l *state.Leftovers) *state.Leftovers {
 		return nil
 	}
 	return &state.Leftovers{Pulled: slices.Clone(l.Pulled), Intermediate: slices.Clone(l.Intermediate), BuildCache: slices.Clone(l.BuildCache),
-		CacheMounts: slices.Clone(l.CacheMounts)}
+		CompileCaches: slices.Clone(l.CompileCaches)}
 }
 
 // recordLeftovers adds what the builds pulled and left to the run's record st, for prune.
@@ -134,7 +134,9 @@ func (r *Run) recordLeftovers(st *state.Suite, b build.Built, log func(string, .
 	}
 	l.Intermediate = append(l.Intermediate, b.Intermediate...)
 	l.BuildCache = append(l.BuildCache, b.BuildCache...)
-	l.CacheMounts = appendMissing(l.CacheMounts, b.CacheMounts...)
+	for _, m := range b.CacheMounts {
+		l.CompileCaches = appendMissing(l.CompileCaches, state.CacheMount(m))
+	}
 }
 
 // cacheKind says what the builds' cache is: BuildKit's records or intermediate images.

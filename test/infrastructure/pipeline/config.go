@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	units "github.com/docker/go-units"
+
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
@@ -51,7 +53,12 @@ type Config struct {
 	PushTo               string        // IMAGE_REGISTRY without IMAGE_TAG: images are built and pushed there, and the nodes pull them
 	RegistryInsecure     bool          // E2E_REGISTRY_INSECURE: plain HTTP to PushTo (always for loopback hosts)
 	PushTag              string        // IMAGE_PUSH_TAG: each pushed image is also tagged <suite>-<PushTag>
+	BuildCacheMax        int64         // E2E_BUILD_CACHE_MAX: bytes of compile caches a scoped prune keeps for the next build
 }
+
+// DefaultBuildCacheMax is what a scoped prune keeps of the builds' compile caches on a developer's
+// machine; on CI (CI=true) the default is 0, so a one-shot runner ends lean.
+const DefaultBuildCacheMax = 4 << 30
 
 // Registry is where the nodes pull the images from. With a Tag (IMAGE_REGISTRY and IMAGE_TAG)
 // images are Host/<service>:Tag and nothing is built, exported, pruned or loaded; without one
@@ -67,6 +74,7 @@ var Env = [][2]string{
 	{"E2E_DISK_BUDGET", "what a run may add to each filesystem: a size (20GiB), a share of the free space (80%) or off; default: the free space minus 1 GiB. Checked before each phase writes"},
 	{"E2E_WORKERS", "worker nodes added to the suite's Kind config (e.g. 2: a control plane and 2 workers); default 0"},
 	{"E2E_REGISTRY", "archive (default: images reach the nodes in an archive) or local (pushed to the suite's own registry:3 on the Kind network, pulled by the nodes)"},
+	{"E2E_BUILD_CACHE_MAX", "what a scoped prune keeps of the builds' Go compile caches (their cache mounts) for the next build: a size (4GiB) or 0; default 0 when CI=true (a runner ends lean), else 4GiB. Removed anyway when the disk budget needs the room for the cluster"},
 	{"E2E_ARCHIVE_DIR", "where suite archives are written; default: <user cache>/kindling/archives (0700)"},
 	{"E2E_PRUNE", "scoped (this run's images + dangling build cache; default) or aggressive (all the engine can reclaim)"},
 	{"E2E_PRUNE_KEEP", "comma-separated image refs or globs aggressive prune keeps (the Kind node image is always kept)"},
@@ -199,6 +207,17 @@ func ConfigFromEnv(root string, s suite.Suite) (Config, error) {
 		bad("%v", err)
 	} else {
 		c.DiskBudget = b
+	}
+	c.BuildCacheMax = DefaultBuildCacheMax
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+		c.BuildCacheMax = 0
+	}
+	if v := strings.TrimSpace(os.Getenv("E2E_BUILD_CACHE_MAX")); v != "" {
+		n, err := units.RAMInBytes(v)
+		if err != nil || n < 0 {
+			bad("E2E_BUILD_CACHE_MAX=%q: want a size such as 4GiB or 512MiB, or 0 to keep no compile cache", v)
+		}
+		c.BuildCacheMax = n
 	}
 	if v := strings.TrimSpace(os.Getenv("E2E_WORKERS")); v != "" {
 		n, err := strconv.Atoi(v)

@@ -20,6 +20,7 @@ func clearEnv(t *testing.T) {
 	for _, kv := range Env {
 		t.Setenv(kv[0], "")
 	}
+	t.Setenv("CI", "")
 	old := kindenvFile
 	kindenvFile = filepath.Join(t.TempDir(), "none.env")
 	t.Cleanup(func() { kindenvFile = old })
@@ -58,6 +59,31 @@ func TestConfigDefaults(t *testing.T) {
 	if len(c.PruneKeep) != 1 || c.PruneKeep[0] != "kindenv/node:v1" {
 		t.Errorf("the node image must always be kept by aggressive prune, keep = %v", c.PruneKeep)
 	}
+	if c.BuildCacheMax != DefaultBuildCacheMax {
+		t.Errorf("a developer's machine keeps %d bytes of compile caches, want %d", c.BuildCacheMax, DefaultBuildCacheMax)
+	}
+}
+
+// A CI runner ends lean unless told otherwise; sizes are read as the engines print them.
+func TestBuildCacheMax(t *testing.T) {
+	for _, tc := range []struct {
+		ci, max string
+		want    int64
+	}{
+		{"true", "", 0},
+		{"", "", DefaultBuildCacheMax},
+		{"true", "6GiB", 6 << 30},
+		{"", "512m", 512 << 20},
+		{"", "0", 0},
+	} {
+		clearEnv(t)
+		t.Setenv("CI", tc.ci)
+		t.Setenv("E2E_BUILD_CACHE_MAX", tc.max)
+		c, err := ConfigFromEnv("/repo", suite.Suite{Name: "aianalysis"})
+		if err != nil || c.BuildCacheMax != tc.want {
+			t.Errorf("CI=%q E2E_BUILD_CACHE_MAX=%q: %d, %v; want %d", tc.ci, tc.max, c.BuildCacheMax, err, tc.want)
+		}
+	}
 }
 
 func TestConfigReportsEveryBadValueAtOnce(t *testing.T) {
@@ -73,11 +99,12 @@ func TestConfigReportsEveryBadValueAtOnce(t *testing.T) {
 	t.Setenv("DISK_REPORT_FORMAT", "yaml")
 	t.Setenv("E2E_DISK_BUDGET", "lots")
 	t.Setenv("E2E_WORKERS", "-1")
+	t.Setenv("E2E_BUILD_CACHE_MAX", "plenty")
 	_, err := ConfigFromEnv("/repo", suite.Suite{Name: "aianalysis"})
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"CONTAINER_ENGINE", "E2E_PARALLELISM", "E2E_PRUNE=", "E2E_REUSE_CLUSTER", "E2E_ROLLOUT_TIMEOUT", "IMAGE_TAG", "KIND_CLUSTER_NAME", "E2E_PRUNE_KEEP", "DISK_REPORT_FORMAT", "E2E_DISK_BUDGET", "E2E_WORKERS"} {
+	for _, want := range []string{"CONTAINER_ENGINE", "E2E_PARALLELISM", "E2E_PRUNE=", "E2E_REUSE_CLUSTER", "E2E_ROLLOUT_TIMEOUT", "IMAGE_TAG", "KIND_CLUSTER_NAME", "E2E_PRUNE_KEEP", "DISK_REPORT_FORMAT", "E2E_DISK_BUDGET", "E2E_WORKERS", "E2E_BUILD_CACHE_MAX"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s:\n%v", want, err)
 		}

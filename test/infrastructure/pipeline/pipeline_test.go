@@ -23,6 +23,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
@@ -222,11 +223,11 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 	}
 }
 
-// What the builds pulled and left is recorded, and a scoped prune removes exactly that: the
-// intermediate images, and the pulled bases by name (an older name of the same image stays).
-func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
+// repoWithCacheMount is a repository whose service alpha keeps Go's build cache in a cache mount,
+// as the services' own Dockerfiles do.
+func repoWithCacheMount(t *testing.T) string {
+	t.Helper()
 	root := enginetest.Repo(t, "alpha")
-	// A Dockerfile with Go's caches as cache mounts, as the services' own.
 	dockerfile := filepath.Join(root, "services", "alpha", "Dockerfile")
 	data, err := os.ReadFile(dockerfile)
 	if err != nil {
@@ -239,10 +240,19 @@ func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 	if err := os.WriteFile(dockerfile, []byte(withMount), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eng := &enginetest.Engine{Pulls: []string{"debian:bookworm"}, Intermediates: 2}
+	return root
+}
+
+// What the builds pulled and left is recorded, and a scoped prune removes exactly that: the
+// intermediate images, and the pulled bases by name (an older name of the same image stays).
+func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
+	root := repoWithCacheMount(t)
+	eng := &enginetest.Engine{Pulls: []string{"debian:bookworm"}, Intermediates: 2,
+		CacheMounts: []engine.CacheMount{{ID: "kindling-go-build", Target: "/root/.cache/go-build"}}, CompileCacheBytes: 100}
 	present := eng.AddImage("golang:1.26-bookworm", nil)
 	ctx := context.Background()
 	r, out := newTestRun(t, root, eng)
+	r.cfg.BuildCacheMax = 0 // as on CI
 	built := buildFor(t, r)
 	if got := eng.Pulled(); !slices.Equal(got, []string{"debian:bookworm"}) {
 		t.Errorf("pulled %v, want only the missing base", got)
@@ -269,8 +279,62 @@ func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 	if r.st.Leftovers != nil {
 		t.Errorf("leftovers still recorded after prune: %+v", r.st.Leftovers)
 	}
-	if !slices.Equal(eng.RemovedCacheMounts, []string{"kindling-go-build"}) {
-		t.Errorf("prune removed the cache mounts %v, want the builds' kindling-go-build", eng.RemovedCacheMounts)
+	if !slices.Equal(eng.RemovedCacheMounts, []string{"kindling-go-build"}) || !strings.Contains(out.String(), "E2E_BUILD_CACHE_MAX=0") {
+		t.Errorf("prune removed the cache mounts %v, want the builds' kindling-go-build, saying why:\n%s", eng.RemovedCacheMounts, out)
+	}
+}
+
+// The scoped prune keeps the builds' compile caches for the next build within
+// E2E_BUILD_CACHE_MAX and when the disk budget has room for the cluster beside them; else it
+// removes them and says why.
+func TestScopedPruneKeepsCompileCachesWithinTheirBound(t *testing.T) {
+	const gib = 1 << 30
+	for _, tc := range []struct {
+		name       string
+		max, bytes int64
+		budget     budget.Budget
+		keep       bool
+		wantInLog  string
+	}{
+		{"within the bound", 4 * gib, 1 * gib, budget.Budget{Off: true}, true, "kept the builds' compile caches for the next build: kindling-go-build (/var/tmp/buildah-cache/kindling-go-build), 1.0 GiB (E2E_BUILD_CACHE_MAX=4.0 GiB)"},
+		{"over the bound", 1 * gib, 2 * gib, budget.Budget{Off: true}, false, "removed the builds' compile caches kindling-go-build (/var/tmp/buildah-cache/kindling-go-build) (2.0 GiB): more than E2E_BUILD_CACHE_MAX=1.0 GiB"},
+		{"the budget needs the room", 4 * gib, 1 * gib, budget.Budget{Bytes: 1 << 20}, false, "the cluster and the load need the room (disk budget:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := repoWithCacheMount(t)
+			eng := &enginetest.Engine{CacheMounts: []engine.CacheMount{{ID: "kindling-go-build", Target: "/root/.cache/go-build"}}, CompileCacheBytes: tc.bytes}
+			r, out := newTestRun(t, root, eng)
+			r.cfg.BuildCacheMax, r.cfg.DiskBudget = tc.max, tc.budget
+			built := buildFor(t, r)
+			if built.Leftovers == nil || len(built.Leftovers.CompileCaches) != 1 {
+				t.Fatalf("leftovers %+v: want the build's cache mount", built.Leftovers)
+			}
+			if _, err := r.Prune(context.Background(), Exported{Built: built, Images: built.Images, Archive: state.Archive{Path: "/verified.tar"}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := eng.HasCompileCache("kindling-go-build"); got != tc.keep {
+				t.Errorf("compile cache there after prune: %v, want %v\n%s", got, tc.keep, out)
+			}
+			if !strings.Contains(out.String(), tc.wantInLog) {
+				t.Errorf("the log lacks %q:\n%s", tc.wantInLog, out)
+			}
+			st, _ := state.Read(statePath(r.cfg))
+			if kept := st.Pruned.KeptCaches; (kept != nil) != tc.keep || (kept != nil && kept.Bytes != tc.bytes) {
+				t.Errorf("state records kept caches %+v, want kept=%v of %d bytes", kept, tc.keep, tc.bytes)
+			}
+		})
+	}
+}
+
+// A state file of the previous release recorded cache mounts by id: read, they are compile caches.
+func TestStateOfThePreviousReleaseKeepsItsCacheMounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, []byte(`{"version":2,"leftovers":{"cacheMounts":["kindling-go-mod"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Read(path)
+	if err != nil || st.Leftovers == nil || !slices.Equal(st.Leftovers.CompileCaches, []state.CacheMount{{ID: "kindling-go-mod"}}) {
+		t.Fatalf("read %+v, %v", st.Leftovers, err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
@@ -90,11 +91,26 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 	objects, objErr := eng.StoreObjects(ctx, victimIDs)
 	var reclaimed int64
 	var removed []string
+	var kept *state.KeptCaches
 	switch r.cfg.Prune {
 	case PruneAggressive:
 		log("aggressive: removing every image, stopped container, unused volume and build cache %s can reclaim (keeping %v)", eng.Name(), r.cfg.PruneKeep)
 		if reclaimed, err = eng.PruneAll(ctx, r.pruneKeep(e.Registry)); err != nil {
 			return err
+		}
+		// buildah keeps cache mounts outside what an image prune removes.
+		if l := e.Built.Leftovers; l != nil {
+			var mounts []engine.CacheMount
+			for _, m := range l.CompileCaches {
+				mounts = append(mounts, engine.CacheMount(m))
+			}
+			if caches, err := eng.CompileCaches(ctx, mounts, nil); err == nil && len(caches) > 0 {
+				n, err := eng.RemoveCompileCaches(ctx, caches)
+				if err != nil {
+					log("kept some compile caches of the builds: %v", err)
+				}
+				reclaimed += n
+			}
 		}
 	default:
 		removed = victimIDs
@@ -108,7 +124,9 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 			return err
 		}
 		log("scoped: removed %d images of run %s and the dangling images", len(removed), e.Built.RunID)
-		n += r.removeLeftovers(ctx, eng, e.Built.Leftovers, log)
+		removedCache, k := r.removeLeftovers(ctx, eng, e.Built.Leftovers, log)
+		n += removedCache
+		kept = k
 		// rmi prints no size: what the engine's own accounting (system df) lost is what it
 		// reclaimed, or what BuildKit said it freed where system df does not count that (the
 		// containerd store).
@@ -129,7 +147,7 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 			st.Leftovers = nil
 		}
 		st.Pruned = &state.Prune{Mode: r.cfg.Prune, RemovedIDs: removed, EngineReclaimed: reclaimed, FilesystemGained: gained,
-			At: time.Now().UTC(), Residue: residue}
+			At: time.Now().UTC(), Residue: residue, KeptCaches: kept}
 	})
 }
 
@@ -163,32 +181,31 @@ func (r *Run) checkResidue(ctx context.Context, eng engine.Engine, gone engine.S
 
 // removeLeftovers removes what the suite's builds pulled and left: intermediate images first
 // (they build on the bases), then the pulled bases by name, so a base that was already there
-// under another name keeps that name. What another build still uses stays, and is reported. It
-// returns the bytes BuildKit reports it reclaimed of the build cache.
-func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.Leftovers, log func(string, ...any)) int64 {
+// under another name keeps that name. What another build still uses stays, and is reported.
+// The builds' compile caches stay within E2E_BUILD_CACHE_MAX (settleCompileCaches). It returns
+// the bytes of build cache removed and the compile caches kept.
+func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.Leftovers, log func(string, ...any)) (int64, *state.KeptCaches) {
 	if l == nil {
-		return 0
+		return 0, nil
 	}
 	if err := eng.Remove(ctx, l.Intermediate); err != nil {
 		log("kept some intermediate images: %v", err)
 	} else if len(l.Intermediate) > 0 {
 		log("removed %d intermediate images of the builds", len(l.Intermediate))
 	}
+	// Go's module and build caches first: a BuildKit record kept for the next build is not
+	// removed with the other records below.
+	kept, keptRecords, cacheBytes := r.settleCompileCaches(ctx, eng, l, log)
 	// BuildKit's records of this run's builds: the ones that appeared while they ran. Records
 	// that were there before (cache hits, other runs' builds) stay.
-	cacheBytes, err := eng.RemoveBuildCache(ctx, l.BuildCache)
+	records := slices.DeleteFunc(slices.Clone(l.BuildCache), func(id string) bool { return slices.Contains(keptRecords, id) })
+	n, err := eng.RemoveBuildCache(ctx, records)
 	if err != nil {
 		log("kept some build cache of the builds: %v", err)
-	} else if len(l.BuildCache) > 0 {
-		log("removed the %d BuildKit cache records of the builds (%s)", len(l.BuildCache), disk.HumanSize(cacheBytes))
+	} else if len(records) > 0 {
+		log("removed the %d BuildKit cache records of the builds (%s)", len(records), disk.HumanSize(n))
 	}
-	// Go's module and build caches of the builds, where buildah keeps them outside any image.
-	if n, err := eng.RemoveCacheMounts(ctx, l.CacheMounts); err != nil {
-		log("kept some cache mounts of the builds: %v", err)
-	} else if n > 0 {
-		log("removed the builds' cache mounts %s (%s)", strings.Join(l.CacheMounts, ", "), disk.HumanSize(n))
-		cacheBytes += n
-	}
+	cacheBytes += n
 	var refs []string
 	for _, b := range l.Pulled {
 		// Only if the name still means what the build pulled.
@@ -204,7 +221,75 @@ func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.L
 	if err := r.record(func(st *state.Suite) { st.Leftovers = nil }); err != nil {
 		log("%v", err)
 	}
-	return cacheBytes
+	return cacheBytes, kept
+}
+
+// settleCompileCaches keeps the builds' compile caches (their cache mounts) for the next build
+// when they fit E2E_BUILD_CACHE_MAX and the disk budget has room for the cluster and the load
+// beside them, and removes them otherwise. It returns what it kept, the BuildKit records among
+// that, and the bytes it removed.
+func (r *Run) settleCompileCaches(ctx context.Context, eng engine.Engine, l *state.Leftovers, log func(string, ...any)) (*state.KeptCaches, []string, int64) {
+	var mounts []engine.CacheMount
+	for _, m := range l.CompileCaches {
+		mounts = append(mounts, engine.CacheMount(m))
+	}
+	caches, err := eng.CompileCaches(ctx, mounts, l.BuildCache)
+	if err != nil {
+		log("could not find the builds' compile caches, so they stay: %v", err)
+		return nil, nil, 0
+	}
+	if len(caches) == 0 {
+		return nil, nil, 0
+	}
+	var total int64
+	var where, records []string
+	for _, c := range caches {
+		total += c.Bytes
+		where = append(where, c.Mount.ID+" ("+c.Where()+")")
+		if c.Record != "" {
+			records = append(records, c.Record)
+		}
+	}
+	why := ""
+	switch limit := r.cfg.BuildCacheMax; {
+	case total > limit && limit == 0:
+		why = "E2E_BUILD_CACHE_MAX=0"
+	case total > limit:
+		why = "more than E2E_BUILD_CACHE_MAX=" + disk.HumanSize(limit)
+	default:
+		if short := r.nodesShortfalls(ctx); len(short) > 0 {
+			why = "the cluster and the load need the room (disk budget: " + strings.Join(short, "; ") + ")"
+		}
+	}
+	if why == "" {
+		log("kept the builds' compile caches for the next build: %s, %s (E2E_BUILD_CACHE_MAX=%s)",
+			strings.Join(where, ", "), disk.HumanSize(total), disk.HumanSize(r.cfg.BuildCacheMax))
+		return &state.KeptCaches{Where: where, Bytes: total, Max: r.cfg.BuildCacheMax}, records, 0
+	}
+	n, err := eng.RemoveCompileCaches(ctx, caches)
+	if err != nil {
+		log("kept some compile caches of the builds: %v", err)
+	}
+	log("removed the builds' compile caches %s (%s): %s", strings.Join(where, ", "), disk.HumanSize(max(n, total)), why)
+	return nil, nil, n
+}
+
+// nodesShortfalls says where the disk budget lacks room for what the cluster and the load are
+// predicted to need.
+func (r *Run) nodesShortfalls(ctx context.Context) []string {
+	if r.cfg.DiskBudget.Off {
+		return nil
+	}
+	var needs []budget.Need
+	for _, phase := range []string{"cluster", "load"} {
+		n, _ := budget.Predict(phase, r.facts(), r.budgetPlaces())
+		needs = append(needs, n...)
+	}
+	short, err := r.checker().Shortfalls(ctx, "prune", needs)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return short
 }
 
 // graphRootUsed measures the used bytes of the filesystem that holds the engine's images.

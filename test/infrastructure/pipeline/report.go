@@ -24,6 +24,8 @@ type DiskView struct {
 	Plan   []disk.PlanStep
 	// Residue is what the engine kept of the pruned images; nil when nothing.
 	Residue *disk.Residue
+	// KeptCaches are the compile caches the prune kept for the next build; nil when none.
+	KeptCaches *disk.KeptCaches
 }
 
 // DiskView learns the places that hold the run's bytes — the engine's graph root, the recorded
@@ -62,6 +64,9 @@ func (r *Run) DiskView(ctx context.Context, notes io.Writer) DiskView {
 			res.Reclaim = append(res.Reclaim, strings.Join(argv, " "))
 		}
 		v.Residue = res
+	}
+	if p := r.st.Pruned; p != nil && p.KeptCaches != nil {
+		v.KeptCaches = &disk.KeptCaches{Suite: r.cfg.Suite.Name, Where: p.KeptCaches.Where, Bytes: p.KeptCaches.Bytes, Max: p.KeptCaches.Max}
 	}
 	return v
 }

@@ -46,8 +46,17 @@ type Leftovers struct {
 	Intermediate []string `json:"intermediate,omitempty"`
 	// BuildCache are the BuildKit build cache records the builds added (see build.Built).
 	BuildCache []string `json:"buildCache,omitempty"`
-	// CacheMounts are the ids of the cache mounts the builds used (see build.Built).
+	// CompileCaches are the cache mounts the builds used (see build.Built).
+	CompileCaches []CacheMount `json:"compileCaches,omitempty"`
+	// CacheMounts are the ids a state file of an earlier release recorded; Read moves them to
+	// CompileCaches.
 	CacheMounts []string `json:"cacheMounts,omitempty"`
+}
+
+// CacheMount is a Dockerfile's cache mount: its id and target.
+type CacheMount struct {
+	ID     string `json:"id"`
+	Target string `json:"target,omitempty"`
 }
 
 // Footprint is what a run's pulls and builds added to the filesystem holding the engine's
@@ -83,6 +92,16 @@ type Prune struct {
 	At               time.Time `json:"at"`
 	// Residue is what the containerd store kept of the removed images although nothing uses it.
 	Residue *Residue `json:"residue,omitempty"`
+	// KeptCaches are the builds' compile caches the prune kept for the next build.
+	KeptCaches *KeptCaches `json:"keptCaches,omitempty"`
+}
+
+// KeptCaches are compile caches kept for the next build, where they are, their bytes, and the
+// bound they were kept under (E2E_BUILD_CACHE_MAX).
+type KeptCaches struct {
+	Where []string `json:"where"`
+	Bytes int64    `json:"bytes"`
+	Max   int64    `json:"max"`
 }
 
 // Residue is what an engine left behind after a delete: blobs and snapshots by digest or key
@@ -149,6 +168,12 @@ func Read(path string) (Suite, error) {
 	}
 	if s.Version != Version {
 		return Suite{}, nil
+	}
+	if l := s.Leftovers; l != nil {
+		for _, id := range l.CacheMounts {
+			l.CompileCaches = append(l.CompileCaches, CacheMount{ID: id})
+		}
+		l.CacheMounts = nil
 	}
 	return s, nil
 }

@@ -35,7 +35,11 @@ type Engine struct {
 	CacheRecords int
 	// Builder is Info's Builder.
 	Builder string
-	// RemovedCacheMounts are the cache mount ids RemoveCacheMounts was given.
+	// CacheMounts are the cache mounts every Build leaves a cache of, CompileCacheBytes each
+	// (the fake reads no Dockerfile).
+	CacheMounts       []engine.CacheMount
+	CompileCacheBytes int64
+	// RemovedCacheMounts are the ids of the compile caches RemoveCompileCaches removed.
 	RemovedCacheMounts []string
 	// Objects is what StoreObjects returns; Leaked what StoreResidue returns.
 	Objects engine.StoreObjects
@@ -45,6 +49,7 @@ type Engine struct {
 	images      map[string]engine.Image // by ref
 	untagged    []string                // IDs of intermediate images
 	cache       []engine.CacheRecord
+	compile     []engine.CompileCache
 	pulls       []string
 	pushes      []string
 	builds      []engine.BuildSpec
@@ -136,6 +141,11 @@ func (e *Engine) Build(ctx context.Context, spec engine.BuildSpec) error {
 	}
 	for range e.CacheRecords {
 		e.cache = append(e.cache, engine.CacheRecord{ID: fmt.Sprintf("cache%d", len(e.cache)), Size: 100, Type: "regular"})
+	}
+	for _, m := range e.CacheMounts {
+		if !slices.ContainsFunc(e.compile, func(c engine.CompileCache) bool { return c.Mount == m }) {
+			e.compile = append(e.compile, engine.CompileCache{Mount: m, Dir: "/var/tmp/buildah-cache/" + m.ID, Bytes: e.CompileCacheBytes})
+		}
 	}
 	e.addLocked(spec.Ref, spec.Labels)
 	return nil
@@ -272,12 +282,39 @@ func (e *Engine) StoreObjects(ctx context.Context, ids []string) (engine.StoreOb
 	return e.Objects, nil
 }
 
-// RemoveCacheMounts records the ids it was asked to remove.
-func (e *Engine) RemoveCacheMounts(ctx context.Context, ids []string) (int64, error) {
+// CompileCaches returns the caches of these mounts that builds left.
+func (e *Engine) CompileCaches(ctx context.Context, mounts []engine.CacheMount, appeared []string) ([]engine.CompileCache, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.RemovedCacheMounts = append(e.RemovedCacheMounts, ids...)
-	return 0, nil
+	var out []engine.CompileCache
+	for _, c := range e.compile {
+		if slices.Contains(mounts, c.Mount) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// RemoveCompileCaches removes them and records their ids.
+func (e *Engine) RemoveCompileCaches(ctx context.Context, caches []engine.CompileCache) (int64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n int64
+	for _, c := range caches {
+		if i := slices.Index(e.compile, c); i >= 0 {
+			e.compile = slices.Delete(e.compile, i, i+1)
+			e.RemovedCacheMounts = append(e.RemovedCacheMounts, c.Mount.ID)
+			n += c.Bytes
+		}
+	}
+	return n, nil
+}
+
+// HasCompileCache reports whether a cache of the mount with this id is there.
+func (e *Engine) HasCompileCache(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.ContainsFunc(e.compile, func(c engine.CompileCache) bool { return c.Mount.ID == id })
 }
 
 // StoreResidue returns Leaked.
