@@ -326,6 +326,22 @@ func TestScopedPruneKeepsCompileCachesWithinTheirBound(t *testing.T) {
 	}
 }
 
+// The aggressive prune removes the compile caches whatever the bound: buildah's directories are
+// outside what an image prune removes.
+func TestAggressivePruneRemovesCompileCaches(t *testing.T) {
+	root := repoWithCacheMount(t)
+	eng := &enginetest.Engine{CacheMounts: []engine.CacheMount{{ID: "kindling-go-build", Target: "/root/.cache/go-build"}}, CompileCacheBytes: 100}
+	r, out := newTestRun(t, root, eng)
+	r.cfg.Prune, r.cfg.BuildCacheMax = PruneAggressive, 1<<30
+	built := buildFor(t, r)
+	if _, err := r.Prune(context.Background(), Exported{Built: built, Images: built.Images, Archive: state.Archive{Path: "/verified.tar"}}); err != nil {
+		t.Fatal(err)
+	}
+	if eng.HasCompileCache("kindling-go-build") {
+		t.Errorf("the aggressive prune kept the compile cache:\n%s", out)
+	}
+}
+
 // A state file of the previous release recorded cache mounts by id: read, they are compile caches.
 func TestStateOfThePreviousReleaseKeepsItsCacheMounts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")

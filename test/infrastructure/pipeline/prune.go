@@ -100,15 +100,12 @@ func (r *Run) prune(ctx context.Context, e Exported) error {
 		}
 		// buildah keeps cache mounts outside what an image prune removes.
 		if l := e.Built.Leftovers; l != nil {
-			var mounts []engine.CacheMount
-			for _, m := range l.CompileCaches {
-				mounts = append(mounts, engine.CacheMount(m))
-			}
-			if caches, err := eng.CompileCaches(ctx, mounts, nil); err == nil && len(caches) > 0 {
+			if caches, err := eng.CompileCaches(ctx, cacheMounts(l), nil); err == nil && len(caches) > 0 {
 				n, err := eng.RemoveCompileCaches(ctx, caches)
 				if err != nil {
 					log("kept some compile caches of the builds: %v", err)
 				}
+				log("removed the builds' compile caches (%s)", disk.HumanSize(n))
 				reclaimed += n
 			}
 		}
@@ -229,11 +226,7 @@ func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.L
 // beside them, and removes them otherwise. It returns what it kept, the BuildKit records among
 // that, and the bytes it removed.
 func (r *Run) settleCompileCaches(ctx context.Context, eng engine.Engine, l *state.Leftovers, log func(string, ...any)) (*state.KeptCaches, []string, int64) {
-	var mounts []engine.CacheMount
-	for _, m := range l.CompileCaches {
-		mounts = append(mounts, engine.CacheMount(m))
-	}
-	caches, err := eng.CompileCaches(ctx, mounts, l.BuildCache)
+	caches, err := eng.CompileCaches(ctx, cacheMounts(l), l.BuildCache)
 	if err != nil {
 		log("could not find the builds' compile caches, so they stay: %v", err)
 		return nil, nil, 0
@@ -272,6 +265,15 @@ func (r *Run) settleCompileCaches(ctx context.Context, eng engine.Engine, l *sta
 	}
 	log("removed the builds' compile caches %s (%s): %s", strings.Join(where, ", "), disk.HumanSize(max(n, total)), why)
 	return nil, nil, n
+}
+
+// cacheMounts are the cache mounts the builds recorded in l.
+func cacheMounts(l *state.Leftovers) []engine.CacheMount {
+	var mounts []engine.CacheMount
+	for _, m := range l.CompileCaches {
+		mounts = append(mounts, engine.CacheMount(m))
+	}
+	return mounts
 }
 
 // nodesShortfalls says where the disk budget lacks room for what the cluster and the load are
