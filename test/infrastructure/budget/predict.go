@@ -20,7 +20,7 @@ const (
 // Facts are what the predictions rest on: measured by earlier runs of the suite (kept in its run
 // dir) or known from this run's products. Zero means unknown.
 type Facts struct {
-	BuildBytes   uint64  `json:"buildBytes,omitempty"`   // what the suite's builds added to the engine's filesystem
+	BuildBytes   uint64  `json:"buildBytes,omitempty"`   // how far the suite's builds raised the engine's filesystem (peak)
 	ImageBytes   uint64  `json:"imageBytes,omitempty"`   // the suite's images as the engine sizes them (shared layers counted per image)
 	ArchiveBytes uint64  `json:"archiveBytes,omitempty"` // the suite's archive
 	NodeBytes    uint64  `json:"nodeBytes,omitempty"`    // what creating one node added
@@ -57,7 +57,7 @@ func Predict(phase string, f Facts, p Places) ([]Need, string) {
 		if f.BuildBytes == 0 {
 			return nil, "unknown until the suite was built once"
 		}
-		return []Need{{Place: p.Engine, Bytes: f.BuildBytes, Why: "what the last builds added (pulled bases, build cache, images) " + size(f.BuildBytes)}}, ""
+		return []Need{{Place: p.Engine, Bytes: f.BuildBytes, Why: "the last cold builds' peak (pulled bases, build cache, images) " + size(f.BuildBytes)}}, ""
 	case "export":
 		if archiveBytes == 0 {
 			return nil, "unknown until the images are built"

@@ -107,26 +107,32 @@ func (r *Run) startSnapshot() disk.Snapshot {
 
 // learnFromCheckpoint keeps what a cluster create or a load measured on the nodes' filesystem.
 func (r *Run) learnFromCheckpoint(phase string, cp disk.Checkpoint, archiveBytes uint64, nodes int) {
-	nodesPlace := r.budgetPlaces().Nodes
-	for _, c := range cp.Filesystems {
-		if c.New || !holds(c.Filesystem, nodesPlace) || nodes == 0 {
-			continue
-		}
-		before := uint64(int64(c.Used) - c.Delta)
-		grown := int64(c.Peak) - int64(before)
-		if grown <= 0 {
-			return
-		}
-		switch phase {
-		case "cluster":
-			r.learn(func(f *budget.Facts) { f.NodeBytes = uint64(grown) / uint64(nodes) })
-		case "load":
-			if archiveBytes > 0 {
-				r.learn(func(f *budget.Facts) { f.LoadFactor = float64(grown) / float64(nodes) / float64(archiveBytes) })
-			}
-		}
+	grown, ok := growth(cp, r.budgetPlaces().Nodes)
+	if !ok || nodes == 0 {
 		return
 	}
+	switch phase {
+	case "cluster":
+		r.learn(func(f *budget.Facts) { f.NodeBytes = grown / uint64(nodes) })
+	case "load":
+		if archiveBytes > 0 {
+			r.learn(func(f *budget.Facts) { f.LoadFactor = float64(grown) / float64(nodes) / float64(archiveBytes) })
+		}
+	}
+}
+
+// growth is how far the filesystem holding place rose above its use at the phase's start (its
+// peak during the phase); false when it did not rise or is not among the checkpoint's.
+func growth(cp disk.Checkpoint, place disk.Place) (uint64, bool) {
+	for _, c := range cp.Filesystems {
+		if c.New || !holds(c.Filesystem, place) {
+			continue
+		}
+		before := int64(c.Used) - c.Delta
+		grown := int64(c.Peak) - before
+		return uint64(max(grown, 0)), grown > 0
+	}
+	return 0, false
 }
 
 // holds reports whether place p is one of the filesystem's places.

@@ -10,6 +10,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -77,7 +78,12 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	if err := r.fits(ctx, "build", r.facts()); err != nil {
 		return Built{}, err
 	}
+	warm := r.compileCachesThere(ctx, eng, planned)
 	built, err := build.Images(ctx, opts, planned)
+	if f := built.Footprint; err == nil && f.Measured {
+		left := max(0, f.PulledBases+f.BuildCache+f.SuiteImages)
+		r.learnAfterPhase("build", func(cp disk.Checkpoint) { r.learnBuild(cp, uint64(left), warm) })
+	}
 	if err != nil {
 		r.record(func(st *state.Suite) { r.recordLeftovers(st, built, log) })
 		return Built{}, r.suiteError(err)
@@ -98,6 +104,35 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	return b, err
 }
 
+// compileCachesThere reports whether compile caches of the planned builds' cache mounts are
+// there before they run (kept by an earlier run): the builds are then warm.
+func (r *Run) compileCachesThere(ctx context.Context, eng engine.Engine, planned []build.Planned) bool {
+	var mounts []engine.CacheMount
+	for _, p := range planned {
+		mounts = append(mounts, p.CacheMounts...)
+	}
+	caches, err := eng.CompileCaches(ctx, mounts, nil)
+	return err == nil && len(caches) > 0
+}
+
+// learnBuild keeps what the builds need on the image store's filesystem: the larger of what
+// they left and how far it rose above the phase's start (the peak: stages, layer cache and
+// compile caches come and go within the build). Warm compile caches make a build need less
+// than a cold one; a warm build does not lower what the last cold one taught.
+func (r *Run) learnBuild(cp disk.Checkpoint, left uint64, warm bool) {
+	need := left
+	// With E2E_OVERLAP the cluster grows the same filesystem during the build.
+	if grown, ok := growth(cp, r.budgetPlaces().Engine); ok && !r.cfg.Overlap {
+		need = max(need, grown)
+	}
+	r.learn(func(f *budget.Facts) {
+		if warm {
+			need = max(need, f.BuildBytes)
+		}
+		f.BuildBytes = need
+	})
+}
+
 func copyLeftovers(l *state.Leftovers) *state.Leftovers {
 	if l == nil {
 		return nil
@@ -114,9 +149,6 @@ func (r *Run) recordLeftovers(st *state.Suite, b build.Built, log func(string, .
 		r.mu.Lock()
 		r.footprint = st.Footprint
 		r.mu.Unlock()
-		if grown := f.PulledBases + f.BuildCache + f.SuiteImages; grown > 0 {
-			r.learn(func(facts *budget.Facts) { facts.BuildBytes = uint64(grown) })
-		}
 		log("the builds added %s to the filesystem of %s: pulled bases %s, build cache %s (%s), suite images %s (their own layers)",
 			disk.HumanSize(f.PulledBases+f.BuildCache+f.SuiteImages), r.graphRootName(), disk.HumanSize(f.PulledBases),
 			disk.HumanSize(f.BuildCache), cacheKind(b), disk.HumanSize(f.SuiteImages))

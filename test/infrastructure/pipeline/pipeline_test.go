@@ -562,3 +562,34 @@ func TestGitHubActionsGroupsAndAnnotations(t *testing.T) {
 		}
 	}
 }
+
+// The build's need is learned from its peak, not from what it left; a warm build (compile
+// caches kept by an earlier run) does not lower what a cold one taught.
+func TestBuildNeedIsLearnedFromThePeak(t *testing.T) {
+	r, _ := newTestRun(t, t.TempDir(), &enginetest.Engine{})
+	store := r.budgetPlaces().Engine
+	const mib = 1 << 20
+	cp := func(startUsed, peak, used uint64) disk.Checkpoint {
+		return disk.Checkpoint{Name: "IMAGES_BUILT", Filesystems: []disk.Change{{
+			Filesystem: disk.Filesystem{Mountpoint: "/", Used: used, Places: []string{store.Name + " (" + store.Path + ")"}},
+			Delta:      int64(used) - int64(startUsed), Peak: peak}}}
+	}
+	learned := func() uint64 { return budget.ReadFacts(r.factsPath()).BuildBytes }
+
+	r.learnBuild(cp(1000*mib, 4000*mib, 1500*mib), 500*mib, false) // cold: rose 3000, left 500
+	if got := learned(); got != 3000*mib {
+		t.Fatalf("cold build learned %d MiB, want its peak, 3000", got/mib)
+	}
+	r.learnBuild(cp(1000*mib, 1100*mib, 1050*mib), 50*mib, true) // warm: rose 100
+	if got := learned(); got != 3000*mib {
+		t.Errorf("a warm build lowered the need to %d MiB, want 3000 kept", got/mib)
+	}
+	r.learnBuild(cp(1000*mib, 3200*mib, 1400*mib), 400*mib, false) // cold again: its peak
+	if got := learned(); got != 2200*mib {
+		t.Errorf("a cold build learned %d MiB, want its own peak, 2200", got/mib)
+	}
+	r.learnBuild(cp(1000*mib, 1000*mib, 1000*mib), 700*mib, false) // no rise seen: what it left
+	if got := learned(); got != 700*mib {
+		t.Errorf("learned %d MiB, want what the build left, 700", got/mib)
+	}
+}
