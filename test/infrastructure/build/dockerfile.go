@@ -2,6 +2,7 @@ package build
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -53,16 +54,6 @@ func ParseDockerfile(path, target string, args map[string]string) (Dockerfile, e
 		return Dockerfile{}, fmt.Errorf("%s: no FROM instruction", path)
 	}
 	var df Dockerfile
-	for _, node := range ast.AST.Children {
-		if strings.EqualFold(node.Value, "run") && slices.ContainsFunc(node.Flags, func(f string) bool { return strings.HasPrefix(f, "--mount") }) {
-			df.Mounts = append(df.Mounts, node.StartLine)
-			for _, f := range node.Flags {
-				if m, ok := cacheMount(f); ok && !slices.Contains(df.CacheMounts, m) {
-					df.CacheMounts = append(df.CacheMounts, m)
-				}
-			}
-		}
-	}
 	last := len(stages) - 1
 	for i, s := range stages {
 		df.Stages = append(df.Stages, s.Name)
@@ -85,6 +76,32 @@ func ParseDockerfile(path, target string, args map[string]string) (Dockerfile, e
 		}
 	}
 	lex := shell.NewLex(ast.EscapeToken)
+	expand := func(word string) (string, error) {
+		out, _, err := lex.ProcessWord(word, envGetter(env))
+		return out, err
+	}
+	for _, s := range stages {
+		for _, cmd := range s.Commands {
+			run, ok := cmd.(*instructions.RunCommand)
+			if !ok || len(instructions.GetMounts(run)) == 0 {
+				continue
+			}
+			if err := run.Expand(expand); err != nil {
+				return Dockerfile{}, fmt.Errorf("%s%s: RUN --mount: %v", path, lineOf(parser.WithLocation(err, run.Location())), err)
+			}
+			df.Mounts = append(df.Mounts, run.Location()[0].Start.Line)
+			for _, m := range instructions.GetMounts(run) {
+				if m.Type != instructions.MountTypeCache {
+					continue
+				}
+				// BuildKit and buildah name a cache without an id by its target.
+				c := engine.CacheMount{ID: cmp.Or(m.CacheID, m.Target), Target: m.Target}
+				if !slices.Contains(df.CacheMounts, c) {
+					df.CacheMounts = append(df.CacheMounts, c)
+				}
+			}
+		}
+	}
 	named := map[string]string{} // stage name → the image it starts from
 	for i, s := range stages[:last+1] {
 		base, _, err := lex.ProcessWord(s.BaseName, envGetter(env))
@@ -143,32 +160,4 @@ func (e envGetter) Keys() []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// cacheMount reads a --mount=type=cache flag: its id (its target when it names none) and target.
-func cacheMount(flag string) (engine.CacheMount, bool) {
-	spec, ok := strings.CutPrefix(flag, "--mount=")
-	if !ok {
-		return engine.CacheMount{}, false
-	}
-	fields := map[string]string{}
-	for _, kv := range strings.Split(spec, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		fields[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
-	}
-	if fields["type"] != "cache" {
-		return engine.CacheMount{}, false
-	}
-	target := fields["target"]
-	if target == "" {
-		target = fields["dst"]
-	}
-	if target == "" {
-		target = fields["destination"]
-	}
-	id := fields["id"]
-	if id == "" {
-		id = target
-	}
-	return engine.CacheMount{ID: id, Target: target}, id != ""
 }

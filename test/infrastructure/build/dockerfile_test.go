@@ -94,13 +94,15 @@ func TestParseDockerfileErrors(t *testing.T) {
 }
 
 func TestParseDockerfileFindsRunMounts(t *testing.T) {
-	path := writeDockerfile(t, `FROM golang:1.26-bookworm AS builder
+	path := writeDockerfile(t, `ARG CACHE=go
+FROM golang:1.26-bookworm AS builder
 RUN go version
-RUN --mount=type=cache,target=/go/pkg/mod,id=gomod \
+RUN --mount=type=cache,target=/go/pkg/mod,id=${CACHE}mod \
     --mount=type=cache,target=/root/.cache/go-build \
     --mount=type=bind,source=.,target=/src \
     go mod download
 RUN --network=none true
+RUN --mount=type=cache,dst=/tmp/x,id=x true
 FROM scratch
 COPY --from=builder /x /x
 `)
@@ -108,11 +110,13 @@ COPY --from=builder /x /x
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(df.Mounts, []int{3}) {
-		t.Errorf("mounts on lines %v, want [3]", df.Mounts)
+	if !slices.Equal(df.Mounts, []int{4, 9}) {
+		t.Errorf("mounts on lines %v, want [4 9]", df.Mounts)
 	}
-	// Cache mounts by id, or by target without one; a bind mount is no cache.
-	if want := []engine.CacheMount{{ID: "gomod", Target: "/go/pkg/mod"}, {ID: "/root/.cache/go-build", Target: "/root/.cache/go-build"}}; !slices.Equal(df.CacheMounts, want) {
+	// Cache mounts by id (build args expanded; target, dst or destination), or by target
+	// without one; a bind mount is no cache.
+	if want := []engine.CacheMount{{ID: "gomod", Target: "/go/pkg/mod"}, {ID: "/root/.cache/go-build", Target: "/root/.cache/go-build"},
+		{ID: "x", Target: "/tmp/x"}}; !slices.Equal(df.CacheMounts, want) {
 		t.Errorf("cache mounts %+v, want %+v", df.CacheMounts, want)
 	}
 }
