@@ -32,3 +32,21 @@ func (Bench) Disk(ctx context.Context) error {
 	}
 	return bench.Main(ctx, cfg, os.Stdout, os.Stderr)
 }
+
+// Build measures the suite's image builds (BENCH_SUITE, default aianalysis) against the host's
+// cold go build of the same services, measured in the same run: variants independent (the
+// Dockerfiles of the release before cache mounts, every build at once), cache-mounts (today's
+// Dockerfiles, every build at once) and planned (as the product builds them), each cold (no
+// compile caches, no bases), warm (second run, nothing changed, after the scoped prune) and after
+// a one-file change. One table: time, peak above the start, bytes left behind, ratio to the floor.
+//
+// Environment: BENCH_VARIANTS, BENCH_STATES (comma-separated; default all), BENCH_FORMAT,
+// CONTAINER_ENGINE, GITHUB_STEP_SUMMARY. The suite's bases and its compile caches are removed
+// for the cold builds; the bases that were there are pulled back at the end.
+func (Bench) Build(ctx context.Context) error {
+	cfg, err := bench.BuildConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	return bench.BuildMain(ctx, cfg, os.Stdout, os.Stderr)
+}

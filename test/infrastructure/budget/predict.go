@@ -26,6 +26,8 @@ type Facts struct {
 	NodeBytes    uint64  `json:"nodeBytes,omitempty"`    // what creating one node added
 	LoadFactor   float64 `json:"loadFactor,omitempty"`   // a node's peak growth during a load, per archive byte
 	Nodes        int     `json:"nodes,omitempty"`
+	// BuildSeconds is how long each service's image build took last time, by service.
+	BuildSeconds map[string]float64 `json:"buildSeconds,omitempty"`
 }
 
 // Places are where a run writes: the engine's storage (builds; and the nodes' storage until the

@@ -97,6 +97,12 @@ type Options struct {
 	Used func(context.Context) (int64, error)
 	// Parallelism bounds concurrent go builds and image builds; <= 0 means runtime.NumCPU().
 	Parallelism int
+	// Independent builds every image at once, up to Parallelism, in the suite's order: no build
+	// goes first for the others to reuse its work (see Order).
+	Independent bool
+	// Took is how long each service's build took last time, by service: the longest of those
+	// that share work goes first (see PlanOrder).
+	Took map[string]time.Duration
 	// Log receives progress lines; nil discards them.
 	Log func(format string, args ...any)
 	// Runner runs the go command; nil means engine.ExecRunner.
@@ -141,6 +147,8 @@ type Planned struct {
 	Mounts []int
 	// CacheMounts are the Dockerfile's cache mounts.
 	CacheMounts []engine.CacheMount
+	// Steps are the first stage's steps (see Dockerfile.Steps).
+	Steps []string
 }
 
 // Result is one image build (or the decision that none was needed).
@@ -264,7 +272,7 @@ func planDockerfile(opts Options, s Service, contexts map[string]string) (Planne
 	ref := imageRef(s.Name, opts.Suite, digest)
 	opts.logf("%s: image %s (%s, target %s)", s.Name, ref, s.Dockerfile, orLast(s.Target))
 	return Planned{Service: s, Ref: ref, Method: MethodDockerfile, Dockerfile: path, ContextDir: contextDir,
-		Target: s.Target, Args: args, Bases: df.Bases, Runtime: df.Runtime, Mounts: df.Mounts, CacheMounts: df.CacheMounts}, nil
+		Target: s.Target, Args: args, Bases: df.Bases, Runtime: df.Runtime, Mounts: df.Mounts, CacheMounts: df.CacheMounts, Steps: df.Steps}, nil
 }
 
 func orLast(target string) string {
@@ -414,20 +422,38 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 		return Built{}, err
 	}
 	var todo []Planned
-	for _, p := range planned {
+	var todoIdx []int
+	for i, p := range planned {
 		_, found, err := opts.Engine.ImageID(ctx, p.Ref)
 		if err != nil {
 			return Built{}, fmt.Errorf("service %s: %w", p.Service.Name, err)
 		}
 		if !found {
 			todo = append(todo, p)
+			todoIdx = append(todoIdx, i)
 		}
+	}
+	order := Order{First: -1}
+	if !opts.Independent {
+		order = PlanOrder(planned, todoIdx, opts.parallelism(), opts.Took)
 	}
 	out := Built{Results: make([]Result, len(planned))}
 	build := func(ctx context.Context) error {
+		if order.First >= 0 {
+			opts.logf("%s builds first, alone, and the others reuse what it shares (%s); then %d at a time",
+				planned[order.First].Service.Name, order.Why, opts.parallelism())
+			r, err := buildImage(ctx, opts, planned[order.First])
+			out.Results[order.First] = r
+			if err != nil {
+				return err
+			}
+		}
 		group, ctx := errgroup.WithContext(ctx)
 		group.SetLimit(opts.parallelism())
 		for i, p := range planned {
+			if i == order.First {
+				continue
+			}
 			group.Go(func() error {
 				r, err := buildImage(ctx, opts, p)
 				out.Results[i] = r

@@ -32,6 +32,9 @@ type Dockerfile struct {
 	Mounts []int
 	// CacheMounts are its cache mounts (RUN --mount=type=cache).
 	CacheMounts []engine.CacheMount
+	// Steps are the first stage's instructions as written, its FROM with build args expanded:
+	// builds whose Steps begin alike (same context, same args) share those layers.
+	Steps []string
 }
 
 // ParseDockerfile reads a Dockerfile with BuildKit's own parser and checks that target names one
@@ -102,6 +105,11 @@ func ParseDockerfile(path, target string, args map[string]string) (Dockerfile, e
 			}
 		}
 	}
+	for _, cmd := range stages[0].Commands {
+		if step, ok := cmd.(fmt.Stringer); ok {
+			df.Steps = append(df.Steps, step.String())
+		}
+	}
 	named := map[string]string{} // stage name → the image it starts from
 	for i, s := range stages[:last+1] {
 		base, _, err := lex.ProcessWord(s.BaseName, envGetter(env))
@@ -111,6 +119,9 @@ func ParseDockerfile(path, target string, args map[string]string) (Dockerfile, e
 		base = strings.ToLower(base)
 		if base == "" {
 			return Dockerfile{}, fmt.Errorf("%s: stage %d: FROM %s is empty after expanding build args; set the arg in the service's args", path, i, s.BaseName)
+		}
+		if i == 0 {
+			df.Steps = append([]string{"FROM " + base}, df.Steps...)
 		}
 		image, isStage := named[base]
 		if !isStage {

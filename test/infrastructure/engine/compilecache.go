@@ -136,13 +136,18 @@ func buildahCacheRoots() []string {
 	return []string{filepath.Join(tmp, "buildah-cache-"+strconv.Itoa(os.Getuid())), filepath.Join(tmp, "buildah-cache")}
 }
 
-// cacheMountRoot is the buildah cache root that exists, or the newer name when none does yet.
-func cacheMountRoot() string {
+// cacheMountRoot is the buildah cache root that exists, else the one podman of this version
+// creates: "buildah-cache" up to podman 4 (seen with 4.3, Debian 12), "buildah-cache-<uid>" from 5.
+func cacheMountRoot(podmanVersion string) string {
 	roots := buildahCacheRoots()
 	for _, r := range roots {
 		if _, err := os.Stat(r); err == nil {
 			return r
 		}
+	}
+	major, _, _ := strings.Cut(podmanVersion, ".")
+	if n, err := strconv.Atoi(major); err == nil && n < 5 {
+		return roots[1]
 	}
 	return roots[0]
 }

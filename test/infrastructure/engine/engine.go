@@ -925,7 +925,7 @@ func (e *cli) Info(ctx context.Context) (Info, error) {
 			return Info{}, fmt.Errorf("podman info printed no store.graphRoot; check `podman info`")
 		}
 		return Info{GraphRoot: raw.Store.GraphRoot, Store: raw.Store.GraphDriver, Storage: []string{raw.Store.GraphRoot},
-			Builder: BuilderBuildah, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version, CacheMountRoot: cacheMountRoot()}, nil
+			Builder: BuilderBuildah, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version, CacheMountRoot: cacheMountRoot(raw.Version.Version)}, nil
 	}
 	out, err := e.output(ctx, "info", "--format", "{{json .}}")
 	if err != nil {

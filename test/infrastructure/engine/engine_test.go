@@ -493,9 +493,14 @@ func TestInfo(t *testing.T) {
 		"store":{"graphRoot":"/var/lib/containers/storage","graphDriverName":"overlay"},"version":{"Version":"4.3.1"}}`})
 	info, err := p.Info(ctx)
 	want := engine.Info{GraphRoot: "/var/lib/containers/storage", Store: "overlay", Storage: []string{"/var/lib/containers/storage"}, Builder: engine.BuilderBuildah, Version: "4.3.1",
-		CacheMountRoot: filepath.Join(tmp, fmt.Sprintf("buildah-cache-%d", os.Getuid()))}
+		CacheMountRoot: filepath.Join(tmp, "buildah-cache")}
 	if err != nil || !reflect.DeepEqual(info, want) {
 		t.Errorf("podman Info = %+v, %v\nwant %+v", info, err, want)
+	}
+	// Podman 5 keeps them per user.
+	podman.On("podman info --format json", enginetest.Response{Stdout: `{"store":{"graphRoot":"/g"},"version":{"Version":"5.4.2"}}`})
+	if info, err := p.Info(ctx); err != nil || info.CacheMountRoot != filepath.Join(tmp, fmt.Sprintf("buildah-cache-%d", os.Getuid())) {
+		t.Errorf("podman 5: cache mount root %q, %v", info.CacheMountRoot, err)
 	}
 
 	d, docker := newEngine(t, engine.Docker)

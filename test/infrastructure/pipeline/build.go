@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
@@ -79,7 +80,9 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 		return Built{}, err
 	}
 	warm := r.compileCachesThere(ctx, eng, planned)
+	opts.Took = tookLast(r.facts())
 	built, err := build.Images(ctx, opts, planned)
+	r.learn(func(f *budget.Facts) { learnDurations(f, built.Results) })
 	if f := built.Footprint; err == nil && f.Measured {
 		left := max(0, f.PulledBases+f.BuildCache+f.SuiteImages)
 		r.learnAfterPhase("build", func(cp disk.Checkpoint) { r.learnBuild(cp, uint64(left), warm) })
@@ -131,6 +134,28 @@ func (r *Run) learnBuild(cp disk.Checkpoint, left uint64, warm bool) {
 		}
 		f.BuildBytes = need
 	})
+}
+
+// tookLast is how long each service's build took last time.
+func tookLast(f budget.Facts) map[string]time.Duration {
+	took := map[string]time.Duration{}
+	for svc, s := range f.BuildSeconds {
+		took[svc] = time.Duration(s * float64(time.Second))
+	}
+	return took
+}
+
+// learnDurations keeps how long each image build took; an image found up to date teaches nothing.
+func learnDurations(f *budget.Facts, results []build.Result) {
+	for _, res := range results {
+		if res.UpToDate || res.Duration == 0 {
+			continue
+		}
+		if f.BuildSeconds == nil {
+			f.BuildSeconds = map[string]float64{}
+		}
+		f.BuildSeconds[res.Service.Name] = res.Duration.Round(time.Second).Seconds()
+	}
 }
 
 func copyLeftovers(l *state.Leftovers) *state.Leftovers {

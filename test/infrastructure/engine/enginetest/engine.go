@@ -55,6 +55,8 @@ type Engine struct {
 	builds      []engine.BuildSpec
 	running     int
 	maxParallel int
+	firstDone   bool // the first build ended
+	overlapped  bool // a build started while the first ran
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -102,18 +104,30 @@ func (e *Engine) MaxParallel() int {
 	return e.maxParallel
 }
 
+// OverlappedFirst reports whether a build started before the first one ended.
+func (e *Engine) OverlappedFirst() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.overlapped
+}
+
 func (e *Engine) Name() string                   { return "fake" }
 func (e *Engine) Ping(ctx context.Context) error { return nil }
 
 func (e *Engine) Build(ctx context.Context, spec engine.BuildSpec) error {
 	e.mu.Lock()
 	e.builds = append(e.builds, spec)
+	first := len(e.builds) == 1
+	if len(e.builds) > 1 && !e.firstDone {
+		e.overlapped = true
+	}
 	e.running++
 	e.maxParallel = max(e.maxParallel, e.running)
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
 		e.running--
+		e.firstDone = e.firstDone || first
 		e.mu.Unlock()
 	}()
 	select {
