@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -149,36 +150,14 @@ func BuildMain(ctx context.Context, c BuildConfig, out, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s := selected[0]
 	if c.Dir == "" {
 		if c.Dir, err = archive.DefaultDir(); err != nil {
 			return err
 		}
 	}
-	dir, err := os.MkdirTemp(c.Dir, "bench-build-")
+	rep, err := Builds(ctx, BuildRun{Engine: eng, Suite: selected[0], Root: c.Root, Dir: c.Dir, Variants: c.Variants, States: c.States, Log: logf})
 	if err != nil {
 		return err
-	}
-	defer os.RemoveAll(dir)
-	b := &buildBench{eng: eng, suite: s, root: c.Root, dir: dir, logf: logf, tag: strconv.FormatInt(time.Now().Unix(), 36)}
-	rep := BuildReport{Suite: s.Name, Engine: eng.Name(), CPUs: runtime.NumCPU()}
-	if err := b.keepBases(ctx); err != nil {
-		return err
-	}
-	defer b.restore(context.WithoutCancel(ctx))
-	if rep.Floor, err = b.floor(ctx); err != nil {
-		return err
-	}
-	logf("floor: host go build of %s in %s", strings.Join(b.packages(), " "), rep.Floor.Time.Round(time.Second))
-	for _, variant := range c.Variants {
-		for _, state := range c.States {
-			row, err := b.run(ctx, variant, state)
-			if err != nil {
-				return fmt.Errorf("%s, %s: %w", variant, state, err)
-			}
-			logf("%s, %s: %s, peak %s, left %s", variant, state, row.Time.Round(time.Second), disk.HumanSize(row.Peak), disk.HumanSize(row.Left))
-			rep.Rows = append(rep.Rows, row)
-		}
 	}
 	switch c.Format {
 	case "json":
@@ -192,6 +171,50 @@ func BuildMain(ctx context.Context, c BuildConfig, out, log io.Writer) error {
 		return err
 	}
 	return disk.AppendToStepSummary(rep.WriteMarkdown)
+}
+
+// BuildRun is one bench:build run: Suite's builds on Engine, its Go sources in Root, the
+// benchmark's files in a temporary directory under Dir.
+type BuildRun struct {
+	Engine   engine.Engine
+	Suite    suite.Suite
+	Root     string
+	Dir      string
+	Variants []string
+	States   []string
+	Log      func(string, ...any)
+}
+
+// Builds measures the floor, then every variant in every state, and leaves the engine as it
+// found it: what the builds left removed, the compile caches of their mounts removed, the bases
+// that were there pulled back.
+func Builds(ctx context.Context, r BuildRun) (BuildReport, error) {
+	dir, err := os.MkdirTemp(r.Dir, "bench-build-")
+	if err != nil {
+		return BuildReport{}, err
+	}
+	defer os.RemoveAll(dir)
+	b := &buildBench{eng: r.Engine, suite: r.Suite, root: r.Root, dir: dir, logf: r.Log, tag: strconv.FormatInt(time.Now().UnixNano(), 36)}
+	rep := BuildReport{Suite: r.Suite.Name, Engine: r.Engine.Name(), CPUs: runtime.NumCPU()}
+	if err := b.keepBases(ctx); err != nil {
+		return rep, err
+	}
+	defer b.restore(context.WithoutCancel(ctx))
+	if rep.Floor, err = b.floor(ctx); err != nil {
+		return rep, err
+	}
+	b.logf("floor: host go build of %s in %s", strings.Join(b.packages(), " "), rep.Floor.Time.Round(time.Second))
+	for _, variant := range r.Variants {
+		for _, state := range r.States {
+			row, err := b.run(ctx, variant, state)
+			if err != nil {
+				return rep, fmt.Errorf("%s, %s: %w", variant, state, err)
+			}
+			b.logf("%s, %s: %s, peak %s, left %s", variant, state, row.Time.Round(time.Second), disk.HumanSize(row.Peak), disk.HumanSize(row.Left))
+			rep.Rows = append(rep.Rows, row)
+		}
+	}
+	return rep, nil
 }
 
 type buildBench struct {
@@ -257,12 +280,17 @@ func (b *buildBench) prune(ctx context.Context) {
 	if err := b.eng.RemoveRefs(ctx, refs); err != nil {
 		b.logf("some images stay: %v", err)
 	}
-	ids := slices.Clone(b.last.Intermediate)
-	for _, p := range b.last.Pulled {
-		ids = append(ids, p.ID)
-	}
-	if err := b.eng.Remove(ctx, ids); err != nil {
+	if err := b.eng.Remove(ctx, b.last.Intermediate); err != nil {
 		b.logf("some build leftovers stay: %v", err)
+	}
+	// The pulled bases by name, as the scoped prune removes them: another name of the same
+	// image stays.
+	var pulled []string
+	for _, p := range b.last.Pulled {
+		pulled = append(pulled, p.Ref)
+	}
+	if err := b.eng.RemoveRefs(ctx, pulled); err != nil {
+		b.logf("some pulled bases stay: %v", err)
 	}
 	caches, err := b.eng.CompileCaches(ctx, b.mounts, b.appeared)
 	if err != nil {
@@ -358,7 +386,10 @@ func (b *buildBench) workspace(variant string) (string, error) {
 	}
 	for _, f := range []string{"go.mod", "go.sum", ".dockerignore"} {
 		data, err := os.ReadFile(filepath.Join(b.root, f))
-		if err != nil && !(f == ".dockerignore" && os.IsNotExist(err)) {
+		if errors.Is(err, fs.ErrNotExist) && f != "go.mod" {
+			continue // a module without dependencies has no go.sum
+		}
+		if err != nil {
 			return "", err
 		}
 		if err := os.WriteFile(filepath.Join(ws, f), data, 0o644); err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -437,6 +438,18 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 	if !opts.Independent {
 		order = PlanOrder(planned, todoIdx, opts.parallelism(), opts.Took)
 	}
+	if order.First >= 0 && len(planned[order.First].CacheMounts) > 0 {
+		// With the compile caches there (kept by an earlier run), what the first would do
+		// for the others is done: building it alone would only wait.
+		caches, err := opts.Engine.CompileCaches(ctx, planned[order.First].CacheMounts, nil)
+		if err != nil {
+			return Built{}, err
+		}
+		if len(caches) > 0 {
+			opts.logf("the compile caches of %s are there from an earlier run: every build at once", planned[order.First].Service.Name)
+			order = Order{First: -1}
+		}
+	}
 	out := Built{Results: make([]Result, len(planned))}
 	build := func(ctx context.Context) error {
 		if order.First >= 0 {
@@ -704,11 +717,43 @@ func checkBuilder(ctx context.Context, opts Options, planned []Planned) error {
 	if err != nil {
 		return err
 	}
+	if info.CacheMountRoot != "" {
+		return checkCacheRoot(info.CacheMountRoot, planned, opts.RepoRoot)
+	}
 	if info.Builder != engine.BuilderLegacy {
 		return nil
 	}
 	return fmt.Errorf("%s use RUN --mount, which docker's legacy builder does not support: install the docker buildx plugin (BuildKit, as on CI runners; ../shared/kindenv/setup installs it), unset DOCKER_BUILDKIT=0, or use podman (CONTAINER_ENGINE=podman)",
 		strings.Join(users, ", "))
+}
+
+// checkCacheRoot fails when buildah cannot write its cache mounts' directory root: the builds
+// with cache mounts would fail half way through.
+func checkCacheRoot(root string, planned []Planned, repoRoot string) error {
+	var users []string
+	for _, p := range planned {
+		if len(p.CacheMounts) > 0 {
+			users = append(users, fmt.Sprintf("service %s (%s)", p.Service.Name, p.describeFile(repoRoot)))
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	// buildah creates the root on first use: then its parent must be writable.
+	dir := root
+	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+		dir = filepath.Dir(root)
+	}
+	f, err := os.CreateTemp(dir, ".kindling-write-check-")
+	if err == nil {
+		f.Close()
+		err = os.Remove(f.Name())
+	}
+	if err != nil {
+		return fmt.Errorf("%s use cache mounts, which buildah keeps in %s, and that is not writable (%v): set TMPDIR to a writable directory (buildah keeps them under $TMPDIR) or fix its permissions",
+			strings.Join(users, ", "), root, err)
+	}
+	return nil
 }
 
 // buildBackoff spaces the tries of a build that failed on the network: three in all.

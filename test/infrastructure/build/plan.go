@@ -63,26 +63,36 @@ func PlanOrder(planned []Planned, todo []int, parallelism int, took map[string]t
 		return cmp.Compare(took[planned[j].Service.Name], took[planned[i].Service.Name])
 	})
 	for _, first := range candidates {
-		var why []string
+		var shares []string // what first shares with each other build, in todo's order
+		byShare := map[string][]string{}
 		for _, other := range todo {
 			if other == first {
 				continue
 			}
 			s := Share(planned[first], planned[other])
 			if !s.any() {
-				why = nil
+				shares = nil
 				break
 			}
-			why = append(why, describeShared(planned[other].Service.Name, s))
+			d := s.String()
+			if byShare[d] == nil {
+				shares = append(shares, d)
+			}
+			byShare[d] = append(byShare[d], planned[other].Service.Name)
 		}
-		if why != nil {
+		if shares != nil {
+			var why []string
+			for _, d := range shares {
+				why = append(why, "with "+strings.Join(byShare[d], ", ")+": "+d)
+			}
 			return Order{First: first, Why: strings.Join(why, "; ")}
 		}
 	}
 	return Order{First: -1}
 }
 
-func describeShared(service string, s Shared) string {
+// String says what is shared: "cache mounts a, b and its first 5 steps".
+func (s Shared) String() string {
 	var parts []string
 	if len(s.CacheMounts) > 0 {
 		parts = append(parts, "cache mounts "+strings.Join(s.CacheMounts, ", "))
@@ -90,5 +100,5 @@ func describeShared(service string, s Shared) string {
 	if s.Steps > 1 {
 		parts = append(parts, fmt.Sprintf("its first %d steps", s.Steps))
 	}
-	return "with " + service + ": " + strings.Join(parts, " and ")
+	return strings.Join(parts, " and ")
 }

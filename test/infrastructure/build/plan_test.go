@@ -144,3 +144,28 @@ func refs(specs []engine.BuildSpec) []string {
 	}
 	return out
 }
+
+// buildah keeps cache mounts under $TMPDIR: when that is not writable, every build with a cache
+// mount would fail half way; it fails first, naming the services and the way out.
+func TestUnwritableCacheRootFailsFirst(t *testing.T) {
+	root, services := dockerfileRepo(t, "gomod", "a", "b")
+	eng := &enginetest.Engine{Builder: engine.BuilderBuildah, CacheMountRoot: "/proc/kindling-test/buildah-cache"}
+	opts := build.Options{Engine: eng, Suite: "s", RunID: "r", RepoRoot: root, WorkDir: t.TempDir()}
+	ps, err := build.Plan(context.Background(), opts, services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = build.Images(context.Background(), opts, ps)
+	for _, want := range []string{"service a (services/a/Dockerfile), service b", "/proc/kindling-test/buildah-cache", "not writable", "TMPDIR"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	if len(eng.Builds()) > 0 {
+		t.Errorf("built %d images before failing", len(eng.Builds()))
+	}
+	eng.CacheMountRoot = filepath.Join(t.TempDir(), "buildah-cache")
+	if _, err := build.Images(context.Background(), opts, ps); err != nil {
+		t.Errorf("writable cache root: %v", err)
+	}
+}

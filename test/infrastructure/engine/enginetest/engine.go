@@ -33,8 +33,9 @@ type Engine struct {
 	Intermediates int
 	// CacheRecords is the number of BuildKit build cache records every Build leaves behind.
 	CacheRecords int
-	// Builder is Info's Builder.
-	Builder string
+	// Builder and CacheMountRoot are Info's.
+	Builder        string
+	CacheMountRoot string
 	// CacheMounts are the cache mounts every Build leaves a cache of, CompileCacheBytes each
 	// (the fake reads no Dockerfile).
 	CacheMounts       []engine.CacheMount
@@ -364,7 +365,7 @@ func (e *Engine) PruneAll(ctx context.Context, keep []string) (int64, error) {
 }
 
 func (e *Engine) Info(ctx context.Context) (engine.Info, error) {
-	return engine.Info{GraphRoot: "/nonexistent/fake", Builder: e.Builder, Version: "0"}, nil
+	return engine.Info{GraphRoot: "/nonexistent/fake", Builder: e.Builder, Version: "0", CacheMountRoot: e.CacheMountRoot}, nil
 }
 
 func (e *Engine) DiskUsage(ctx context.Context) (engine.Usage, error) {
