@@ -2,6 +2,7 @@ package budget
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -148,14 +149,14 @@ func TestPredict(t *testing.T) {
 
 func TestFactsRoundTrip(t *testing.T) {
 	path := t.TempDir() + "/facts.json"
-	if f := ReadFacts(path); f != (Facts{}) {
+	if f := ReadFacts(path); !reflect.DeepEqual(f, Facts{}) {
 		t.Fatalf("missing file gave %+v", f)
 	}
-	want := Facts{BuildBytes: 1, ArchiveBytes: 2, NodeBytes: 3, LoadFactor: 1.25, Nodes: 3}
+	want := Facts{BuildBytes: 1, ArchiveBytes: 2, NodeBytes: 3, LoadFactor: 1.25, Nodes: 3, BuildSeconds: map[string]float64{"a": 161}}
 	if err := WriteFacts(path, want); err != nil {
 		t.Fatal(err)
 	}
-	if got := ReadFacts(path); got != want {
+	if got := ReadFacts(path); !reflect.DeepEqual(got, want) {
 		t.Fatalf("read %+v, wrote %+v", got, want)
 	}
 }

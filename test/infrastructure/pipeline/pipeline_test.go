@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -591,5 +592,21 @@ func TestBuildNeedIsLearnedFromThePeak(t *testing.T) {
 	r.learnBuild(cp(1000*mib, 1000*mib, 1000*mib), 700*mib, false) // no rise seen: what it left
 	if got := learned(); got != 700*mib {
 		t.Errorf("learned %d MiB, want what the build left, 700", got/mib)
+	}
+}
+
+// Each build's time is kept for the next run's order; an image found up to date teaches nothing.
+func TestBuildTimesAreLearnedForTheOrder(t *testing.T) {
+	var f budget.Facts
+	learnDurations(&f, []build.Result{
+		{Service: build.Service{Name: "a"}, Duration: 161400 * time.Millisecond},
+		{Service: build.Service{Name: "b"}, Duration: time.Second, UpToDate: true},
+	})
+	learnDurations(&f, []build.Result{{Service: build.Service{Name: "c"}, Duration: 3 * time.Second}})
+	if want := map[string]float64{"a": 161, "c": 3}; !maps.Equal(f.BuildSeconds, want) {
+		t.Fatalf("learned %v, want %v", f.BuildSeconds, want)
+	}
+	if took := tookLast(f); took["a"] != 161*time.Second || took["c"] != 3*time.Second || len(took) != 2 {
+		t.Errorf("took %v", took)
 	}
 }
