@@ -382,6 +382,9 @@ type Built struct {
 	// CacheMounts are the cache mounts the builds used (Go's module and build caches): buildah
 	// keeps them in directories of its own, BuildKit as build cache records.
 	CacheMounts []engine.CacheMount
+	// WarmCaches says that compile caches of those mounts were there before the builds (kept
+	// by an earlier run): the builds were warm.
+	WarmCaches bool
 	// Footprint is what the pulls and builds added to the engine's filesystem.
 	Footprint Footprint
 }
@@ -438,19 +441,27 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 	if !opts.Independent {
 		order = PlanOrder(planned, todoIdx, opts.parallelism(), opts.Took)
 	}
-	if order.First >= 0 && len(planned[order.First].CacheMounts) > 0 {
-		// With the compile caches there (kept by an earlier run), what the first would do
-		// for the others is done: building it alone would only wait.
-		caches, err := opts.Engine.CompileCaches(ctx, planned[order.First].CacheMounts, nil)
-		if err != nil {
-			return Built{}, err
-		}
-		if len(caches) > 0 {
-			opts.logf("the compile caches of %s are there from an earlier run: every build at once", planned[order.First].Service.Name)
-			order = Order{First: -1}
+	out := Built{Results: make([]Result, len(planned))}
+	var mounts []engine.CacheMount
+	for _, p := range todo {
+		for _, m := range p.CacheMounts {
+			if !slices.Contains(mounts, m) {
+				mounts = append(mounts, m)
+			}
 		}
 	}
-	out := Built{Results: make([]Result, len(planned))}
+	if len(mounts) > 0 {
+		caches, err := opts.Engine.CompileCaches(ctx, mounts, nil)
+		if err != nil {
+			opts.logf("could not look for the compile caches (%v): building as if they were not there", err)
+		}
+		out.WarmCaches = len(caches) > 0
+	}
+	if order.First >= 0 && out.WarmCaches {
+		// What the first would do for the others is done: building it alone would only wait.
+		opts.logf("the compile caches of %s are there from an earlier run: every build at once", planned[order.First].Service.Name)
+		order = Order{First: -1}
+	}
 	build := func(ctx context.Context) error {
 		if order.First >= 0 {
 			opts.logf("%s builds first, alone, and the others reuse what it shares (%s); then %d at a time",
@@ -478,13 +489,7 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 	if len(todo) == 0 {
 		return out, build(ctx)
 	}
-	for _, p := range todo {
-		for _, m := range p.CacheMounts {
-			if !slices.Contains(out.CacheMounts, m) {
-				out.CacheMounts = append(out.CacheMounts, m)
-			}
-		}
-	}
+	out.CacheMounts = mounts
 
 	before, err := opts.Engine.AllImageIDs(ctx)
 	if err != nil {

@@ -169,3 +169,36 @@ func TestUnwritableCacheRootFailsFirst(t *testing.T) {
 		t.Errorf("writable cache root: %v", err)
 	}
 }
+
+// Once the compile caches are there (an earlier run kept them), the builds are warm and start at once.
+func TestWarmCompileCachesStartEveryBuildAtOnce(t *testing.T) {
+	root, services := dockerfileRepo(t, "gomod", "a", "b")
+	eng := &enginetest.Engine{CacheMounts: []engine.CacheMount{{ID: "gomod", Target: "/cache"}}, CompileCacheBytes: 10}
+	var mu sync.Mutex
+	var lines []string
+	opts := build.Options{Engine: eng, Suite: "s", RunID: "r", RepoRoot: root, WorkDir: t.TempDir(), Parallelism: 2,
+		Log: func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			lines = append(lines, fmt.Sprintf(format, args...))
+		}}
+	ps, err := build.Plan(context.Background(), opts, services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold, err := build.Images(context.Background(), opts, ps)
+	if err != nil || cold.WarmCaches {
+		t.Fatalf("first build: warm %v, %v", cold.WarmCaches, err)
+	}
+	if err := eng.RemoveRefs(context.Background(), []string{ps[0].Ref, ps[1].Ref}); err != nil {
+		t.Fatal(err)
+	}
+	warm, err := build.Images(context.Background(), opts, ps)
+	if err != nil || !warm.WarmCaches {
+		t.Fatalf("second build: warm %v, %v", warm.WarmCaches, err)
+	}
+	said := strings.Join(lines, "\n")
+	if strings.Count(said, "a builds first, alone") != 1 || !strings.Contains(said, "are there from an earlier run: every build at once") {
+		t.Errorf("log:\n%s", said)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
-	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -79,13 +78,12 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	if err := r.fits(ctx, "build", r.facts()); err != nil {
 		return Built{}, err
 	}
-	warm := r.compileCachesThere(ctx, eng, planned)
 	opts.Took = tookLast(r.facts())
 	built, err := build.Images(ctx, opts, planned)
 	r.learn(func(f *budget.Facts) { learnDurations(f, built.Results) })
 	if f := built.Footprint; err == nil && f.Measured {
 		left := max(0, f.PulledBases+f.BuildCache+f.SuiteImages)
-		r.learnAfterPhase("build", func(cp disk.Checkpoint) { r.learnBuild(cp, uint64(left), warm) })
+		r.learnAfterPhase("build", func(cp disk.Checkpoint) { r.learnBuild(cp, uint64(left), built.WarmCaches) })
 	}
 	if err != nil {
 		r.record(func(st *state.Suite) { r.recordLeftovers(st, built, log) })
@@ -105,17 +103,6 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 		b = Built{Observed: o, RunID: st.RunID, Images: images, Leftovers: copyLeftovers(st.Leftovers)}
 	})
 	return b, err
-}
-
-// compileCachesThere reports whether compile caches of the planned builds' cache mounts are
-// there before they run (kept by an earlier run): the builds are then warm.
-func (r *Run) compileCachesThere(ctx context.Context, eng engine.Engine, planned []build.Planned) bool {
-	var mounts []engine.CacheMount
-	for _, p := range planned {
-		mounts = append(mounts, p.CacheMounts...)
-	}
-	caches, err := eng.CompileCaches(ctx, mounts, nil)
-	return err == nil && len(caches) > 0
 }
 
 // learnBuild keeps what the builds need on the image store's filesystem: the larger of what
