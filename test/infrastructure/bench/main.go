@@ -139,19 +139,7 @@ func Main(ctx context.Context, c Config, out, log io.Writer) error {
 	tag := strconv.FormatInt(time.Now().Unix(), 36)
 	var w Workload
 	if c.Suite != "" {
-		root, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		all, err := suite.LoadAll(root)
-		if err != nil {
-			return err
-		}
-		selected, err := suite.Select(all, c.Suite)
-		if err != nil {
-			return err
-		}
-		w, err = NewSuite(ctx, eng, root, selected[0], c.HostBuild, dir, tag, logf)
+		w, err = suiteWorkload(ctx, eng, c, dir, tag, logf)
 	} else {
 		w, err = NewSynthetic(eng, c.Synthetic, filepath.Join(dir, "contexts"), tag)
 	}
@@ -180,4 +168,21 @@ func Main(ctx context.Context, c Config, out, log io.Writer) error {
 		}
 	}
 	return err
+}
+
+// suiteWorkload is the images of the suite c names, built from the working directory's sources.
+func suiteWorkload(ctx context.Context, eng engine.Engine, c Config, dir, tag string, logf func(string, ...any)) (Workload, error) {
+	root, err := os.Getwd()
+	if err != nil {
+		return Workload{}, err
+	}
+	all, err := suite.LoadAll(root)
+	if err != nil {
+		return Workload{}, err
+	}
+	selected, err := suite.Select(all, c.Suite)
+	if err != nil {
+		return Workload{}, err
+	}
+	return NewSuite(ctx, eng, root, selected[0], c.HostBuild, dir, tag, logf)
 }

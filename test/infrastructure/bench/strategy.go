@@ -232,13 +232,6 @@ func (r *run) deleteCluster() {
 	}
 }
 
-func fileSize(path string) int64 {
-	if fi, err := os.Stat(path); err == nil {
-		return fi.Size()
-	}
-	return 0
-}
-
 // Run builds the workload and runs one strategy on it; it leaves no cluster, archive or image of
 // the workload behind, also when it fails or ctx is cancelled. The disk is measured from before
 // the build (so every strategy's peak counts from the same point), the time from its end: the

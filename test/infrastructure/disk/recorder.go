@@ -578,8 +578,3 @@ func writeTimeline(b *strings.Builder, phases []Phase) {
 			strings.Join(s.names, ", "), strings.Join(s.peak, ", "), strings.Join(s.used, ", "))
 	}
 }
-
-// AppendStepSummary appends WriteSummaryMarkdown to $GITHUB_STEP_SUMMARY; a no-op when unset.
-func (r *Recorder) AppendStepSummary() error {
-	return AppendToStepSummary(r.WriteSummaryMarkdown)
-}

@@ -1,6 +1,7 @@
 // Package state keeps what each phase of a suite produced in a small JSON file, so a CI job can run
-// the phases as separate steps. It stores; it does not trust: every phase re-checks reality before
-// using a record (the image still exists, the archive still hashes right, the cluster is still there).
+// the phases as separate steps. It stores; it does not trust: the pipeline's Observe checks every
+// record against reality once, at the start of a process (the image still exists, the archive still
+// hashes right, the cluster is still there), and hands the phases only what still holds.
 package state
 
 import (
