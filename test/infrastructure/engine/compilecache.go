@@ -137,7 +137,8 @@ func buildahCacheRoots() []string {
 }
 
 // cacheMountRoot is the buildah cache root that exists, else the one podman of this version
-// creates: "buildah-cache" up to podman 4 (seen with 4.3, Debian 12), "buildah-cache-<uid>" from 5.
+// creates: "buildah-cache" up to podman 4.3 (buildah 1.28; seen with Debian 12's 4.3.1),
+// "buildah-cache-<uid>" since podman 4.4 (buildah 1.29, containers/buildah#4421).
 func cacheMountRoot(podmanVersion string) string {
 	roots := buildahCacheRoots()
 	for _, r := range roots {
@@ -145,8 +146,8 @@ func cacheMountRoot(podmanVersion string) string {
 			return r
 		}
 	}
-	major, _, _ := strings.Cut(podmanVersion, ".")
-	if n, err := strconv.Atoi(major); err == nil && n < 5 {
+	var major, minor int
+	if _, err := fmt.Sscanf(podmanVersion, "%d.%d", &major, &minor); err == nil && (major < 4 || major == 4 && minor < 4) {
 		return roots[1]
 	}
 	return roots[0]

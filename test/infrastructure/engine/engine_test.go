@@ -497,10 +497,12 @@ func TestInfo(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(info, want) {
 		t.Errorf("podman Info = %+v, %v\nwant %+v", info, err, want)
 	}
-	// Podman 5 keeps them per user.
-	podman.On("podman info --format json", enginetest.Response{Stdout: `{"store":{"graphRoot":"/g"},"version":{"Version":"5.4.2"}}`})
-	if info, err := p.Info(ctx); err != nil || info.CacheMountRoot != filepath.Join(tmp, fmt.Sprintf("buildah-cache-%d", os.Getuid())) {
-		t.Errorf("podman 5: cache mount root %q, %v", info.CacheMountRoot, err)
+	// Since podman 4.4 they are kept per user.
+	for _, v := range []string{"4.4.0", "5.4.2"} {
+		podman.On("podman info --format json", enginetest.Response{Stdout: `{"store":{"graphRoot":"/g"},"version":{"Version":"` + v + `"}}`})
+		if info, err := p.Info(ctx); err != nil || info.CacheMountRoot != filepath.Join(tmp, fmt.Sprintf("buildah-cache-%d", os.Getuid())) {
+			t.Errorf("podman %s: cache mount root %q, %v", v, info.CacheMountRoot, err)
+		}
 	}
 
 	d, docker := newEngine(t, engine.Docker)
