@@ -142,11 +142,7 @@ func BuildMain(ctx context.Context, c BuildConfig, out, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	all, err := suite.LoadAll(c.Root)
-	if err != nil {
-		return err
-	}
-	selected, err := suite.Select(all, c.Suite)
+	s, err := loadSuite(c.Root, c.Suite)
 	if err != nil {
 		return err
 	}
@@ -155,7 +151,7 @@ func BuildMain(ctx context.Context, c BuildConfig, out, log io.Writer) error {
 			return err
 		}
 	}
-	rep, err := Builds(ctx, BuildRun{Engine: eng, Suite: selected[0], Root: c.Root, Dir: c.Dir, Variants: c.Variants, States: c.States, Log: logf})
+	rep, err := Builds(ctx, BuildRun{Engine: eng, Suite: s, Root: c.Root, Dir: c.Dir, Variants: c.Variants, States: c.States, Log: logf})
 	if err != nil {
 		return err
 	}

@@ -176,13 +176,22 @@ func suiteWorkload(ctx context.Context, eng engine.Engine, c Config, dir, tag st
 	if err != nil {
 		return Workload{}, err
 	}
+	s, err := loadSuite(root, c.Suite)
+	if err != nil {
+		return Workload{}, err
+	}
+	return NewSuite(ctx, eng, root, s, c.HostBuild, dir, tag, logf)
+}
+
+// loadSuite reads the suite files of root and returns the one named name.
+func loadSuite(root, name string) (suite.Suite, error) {
 	all, err := suite.LoadAll(root)
 	if err != nil {
-		return Workload{}, err
+		return suite.Suite{}, err
 	}
-	selected, err := suite.Select(all, c.Suite)
+	selected, err := suite.Select(all, name)
 	if err != nil {
-		return Workload{}, err
+		return suite.Suite{}, err
 	}
-	return NewSuite(ctx, eng, root, selected[0], c.HostBuild, dir, tag, logf)
+	return selected[0], nil
 }
