@@ -94,13 +94,7 @@ func BuildConfigFromEnv() (BuildConfig, error) {
 	if slices.ContainsFunc(c.States, func(s string) bool { return s != StateCold }) && !slices.Contains(c.States, StateCold) {
 		problems = append(problems, "BENCH_STATES: warm and one-file follow a cold build; include cold")
 	}
-	switch f := strings.ToLower(os.Getenv("BENCH_FORMAT")); f {
-	case "", "text":
-	case "json", "markdown":
-		c.Format = f
-	default:
-		problems = append(problems, fmt.Sprintf("BENCH_FORMAT=%q: use text, json or markdown", f))
-	}
+	c.Format = formatFromEnv(&problems)
 	var err error
 	if c.Root, err = os.Getwd(); err != nil {
 		problems = append(problems, err.Error())
@@ -570,12 +564,8 @@ func (r BuildReport) WriteText(w io.Writer) error {
 
 // WriteMarkdown writes the table for a GitHub step summary.
 func (r BuildReport) WriteMarkdown(w io.Writer) error {
-	rows := r.rows()
 	fmt.Fprintf(w, "### Build benchmark\n\n%s\n\n", r.title())
-	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(rows[0], " | "), strings.Repeat(" --- |", len(rows[0])))
-	for _, row := range rows[1:] {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-	}
+	writeMarkdownTable(w, r.rows())
 	_, err := fmt.Fprintln(w)
 	return err
 }

@@ -90,13 +90,7 @@ func ConfigFromEnv() (Config, error) {
 			}
 		}
 	}
-	switch f := strings.ToLower(os.Getenv("BENCH_FORMAT")); f {
-	case "", "text":
-	case "json", "markdown":
-		c.Format = f
-	default:
-		problems = append(problems, fmt.Sprintf("BENCH_FORMAT=%q: use text, json or markdown", f))
-	}
+	c.Format = formatFromEnv(&problems)
 	if c.NodeImage == "" {
 		c.NodeImage = cluster.NodeImageFromFile(cluster.KindenvFile)
 	}
@@ -194,4 +188,18 @@ func loadSuite(root, name string) (suite.Suite, error) {
 		return suite.Suite{}, err
 	}
 	return selected[0], nil
+}
+
+// formatFromEnv reads BENCH_FORMAT (text, json or markdown; default text), adding a bad value to
+// problems.
+func formatFromEnv(problems *[]string) string {
+	switch f := strings.ToLower(os.Getenv("BENCH_FORMAT")); f {
+	case "", "text":
+		return "text"
+	case "json", "markdown":
+		return f
+	default:
+		*problems = append(*problems, fmt.Sprintf("BENCH_FORMAT=%q: use text, json or markdown", f))
+		return "text"
+	}
 }

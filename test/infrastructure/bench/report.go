@@ -153,15 +153,19 @@ func (r Report) WriteJSON(w io.Writer) error {
 
 // WriteMarkdown writes the table for a GitHub step summary.
 func (r Report) WriteMarkdown(w io.Writer) error {
-	rows := r.rows()
 	fmt.Fprintf(w, "### Disk benchmark\n\n%s; engine %s; image bytes %s\n\n", r.Workload, r.Engine, disk.HumanSize(r.ImageBytes))
-	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(rows[0], " | "), strings.Repeat(" --- |", len(rows[0])))
-	for _, row := range rows[1:] {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-	}
+	writeMarkdownTable(w, r.rows())
 	for _, g := range r.Goals() {
 		fmt.Fprintf(w, "\n- %s", g)
 	}
 	_, err := fmt.Fprintln(w)
 	return err
+}
+
+// writeMarkdownTable writes rows as a markdown table, the first row its header.
+func writeMarkdownTable(w io.Writer, rows [][]string) {
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(rows[0], " | "), strings.Repeat(" --- |", len(rows[0])))
+	for _, row := range rows[1:] {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+	}
 }

@@ -101,15 +101,9 @@ func TestImagesBuildTheFirstAlone(t *testing.T) {
 	root, services := dockerfileRepo(t, "gomod", "a", "b", "c")
 	for _, independent := range []bool{false, true} {
 		eng := &enginetest.Engine{BuildDelay: 30 * time.Millisecond}
-		var mu sync.Mutex
-		var lines []string
+		log := &logLines{}
 		opts := build.Options{Engine: eng, Suite: "s", RunID: "r", RepoRoot: root, WorkDir: t.TempDir(), Parallelism: 2,
-			Independent: independent, Took: map[string]time.Duration{"c": time.Minute},
-			Log: func(format string, args ...any) {
-				mu.Lock()
-				defer mu.Unlock()
-				lines = append(lines, fmt.Sprintf(format, args...))
-			}}
+			Independent: independent, Took: map[string]time.Duration{"c": time.Minute}, Log: log.add}
 		ps, err := build.Plan(context.Background(), opts, services)
 		if err != nil {
 			t.Fatal(err)
@@ -118,7 +112,7 @@ func TestImagesBuildTheFirstAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 		builds := eng.Builds()
-		said := strings.Join(lines, "\n")
+		said := log.String()
 		if independent {
 			if strings.Contains(said, "builds first") || eng.MaxParallel() != 2 {
 				t.Errorf("independent builds: max parallel %d, log:\n%s", eng.MaxParallel(), said)
@@ -174,14 +168,8 @@ func TestUnwritableCacheRootFailsFirst(t *testing.T) {
 func TestWarmCompileCachesStartEveryBuildAtOnce(t *testing.T) {
 	root, services := dockerfileRepo(t, "gomod", "a", "b")
 	eng := &enginetest.Engine{CacheMounts: []engine.CacheMount{{ID: "gomod", Target: "/cache"}}, CompileCacheBytes: 10}
-	var mu sync.Mutex
-	var lines []string
-	opts := build.Options{Engine: eng, Suite: "s", RunID: "r", RepoRoot: root, WorkDir: t.TempDir(), Parallelism: 2,
-		Log: func(format string, args ...any) {
-			mu.Lock()
-			defer mu.Unlock()
-			lines = append(lines, fmt.Sprintf(format, args...))
-		}}
+	log := &logLines{}
+	opts := build.Options{Engine: eng, Suite: "s", RunID: "r", RepoRoot: root, WorkDir: t.TempDir(), Parallelism: 2, Log: log.add}
 	ps, err := build.Plan(context.Background(), opts, services)
 	if err != nil {
 		t.Fatal(err)
@@ -197,8 +185,26 @@ func TestWarmCompileCachesStartEveryBuildAtOnce(t *testing.T) {
 	if err != nil || !warm.WarmCaches {
 		t.Fatalf("second build: warm %v, %v", warm.WarmCaches, err)
 	}
-	said := strings.Join(lines, "\n")
+	said := log.String()
 	if strings.Count(said, "a builds first, alone") != 1 || !strings.Contains(said, "are there from an earlier run: every build at once") {
 		t.Errorf("log:\n%s", said)
 	}
+}
+
+// logLines keeps the lines an Options.Log was given, from any goroutine.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) add(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
 }
