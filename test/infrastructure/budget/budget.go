@@ -152,6 +152,20 @@ func (c *Checker) Shortfalls(ctx context.Context, phase string, needs []Need) ([
 	return problems, nil
 }
 
+// Room is what the filesystem holding place can still take now, and why (naming the budget).
+func (c *Checker) Room(ctx context.Context, place disk.Place) (uint64, string, error) {
+	measure := c.Measure
+	if measure == nil {
+		measure = disk.Measure
+	}
+	snap, err := measure(ctx, []disk.Place{place})
+	if err != nil || len(snap.Filesystems) != 1 {
+		return 0, "", fmt.Errorf("cannot measure the filesystem of %s (%s) to check the disk budget: %v", place.Name, place.Path, err)
+	}
+	have, basis := c.have(snap.Filesystems[0])
+	return have, fmt.Sprintf("%s=%s on %s: %s", Env, c.Budget, snap.Filesystems[0].Mountpoint, basis), nil
+}
+
 // have is what the filesystem can still take, and why.
 func (c *Checker) have(fs disk.Filesystem) (uint64, string) {
 	m := margin(fs)

@@ -147,12 +147,38 @@ func TestPredict(t *testing.T) {
 	}
 }
 
+// Builds wait for room beside each other, so the phase needs room for one build at least: the
+// bases and the largest build's peak.
+func TestPredictBuildOneAtATime(t *testing.T) {
+	f := Facts{BuildBytes: 3 * gib, PulledBytes: 500 << 20, BuildPeaks: map[string]uint64{"a": 1 * gib, "b": 2 * gib}}
+	needs, _ := Predict("build", f, Places{Engine: disk.Place{Name: "engine"}})
+	if len(needs) != 1 || needs[0].Bytes != 500<<20+2*gib {
+		t.Fatalf("needs %+v, want the bases and b's peak", needs)
+	}
+	for _, want := range []string{"one build at a time at least", "2GiB (b)", "peaked at 3GiB"} {
+		if !strings.Contains(needs[0].Why, want) {
+			t.Errorf("why %q lacks %q", needs[0].Why, want)
+		}
+	}
+}
+
+// Room is what the filesystem can take now, and says which budget.
+func TestRoom(t *testing.T) {
+	start := disk.Snapshot{Filesystems: []disk.Filesystem{{Mountpoint: "/", Device: "/dev/vda", Total: 30 * gib, Used: 10 * gib, Free: 20 * gib}}}
+	c := Checker{Budget: Budget{Bytes: 5 * gib}, Start: start, Measure: fakeFS(13*gib, 17*gib)}
+	n, why, err := c.Room(context.Background(), disk.Place{Name: "engine", Path: "/var/lib/docker"})
+	if err != nil || n != 2*gib || why != "E2E_DISK_BUDGET=5GiB on /: budget 5GiB, of which the run used 3GiB" {
+		t.Fatalf("room %d %q %v", n, why, err)
+	}
+}
+
 func TestFactsRoundTrip(t *testing.T) {
 	path := t.TempDir() + "/facts.json"
 	if f := ReadFacts(path); !reflect.DeepEqual(f, Facts{}) {
 		t.Fatalf("missing file gave %+v", f)
 	}
-	want := Facts{BuildBytes: 1, ArchiveBytes: 2, NodeBytes: 3, LoadFactor: 1.25, Nodes: 3, BuildSeconds: map[string]float64{"a": 161}}
+	want := Facts{BuildBytes: 1, ArchiveBytes: 2, NodeBytes: 3, LoadFactor: 1.25, Nodes: 3, BuildSeconds: map[string]float64{"a": 161},
+		BuildPeaks: map[string]uint64{"a": 4}, PulledBytes: 5}
 	if err := WriteFacts(path, want); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,10 @@ type Facts struct {
 	Nodes        int     `json:"nodes,omitempty"`
 	// BuildSeconds is how long each service's image build took last time, by service.
 	BuildSeconds map[string]float64 `json:"buildSeconds,omitempty"`
+	// BuildPeaks is how far each service's last cold build raised the engine's filesystem, and
+	// PulledBytes how far the pulls of the bases raised it before the builds.
+	BuildPeaks  map[string]uint64 `json:"buildPeaks,omitempty"`
+	PulledBytes uint64            `json:"pulledBytes,omitempty"`
 }
 
 // Places are where a run writes: the engine's storage (builds; and the nodes' storage until the
@@ -56,6 +60,11 @@ func Predict(phase string, f Facts, p Places) ([]Need, string) {
 	}
 	switch phase {
 	case "build":
+		if svc, peak := largestBuild(f); peak > 0 {
+			// Builds wait for room beside each other: the phase needs room for one at least.
+			return []Need{{Place: p.Engine, Bytes: f.PulledBytes + peak, Why: fmt.Sprintf("one build at a time at least: the bases %s and the largest build's peak %s (%s); "+
+				"all at once the last cold builds peaked at %s, and builds wait for room beyond the least", size(f.PulledBytes), size(peak), svc, size(f.BuildBytes))}}, ""
+		}
 		if f.BuildBytes == 0 {
 			return nil, "unknown until the suite was built once"
 		}
@@ -77,6 +86,17 @@ func Predict(phase string, f Facts, p Places) ([]Need, string) {
 				nodes, strconv.FormatFloat(factor, 'f', 2, 64), archiveBasis, size(archiveBytes), factorBasis)}}, ""
 	}
 	return nil, ""
+}
+
+// largestBuild is the service whose build peaked highest, and that peak.
+func largestBuild(f Facts) (string, uint64) {
+	svc, peak := "", uint64(0)
+	for s, p := range f.BuildPeaks {
+		if p > peak || p == peak && s < svc {
+			svc, peak = s, p
+		}
+	}
+	return svc, peak
 }
 
 // Step is one phase of a plan.

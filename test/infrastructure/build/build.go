@@ -96,6 +96,12 @@ type Options struct {
 	// Used measures the used bytes of the filesystem that holds the engine's storage, for
 	// Built.Footprint; nil leaves the footprint unmeasured.
 	Used func(context.Context) (int64, error)
+	// Room is how many bytes the builds may still add to that filesystem, measured now, and why
+	// (what the disk budget leaves); nil means no budget. A build waits while its Peaks and those
+	// of the builds running would not fit it together, and the builds stop when it runs out.
+	Room func(context.Context) (int64, string, error)
+	// Peaks is each service's Result.Peak of its last cold build, by service.
+	Peaks map[string]int64
 	// Parallelism bounds concurrent go builds and image builds; <= 0 means runtime.NumCPU().
 	Parallelism int
 	// Independent builds every image at once, up to Parallelism, in the suite's order: no build
@@ -162,6 +168,9 @@ type Result struct {
 	Manifest string
 	UpToDate bool
 	Duration time.Duration
+	// Peak is how far the filesystem of the engine's storage rose above its use at the build's
+	// start while it ran, what builds beside it wrote included; 0 when unmeasured.
+	Peak int64
 }
 
 // Lowercase so that "<name>" and "<suite>-<hex>" are valid image repository and tag names.
@@ -462,27 +471,41 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 		opts.logf("the compile caches of %s are there from an earlier run: every build at once", planned[order.First].Service.Name)
 		order = Order{First: -1}
 	}
+	gauge := newGauge(opts)
+	building := map[int]bool{}
+	for _, i := range todoIdx {
+		building[i] = true
+	}
+	buildOne := func(ctx context.Context, i int) error {
+		p := planned[i]
+		if !building[i] {
+			r, err := buildImage(ctx, opts, p)
+			out.Results[i] = r
+			return err
+		}
+		if err := gauge.admit(ctx, p.Service.Name); err != nil {
+			return err
+		}
+		r, err := buildImage(ctx, opts, p)
+		r.Peak = gauge.release(context.WithoutCancel(ctx), p.Service.Name)
+		out.Results[i] = r
+		return err
+	}
 	build := func(ctx context.Context) error {
 		if order.First >= 0 {
 			opts.logf("%s builds first, alone, and the others reuse what it shares (%s); then %d at a time",
 				planned[order.First].Service.Name, order.Why, opts.parallelism())
-			r, err := buildImage(ctx, opts, planned[order.First])
-			out.Results[order.First] = r
-			if err != nil {
+			if err := buildOne(ctx, order.First); err != nil {
 				return err
 			}
 		}
 		group, ctx := errgroup.WithContext(ctx)
 		group.SetLimit(opts.parallelism())
-		for i, p := range planned {
+		for i := range planned {
 			if i == order.First {
 				continue
 			}
-			group.Go(func() error {
-				r, err := buildImage(ctx, opts, p)
-				out.Results[i] = r
-				return err
-			})
+			group.Go(func() error { return buildOne(ctx, i) })
 		}
 		return group.Wait()
 	}
@@ -490,6 +513,24 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 		return out, build(ctx)
 	}
 	out.CacheMounts = mounts
+	var names []string
+	for _, p := range todo {
+		names = append(names, p.Service.Name)
+	}
+	if err := gauge.check(ctx, names); err != nil {
+		return out, err
+	}
+	// The gauge stops the pulls and builds when the disk budget runs out.
+	outer := ctx
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go gauge.watch(ctx, stop)
+	stopped := func(err error) error {
+		if cause := context.Cause(ctx); err != nil && outer.Err() == nil && cause != nil && cause != context.Canceled {
+			return cause
+		}
+		return err
+	}
 
 	before, err := opts.Engine.AllImageIDs(ctx)
 	if err != nil {
@@ -503,11 +544,15 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 	pulled, pullErr := pullBases(ctx, opts, todo)
 	out.Pulled = pulled
 	if pullErr != nil {
-		return out, pullErr
+		return out, stopped(pullErr)
 	}
 	used1, ok1 := opts.used(ctx)
-	buildErr := build(ctx)
-	used2, ok2 := opts.used(ctx)
+	working, workingErr := opts.Engine.BuildContainers(ctx)
+	buildErr := stopped(build(ctx))
+	if ctx.Err() != nil && workingErr == nil {
+		stopInterrupted(context.WithoutCancel(ctx), opts, working)
+	}
+	used2, ok2 := opts.used(outer)
 
 	// Also after a failed build: what it left is the run's to prune.
 	after, err := opts.Engine.AllImageIDs(context.WithoutCancel(ctx))
@@ -549,6 +594,30 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 		}
 	}
 	return out, nil
+}
+
+// stopInterrupted ends what the interrupted builds left running: the working containers that were
+// not there before (the builder's, podman's), with the RUN steps still running in them.
+func stopInterrupted(ctx context.Context, opts Options, before []string) {
+	now, err := opts.Engine.BuildContainers(ctx)
+	if err != nil {
+		opts.logf("could not look for what the interrupted builds left running: %v", err)
+		return
+	}
+	var left []string
+	for _, id := range now {
+		if !slices.Contains(before, id) {
+			left = append(left, id)
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	if err := opts.Engine.StopBuildContainers(ctx, left); err != nil {
+		opts.logf("could not stop the %d working containers the interrupted builds left: %v; see `%s ps --all --external`", len(left), err, opts.Engine.Name())
+		return
+	}
+	opts.logf("stopped the %d working containers the interrupted builds left, with the steps running in them", len(left))
 }
 
 func (o Options) used(ctx context.Context) (int64, bool) {

@@ -108,6 +108,12 @@ type Engine interface {
 	SaveImage(ctx context.Context, w io.Writer, refs ...string) error
 	// LoadImage loads a docker-archive from r.
 	LoadImage(ctx context.Context, r io.Reader) error
+	// BuildContainers lists the working containers of the builds in progress: buildah's, which
+	// outlive a killed podman build; nil on docker, whose daemon cancels a build with its client.
+	BuildContainers(ctx context.Context) ([]string, error)
+	// StopBuildContainers ends working containers that BuildContainers listed: it kills the RUN
+	// step still running in one and removes them.
+	StopBuildContainers(ctx context.Context, ids []string) error
 }
 
 // BuildSpec describes one image build.
@@ -155,8 +161,10 @@ type Info struct {
 	BuildNetwork string
 	// Builder is what runs the engine's builds: BuilderBuildKit, BuilderLegacy or BuilderBuildah.
 	Builder string
-	Remote  bool
-	Version string
+	// OCIRuntime is the runtime podman runs containers and buildah's RUN steps with.
+	OCIRuntime string
+	Remote     bool
+	Version    string
 }
 
 // Builders, as Info.Builder names them.
@@ -909,6 +917,9 @@ func (e *cli) Info(ctx context.Context) (Info, error) {
 		var raw struct {
 			Host struct {
 				ServiceIsRemote bool `json:"serviceIsRemote"`
+				OCIRuntime      struct {
+					Path string `json:"path"`
+				} `json:"ociRuntime"`
 			} `json:"host"`
 			Store struct {
 				GraphRoot   string `json:"graphRoot"`
@@ -925,7 +936,8 @@ func (e *cli) Info(ctx context.Context) (Info, error) {
 			return Info{}, fmt.Errorf("podman info printed no store.graphRoot; check `podman info`")
 		}
 		return Info{GraphRoot: raw.Store.GraphRoot, Store: raw.Store.GraphDriver, Storage: []string{raw.Store.GraphRoot},
-			Builder: BuilderBuildah, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version, CacheMountRoot: cacheMountRoot(raw.Version.Version)}, nil
+			Builder: BuilderBuildah, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version, CacheMountRoot: cacheMountRoot(raw.Version.Version),
+			OCIRuntime: raw.Host.OCIRuntime.Path}, nil
 	}
 	out, err := e.output(ctx, "info", "--format", "{{json .}}")
 	if err != nil {

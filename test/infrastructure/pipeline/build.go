@@ -78,9 +78,23 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	if err := r.fits(ctx, "build", r.facts()); err != nil {
 		return Built{}, err
 	}
-	opts.Took = tookLast(r.facts())
+	facts := r.facts()
+	opts.Took, opts.Peaks = tookLast(facts), peaksLast(facts)
+	if place := r.budgetPlaces().Engine; !r.cfg.DiskBudget.Off && place.Path != "" {
+		budget := r.checker()
+		opts.Room = func(ctx context.Context) (int64, string, error) {
+			n, why, err := budget.Room(ctx, place)
+			return int64(n), why, err
+		}
+	}
 	built, err := build.Images(ctx, opts, planned)
-	r.learn(func(f *budget.Facts) { learnDurations(f, built.Results) })
+	r.learn(func(f *budget.Facts) {
+		learnDurations(f, built.Results)
+		learnPeaks(f, built.Results, built.WarmCaches)
+		if built.Footprint.Measured {
+			f.PulledBytes = uint64(max(0, built.Footprint.PulledBases))
+		}
+	})
 	if f := built.Footprint; err == nil && f.Measured {
 		left := max(0, f.PulledBases+f.BuildCache+f.SuiteImages)
 		r.learnAfterPhase("build", func(cp disk.Checkpoint) { r.learnBuild(cp, uint64(left), built.WarmCaches) })
@@ -130,6 +144,33 @@ func tookLast(f budget.Facts) map[string]time.Duration {
 		took[svc] = time.Duration(s * float64(time.Second))
 	}
 	return took
+}
+
+// peaksLast is how far each service's last cold build raised the engine's filesystem.
+func peaksLast(f budget.Facts) map[string]int64 {
+	peaks := map[string]int64{}
+	for svc, n := range f.BuildPeaks {
+		peaks[svc] = int64(n)
+	}
+	return peaks
+}
+
+// learnPeaks keeps each build's peak; as for the phase's, a warm build does not lower what the
+// last cold one taught.
+func learnPeaks(f *budget.Facts, results []build.Result, warm bool) {
+	for _, res := range results {
+		if res.Peak <= 0 {
+			continue
+		}
+		if f.BuildPeaks == nil {
+			f.BuildPeaks = map[string]uint64{}
+		}
+		peak := uint64(res.Peak)
+		if warm {
+			peak = max(peak, f.BuildPeaks[res.Service.Name])
+		}
+		f.BuildPeaks[res.Service.Name] = peak
+	}
 }
 
 // learnDurations keeps how long each image build took; an image found up to date teaches nothing.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
+	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
@@ -404,5 +405,67 @@ func TestRealDaemonStopsDuringExport(t *testing.T) {
 	}
 	if e, err := r.Export(ctx, b); err != nil || e.Archive.Path == "" {
 		t.Fatalf("the export with the daemon back: %+v, %v", e.Archive, err)
+	}
+}
+
+// TestRealBuildStopsAtTheBudget builds, with E2E_DISK_BUDGET=1MiB, an image whose build writes
+// 100 MB and then waits: a suite never built has no prediction, so the build starts, and the
+// gauge stops it once the budget is gone instead of letting it run on, and nothing of it runs on.
+// What it measured is kept, so the next run refuses before building anything.
+func TestRealBuildStopsAtTheBudget(t *testing.T) {
+	for _, name := range []string{"docker", "podman"} {
+		t.Run(name, func(t *testing.T) {
+			eng, cfg := realHoloSuite(t, name, "budget", "it-budget")
+			ctx := context.Background()
+			const base = "debian:bookworm-slim"
+			if err := eng.Pull(ctx, base); err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			df := "FROM " + base + "\nARG NONCE\nRUN echo $NONCE && head -c 100000000 /dev/urandom > /grown && sleep 600\n"
+			if err := os.MkdirAll(filepath.Join(root, "grower"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, "grower", "Dockerfile"), []byte(df), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Root, cfg.HostBuild, cfg.DiskBudget = root, false, budget.Budget{Bytes: 1 << 20}
+			cfg.Suite.Services = []build.Service{{Name: "grower", Spec: build.Spec{Dockerfile: "grower/Dockerfile", Context: "grower",
+				Args: map[string]string{"NONCE": cfg.Suite.Name}}}}
+			var out bytes.Buffer
+			r, err := New(cfg, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Down(context.Background()) })
+
+			_, err = r.Build(ctx, observe(t, r))
+			for _, want := range []string{"no room left (E2E_DISK_BUDGET=1MiB", "while grower built", "stopped before it runs out of space"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Fatalf("build past a 1 MiB budget: error %v does not say %q\n%s", err, want, out.String())
+				}
+			}
+			// Nothing of the stopped build runs on: podman leaves its RUN step running unless killed.
+			if steps, err := exec.Command("pgrep", "-f", "grown && sleep 600").Output(); err == nil {
+				t.Errorf("the stopped build's step runs on: pids %s", steps)
+			}
+			if working, err := eng.BuildContainers(ctx); err != nil || len(working) > 0 {
+				t.Errorf("working containers left: %v %v", working, err)
+			}
+			if peak := r.facts().BuildPeaks["grower"]; peak <= 1<<20 {
+				t.Fatalf("learned peak %d, want above the budget", peak)
+			}
+
+			r2, err := New(cfg, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = r2.Build(ctx, observe(t, r2))
+			for _, want := range []string{"build would not fit the disk budget", "one build at a time at least", "(grower)"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("the next run: error %v does not say %q", err, want)
+				}
+			}
+		})
 	}
 }

@@ -610,3 +610,17 @@ func TestBuildTimesAreLearnedForTheOrder(t *testing.T) {
 		t.Errorf("took %v", took)
 	}
 }
+
+// A cold build teaches each build's peak; a warm one only raises it.
+func TestBuildPeaksAreLearnedFromColdBuilds(t *testing.T) {
+	var f budget.Facts
+	learnPeaks(&f, []build.Result{{Service: build.Service{Name: "a"}, Peak: 100}, {Service: build.Service{Name: "b"}, UpToDate: true}}, false)
+	learnPeaks(&f, []build.Result{{Service: build.Service{Name: "a"}, Peak: 10}}, true)
+	if want := map[string]uint64{"a": 100}; !maps.Equal(f.BuildPeaks, want) {
+		t.Fatalf("after a warm build: %v, want %v", f.BuildPeaks, want)
+	}
+	learnPeaks(&f, []build.Result{{Service: build.Service{Name: "a"}, Peak: 60}}, false)
+	if peaks := peaksLast(f); peaks["a"] != 60 || len(peaks) != 1 {
+		t.Errorf("after a cold build: %v", peaks)
+	}
+}

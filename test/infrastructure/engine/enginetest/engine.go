@@ -31,6 +31,10 @@ type Engine struct {
 	PushErrors map[string]error
 	// Intermediates is the number of untagged images every Build leaves behind.
 	Intermediates int
+	// BuildBytes is what every Build adds to Used while it runs; BuildLeaves what stays after.
+	BuildBytes, BuildLeaves int64
+	// KilledBuildsLeak makes a cancelled Build leave a working container, as podman's do.
+	KilledBuildsLeak bool
 	// CacheRecords is the number of BuildKit build cache records every Build leaves behind.
 	CacheRecords int
 	// Builder and CacheMountRoot are Info's.
@@ -57,7 +61,9 @@ type Engine struct {
 	running     int
 	maxParallel int
 	firstDone   bool // the first build ended
-	overlapped  bool // a build started while the first ran
+	used        int64
+	working     []string // working containers of killed builds
+	overlapped  bool     // a build started while the first ran
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -112,6 +118,26 @@ func (e *Engine) OverlappedFirst() bool {
 	return e.overlapped
 }
 
+func (e *Engine) BuildContainers(context.Context) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.working), nil
+}
+
+func (e *Engine) StopBuildContainers(_ context.Context, ids []string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.working = slices.DeleteFunc(e.working, func(id string) bool { return slices.Contains(ids, id) })
+	return nil
+}
+
+// Used is the bytes the builds hold: BuildBytes per running build, BuildLeaves per ended one.
+func (e *Engine) Used(context.Context) (int64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.used, nil
+}
+
 func (e *Engine) Name() string                   { return "fake" }
 func (e *Engine) Ping(ctx context.Context) error { return nil }
 
@@ -124,16 +150,23 @@ func (e *Engine) Build(ctx context.Context, spec engine.BuildSpec) error {
 	}
 	e.running++
 	e.maxParallel = max(e.maxParallel, e.running)
+	e.used += e.BuildBytes
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
 		e.running--
+		e.used += e.BuildLeaves - e.BuildBytes
 		e.firstDone = e.firstDone || first
 		e.mu.Unlock()
 	}()
 	select {
 	case <-time.After(e.BuildDelay):
 	case <-ctx.Done():
+		if e.KilledBuildsLeak {
+			e.mu.Lock()
+			e.working = append(e.working, "working-"+spec.Ref)
+			e.mu.Unlock()
+		}
 		return ctx.Err()
 	}
 	e.mu.Lock()
