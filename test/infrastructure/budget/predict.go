@@ -1,11 +1,7 @@
 package budget
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
@@ -116,31 +112,6 @@ func Plan(f Facts, p Places) []Step {
 	return steps
 }
 
-// ReadFacts reads the facts file at path; a missing or unreadable one gives no facts.
-func ReadFacts(path string) Facts {
-	var f Facts
-	data, err := os.ReadFile(path)
-	if err == nil {
-		json.Unmarshal(data, &f)
-	}
-	return f
-}
-
-// WriteFacts writes the facts file at path.
-func WriteFacts(path string, f Facts) error {
-	data, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return errors.Join(err, os.Remove(tmp))
-	}
-	return os.Rename(tmp, path)
-}
 
 // ProgressiveLoad is the load's need when each node imports image by image: it ends with the
 // archive's images unpacked and holds at most the largest image's blobs beside them.

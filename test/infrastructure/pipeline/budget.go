@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
@@ -10,25 +9,18 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 )
 
-// factsPath keeps what earlier runs of the suite measured (build growth, node size, load factor):
-// the predictions' basis. It outlives down.
-func (r *Run) factsPath() string { return filepath.Join(r.cfg.RunDir, "disk-facts.json") }
-
-// facts are the suite's measured facts, with the node count of its Kind config.
+// facts are what earlier runs of the suite measured (build peaks, node size, load factor), the
+// predictions' basis, with the node count of its Kind config.
 func (r *Run) facts() budget.Facts {
-	f := budget.ReadFacts(r.factsPath())
+	f := r.ledger.Facts()
 	f.Nodes = r.nodeCount()
 	return f
 }
 
-// learn merges what a phase measured into the facts file.
+// learn merges what a phase measured into the suite's facts.
 func (r *Run) learn(update func(*budget.Facts)) {
-	r.factsMu.Lock()
-	defer r.factsMu.Unlock()
-	f := budget.ReadFacts(r.factsPath())
-	update(&f)
-	if err := budget.WriteFacts(r.factsPath(), f); err != nil {
-		r.logf("disk", "could not keep the measured facts in %s: %v", r.factsPath(), err)
+	if err := r.ledger.Learn(update); err != nil {
+		r.logf("disk", "could not keep the measured facts in %s: %v", r.ledger.Path(), err)
 	}
 }
 

@@ -116,7 +116,7 @@ func TestOverlapCreatesTheClusterBesideTheBuild(t *testing.T) {
 func TestOverlapWaitsForPruneWhenBothDoNotFit(t *testing.T) {
 	r, out, creates := overlapRun(t)
 	const gib = 1 << 30
-	if err := budget.WriteFacts(r.factsPath(), budget.Facts{BuildBytes: 1.5 * gib, NodeBytes: 1 * gib}); err != nil {
+	if err := r.ledger.Learn(func(f *budget.Facts) { *f = budget.Facts{BuildBytes: 1.5 * gib, NodeBytes: 1 * gib} }); err != nil {
 		t.Fatal(err)
 	}
 	r.cfg.DiskBudget = budget.Budget{Bytes: 2 * gib} // either alone fits, both do not

@@ -575,7 +575,7 @@ func TestBuildNeedIsLearnedFromThePeak(t *testing.T) {
 			Filesystem: disk.Filesystem{Mountpoint: "/", Used: used, Places: []string{store.Name + " (" + store.Path + ")"}},
 			Delta:      int64(used) - int64(startUsed), Peak: peak}}}
 	}
-	learned := func() uint64 { return budget.ReadFacts(r.factsPath()).BuildBytes }
+	learned := func() uint64 { return r.ledger.Facts().BuildBytes }
 
 	r.learnBuild(cp(1000*mib, 4000*mib, 1500*mib), 500*mib, false) // cold: rose 3000, left 500
 	if got := learned(); got != 3000*mib {

@@ -24,6 +24,7 @@ import (
 	"github.com/fatih/color"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
@@ -93,7 +94,6 @@ type Run struct {
 	stMu    sync.Mutex
 	st      state.Suite // the record the phases write, for the next process's Observe
 	engMu   sync.Mutex  // one engine detection, though two phases may ask at once
-	factsMu sync.Mutex  // one writer of the facts file at a time
 	runID   string      // kept for the summary after Down forgets the state
 	eng     engine.Engine
 	engInfo engine.Info
@@ -117,6 +117,7 @@ type Run struct {
 	// measure is disk.Measure for the budget checks; tests fake it.
 	measure   func(context.Context, []disk.Place) (disk.Snapshot, error)
 	startOnce sync.Once
+	ledger    *budget.Ledger // the suite's facts file: what its earlier runs measured
 }
 
 type phaseTime struct {
@@ -136,7 +137,7 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 		}
 	}
 	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(),
-		exists: cluster.Exists, create: cluster.Create, measure: disk.Measure}
+		exists: cluster.Exists, create: cluster.Create, measure: disk.Measure, ledger: budget.NewLedger(filepath.Join(cfg.RunDir, "disk-facts.json"))}
 	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
 	r.disk.MeasureParts(r.parts)
 	return r, nil
