@@ -112,7 +112,6 @@ func Plan(f Facts, p Places) []Step {
 	return steps
 }
 
-
 // ProgressiveLoad is the load's need when each node imports image by image: it ends with the
 // archive's images unpacked and holds at most the largest image's blobs beside them.
 func ProgressiveLoad(f Facts, largest uint64, p Places) []Need {

@@ -13,6 +13,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine/enginetest"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 
@@ -143,7 +144,7 @@ func TestConfigRegistryMode(t *testing.T) {
 func TestRunOnAnotherDaemonIsRefused(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "")
 	r, _ := newTestRun(t, enginetest.Repo(t, "alpha"), &enginetest.Engine{})
-	r.st.Engine, r.st.RunID = "docker", "r1"
+	r.journal.Amend(func(st *state.Suite) { st.Engine, st.RunID = "docker", "r1" })
 	if _, err := r.engineName(); err != nil {
 		t.Fatalf("same daemon: %v", err)
 	}

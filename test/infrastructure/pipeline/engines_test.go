@@ -107,7 +107,7 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	if left == nil {
 		left = &state.Leftovers{}
 	}
-	foot := r.st.Footprint
+	foot := r.recorded().Footprint
 	if foot == nil || foot.SuiteImageBytes <= 0 {
 		t.Fatalf("the build recorded no footprint: %+v", foot)
 	}
@@ -168,10 +168,10 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 			t.Errorf("build cache record %s (%s, %s) of the build survived the scoped prune", rec.ID, rec.Description, disk.HumanSize(rec.Size))
 		}
 	}
-	if r.st.Leftovers != nil {
-		t.Errorf("prune kept the leftovers record: %+v", r.st.Leftovers)
+	if r.recorded().Leftovers != nil {
+		t.Errorf("prune kept the leftovers record: %+v", r.recorded().Leftovers)
 	}
-	p := r.st.Pruned
+	p := r.recorded().Pruned
 	t.Logf("%s scoped prune: engine says %s reclaimed, the graph root's filesystem gained %s", eng.Name(), disk.HumanSize(p.EngineReclaimed), disk.HumanSize(p.FilesystemGained))
 	if p.EngineReclaimed <= 0 {
 		t.Errorf("engine-reported reclaimed bytes = %d, want > 0 after removing 3 images", p.EngineReclaimed)

@@ -46,8 +46,8 @@ func TestRealArchiveDirFull(t *testing.T) {
 	b := buildFor(t, r)
 	nothingLost := func(t *testing.T, e Exported) {
 		t.Helper()
-		if r.st.Archive != nil || e.Archive.Path != "" {
-			t.Errorf("a failed export recorded or handed on an archive: %+v %+v", r.st.Archive, e.Archive)
+		if r.recorded().Archive != nil || e.Archive.Path != "" {
+			t.Errorf("a failed export recorded or handed on an archive: %+v %+v", r.recorded().Archive, e.Archive)
 		}
 		if entries, _ := os.ReadDir(small); len(entries) > 0 {
 			t.Errorf("the archive dir holds %d entries after the failed export", len(entries))
@@ -55,7 +55,7 @@ func TestRealArchiveDirFull(t *testing.T) {
 		if _, err := r.Prune(ctx, e); err == nil {
 			t.Error("prune ran after a failed export")
 		}
-		if _, found, err := eng.ImageID(ctx, r.st.Images[0].Ref); err != nil || !found {
+		if _, found, err := eng.ImageID(ctx, r.recorded().Images[0].Ref); err != nil || !found {
 			t.Errorf("the image is gone from the engine (%v)", err)
 		}
 	}
@@ -82,8 +82,8 @@ func TestRealArchiveDirFull(t *testing.T) {
 		if _, err := r.Export(ctx, b); err != nil {
 			t.Fatal(err)
 		}
-		if r.st.Archive == nil || !strings.HasPrefix(r.st.Archive.Path, r.cfg.ArchiveDir) {
-			t.Errorf("archive %+v", r.st.Archive)
+		if r.recorded().Archive == nil || !strings.HasPrefix(r.recorded().Archive.Path, r.cfg.ArchiveDir) {
+			t.Errorf("archive %+v", r.recorded().Archive)
 		}
 	})
 }
@@ -107,8 +107,8 @@ func TestCorruptedStateFile(t *testing.T) {
 	// Another version's file is not trusted, and not an error.
 	os.WriteFile(path, []byte(`{"version": 1, "suite": "unit", "runId": "old"}`), 0o600)
 	r, err := New(cfg, &bytes.Buffer{})
-	if err != nil || r.st.RunID != "" {
-		t.Fatalf("a state file of another version: run %q, %v", r.st.RunID, err)
+	if err != nil || r.recorded().RunID != "" {
+		t.Fatalf("a state file of another version: run %q, %v", r.recorded().RunID, err)
 	}
 }
 
@@ -184,8 +184,8 @@ func TestRealInterruptsLoseNothing(t *testing.T) {
 		if !inEngine(t, ref) {
 			t.Errorf("%s is gone from the engine after an interrupted export", ref)
 		}
-		if r.st.Archive != nil {
-			t.Errorf("an interrupted export recorded an archive: %+v", r.st.Archive)
+		if r.recorded().Archive != nil {
+			t.Errorf("an interrupted export recorded an archive: %+v", r.recorded().Archive)
 		}
 		if files, _ := os.ReadDir(cfg.ArchiveDir); len(files) > 0 {
 			t.Errorf("an interrupted export left %d files in the archive dir", len(files))
@@ -390,8 +390,8 @@ func TestRealDaemonStopsDuringExport(t *testing.T) {
 		t.Fatalf("the export failed before the save began: %v", err)
 	}
 	t.Logf("export with the daemon gone: %v", err)
-	if r.st.Archive != nil || e.Archive.Path != "" {
-		t.Errorf("the failed export recorded an archive: %+v", r.st.Archive)
+	if r.recorded().Archive != nil || e.Archive.Path != "" {
+		t.Errorf("the failed export recorded an archive: %+v", r.recorded().Archive)
 	}
 	if files, _ := os.ReadDir(cfg.ArchiveDir); len(files) > 0 {
 		t.Errorf("the failed export left %d files in the archive dir", len(files))

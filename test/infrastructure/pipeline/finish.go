@@ -24,7 +24,7 @@ func (r *Run) Finish(ctx context.Context, runErr error) error {
 	ctx = context.WithoutCancel(ctx)
 	log := r.logger("teardown")
 	var errs []error
-	c := r.st.Cluster
+	c := r.recorded().Cluster
 	if runErr != nil && c != nil && !interrupted {
 		dir := filepath.Join(r.cfg.RunDir, "logs", time.Now().UTC().Format("20060102-150405"))
 		if err := cluster.ExportLogs(ctx, c.Name, c.Provider, dir); err != nil {
@@ -75,12 +75,13 @@ func (r *Run) Down(ctx context.Context) error {
 	if err := r.sameDaemon(); err != nil {
 		return err
 	}
-	if r.st.Engine != "" && r.cfg.Engine != "" && r.cfg.Engine != r.st.Engine {
-		log("tearing down with %s, the engine this run used (CONTAINER_ENGINE=%s ignored)", r.st.Engine, r.cfg.Engine)
-		r.cfg.Engine = r.st.Engine
+	rec := r.recorded()
+	if rec.Engine != "" && r.cfg.Engine != "" && r.cfg.Engine != rec.Engine {
+		log("tearing down with %s, the engine this run used (CONTAINER_ENGINE=%s ignored)", rec.Engine, r.cfg.Engine)
+		r.cfg.Engine = rec.Engine
 	}
 	name, provider := r.cfg.ClusterName, ""
-	if c := r.st.Cluster; c != nil {
+	if c := rec.Cluster; c != nil {
 		name, provider = c.Name, c.Provider
 	}
 	if provider == "" {
@@ -109,26 +110,22 @@ func (r *Run) Down(ctx context.Context) error {
 	default:
 		log("no cluster %s (%s) to delete", name, provider)
 	}
-	if r.st.Pruned == nil && len(r.st.Images) > 0 && r.cfg.Registry == nil {
-		r.removeImages(ctx, log)
+	if rec.Pruned == nil && len(rec.Images) > 0 && r.cfg.Registry == nil {
+		r.removeImages(ctx, rec, log)
 	}
-	if r.st.Leftovers != nil {
+	if rec.Leftovers != nil {
 		if eng, err := r.engine(ctx); err == nil {
-			r.removeLeftovers(ctx, eng, r.st.Leftovers, log)
+			r.removeLeftovers(ctx, eng, rec.Leftovers, log)
 		}
 	}
-	r.removeRegistry(ctx, log)
-	if a := r.st.Archive; a != nil && !r.cfg.KeepArchives {
+	r.removeRegistry(ctx, rec.Registry, log)
+	if a := rec.Archive; a != nil && !r.cfg.KeepArchives {
 		if err := os.Remove(a.Path); err == nil {
 			log("removed %s", a.Path)
 		}
 	}
 	os.Remove(kubeconfig)
-	if err := os.Remove(statePath(r.cfg)); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	r.st = state.Suite{}
-	return nil
+	return r.journal.Forget()
 }
 
 // Summary stops the disk sampler and prints the run's summary (package summary): phases with
@@ -153,8 +150,8 @@ func (r *Run) engineLabel() string {
 	if r.eng != nil {
 		return engineLabel(r.eng.Name(), r.engInfo)
 	}
-	if r.st.Engine != "" {
-		return r.st.Engine
+	if e := r.recorded().Engine; e != "" {
+		return e
 	}
 	return "none"
 }
@@ -183,14 +180,14 @@ func engineLabel(name string, info engine.Info) string {
 
 // removeImages deletes the run's images that are still in the engine: a run that stopped before
 // prune would otherwise leave them behind.
-func (r *Run) removeImages(ctx context.Context, log func(string, ...any)) {
+func (r *Run) removeImages(ctx context.Context, rec state.Suite, log func(string, ...any)) {
 	eng, err := r.engine(ctx)
 	if err != nil {
-		log("images of run %s not removed: %v", r.st.RunID, err)
+		log("images of run %s not removed: %v", rec.RunID, err)
 		return
 	}
 	var ids []string
-	for _, img := range r.st.Images {
+	for _, img := range rec.Images {
 		if id, found, err := eng.ImageID(ctx, img.Ref); err == nil && found && id == img.EngineID {
 			ids = append(ids, id)
 		}
@@ -199,8 +196,8 @@ func (r *Run) removeImages(ctx context.Context, log func(string, ...any)) {
 		return
 	}
 	if err := eng.Remove(ctx, ids); err != nil {
-		log("could not remove the images of run %s: %v", r.st.RunID, err)
+		log("could not remove the images of run %s: %v", rec.RunID, err)
 		return
 	}
-	log("removed %d images of run %s from %s", len(ids), r.st.RunID, eng.Name())
+	log("removed %d images of run %s from %s", len(ids), rec.RunID, eng.Name())
 }

@@ -42,7 +42,7 @@ func (r *Run) Observe(ctx context.Context) (Observed, error) {
 	if _, err := r.engineName(); err != nil {
 		return Observed{}, err
 	}
-	st := r.st
+	st := r.recorded()
 	o := Observed{RunID: st.RunID, Images: st.Images, Leftovers: st.Leftovers}
 	if c := st.Cluster; c != nil {
 		ok, err := r.exists(ctx, c.Name, c.Provider)

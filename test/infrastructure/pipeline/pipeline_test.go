@@ -166,8 +166,8 @@ func TestScopedPruneRemovesOnlyThisRunsImages(t *testing.T) {
 			t.Errorf("image %s, not this run's, was pruned", keep)
 		}
 	}
-	if r.st.Pruned == nil || r.st.Pruned.Mode != PruneScoped || len(r.st.Pruned.RemovedIDs) != 1 {
-		t.Errorf("state after prune = %+v", r.st.Pruned)
+	if r.recorded().Pruned == nil || r.recorded().Pruned.Mode != PruneScoped || len(r.recorded().Pruned.RemovedIDs) != 1 {
+		t.Errorf("state after prune = %+v", r.recorded().Pruned)
 	}
 	if !strings.Contains(out.String(), "engine says it reclaimed") || !strings.Contains(out.String(), "gained") {
 		t.Errorf("prune must report both numbers:\n%s", out)
@@ -187,18 +187,17 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 		t.Fatalf("first build ran %d image builds, want 1", n)
 	}
 	// Export (by hand: the fake engine cannot save) and prune.
-	path := filepath.Join(first.cfg.ArchiveDir, "unit-"+first.st.RunID+".tar")
+	path := filepath.Join(first.cfg.ArchiveDir, "unit-"+first.recorded().RunID+".tar")
 	os.MkdirAll(first.cfg.ArchiveDir, 0o700)
 	os.WriteFile(path, []byte("stands in for a verified archive"), 0o600)
 	sum, size, err := archive.Rehash(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first.st.Archive = &state.Archive{Path: path, Size: size, SHA256: sum}
-	if err := first.save(); err != nil {
+	if err := first.record(func(st *state.Suite) { st.Archive = &state.Archive{Path: path, Size: size, SHA256: sum} }); err != nil {
 		t.Fatal(err)
 	}
-	eng.Remove(ctx, []string{first.st.Images[0].ID})
+	eng.Remove(ctx, []string{first.recorded().Images[0].ID})
 
 	second, out := newTestRun(t, root, eng)
 	built := buildFor(t, second)
@@ -211,8 +210,8 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 	if built.Held.Archive == nil || built.Held.Archive.Path != path {
 		t.Errorf("the build's product does not say the archive holds the images: %+v", built.Held)
 	}
-	if second.st.RunID != first.st.RunID {
-		t.Errorf("same inputs started a new run (%s → %s)", first.st.RunID, second.st.RunID)
+	if second.recorded().RunID != first.recorded().RunID {
+		t.Errorf("same inputs started a new run (%s → %s)", first.recorded().RunID, second.recorded().RunID)
 	}
 
 	// A tampered archive is not trusted: the images are built again.
@@ -268,7 +267,7 @@ func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 		t.Fatalf("state file leftovers %+v, %v", reread.Leftovers, err)
 	}
 	// Podman labels every stage of a build: an untagged image with the run's labels is one.
-	stage := eng.AddUntagged(map[string]string{build.LabelSuite: "unit", build.LabelRun: r.st.RunID})
+	stage := eng.AddUntagged(map[string]string{build.LabelSuite: "unit", build.LabelRun: r.recorded().RunID})
 	built.Leftovers.Intermediate = append(built.Leftovers.Intermediate, stage)
 	if _, err := r.Prune(ctx, Exported{Built: built, Images: built.Images, Archive: state.Archive{Path: "/verified.tar"}}); err != nil {
 		t.Fatal(err)
@@ -277,8 +276,8 @@ func TestScopedPruneRemovesWhatTheBuildsLeft(t *testing.T) {
 	if !slices.Equal(ids, []string{present}) {
 		t.Errorf("after the scoped prune the engine holds %v, want only the base that was there before (%s)\n%s", ids, present, out)
 	}
-	if r.st.Leftovers != nil {
-		t.Errorf("leftovers still recorded after prune: %+v", r.st.Leftovers)
+	if r.recorded().Leftovers != nil {
+		t.Errorf("leftovers still recorded after prune: %+v", r.recorded().Leftovers)
 	}
 	if !slices.Equal(eng.RemovedCacheMounts, []string{"kindling-go-build"}) || !strings.Contains(out.String(), "E2E_BUILD_CACHE_MAX=0") {
 		t.Errorf("prune removed the cache mounts %v, want the builds' kindling-go-build, saying why:\n%s", eng.RemovedCacheMounts, out)
@@ -422,8 +421,10 @@ func pushRandom(t *testing.T, ref string) {
 // left running with nothing to delete it.
 func TestFailedClusterCheckKeepsTheRecord(t *testing.T) {
 	r, _ := newTestRun(t, t.TempDir(), &enginetest.Engine{})
-	r.st.RunID = "run-1"
-	r.st.Cluster = &state.Cluster{Name: "kindling-old", Provider: "fake", Created: true}
+	r.journal.Amend(func(st *state.Suite) {
+		st.RunID = "run-1"
+		st.Cluster = &state.Cluster{Name: "kindling-old", Provider: "fake", Created: true}
+	})
 	r.cfg.ClusterName = "kindling-new"
 	r.exists = func(context.Context, string, string) (bool, error) {
 		return false, errors.New("docker ps: connection reset")
@@ -432,8 +433,8 @@ func TestFailedClusterCheckKeepsTheRecord(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "kindling-old") || !strings.Contains(err.Error(), "connection reset") {
 		t.Fatalf("err = %v, want one naming the recorded cluster and the cause", err)
 	}
-	if r.st.Cluster == nil || r.st.Cluster.Name != "kindling-old" {
-		t.Errorf("the recorded cluster was forgotten: %+v", r.st.Cluster)
+	if r.recorded().Cluster == nil || r.recorded().Cluster.Name != "kindling-old" {
+		t.Errorf("the recorded cluster was forgotten: %+v", r.recorded().Cluster)
 	}
 }
 
@@ -513,7 +514,7 @@ func TestWithTeardownBudget(t *testing.T) {
 // cannot be found.
 func TestDiskViewNotesStayOffStdout(t *testing.T) {
 	r, runLog := newTestRun(t, t.TempDir(), &enginetest.Engine{})
-	r.st.Cluster = &state.Cluster{Name: "kindling-unit", Provider: "nonexistent"}
+	r.journal.Amend(func(st *state.Suite) { st.Cluster = &state.Cluster{Name: "kindling-unit", Provider: "nonexistent"} })
 	r.exists = func(context.Context, string, string) (bool, error) { return true, nil }
 	var notes bytes.Buffer
 	v := r.DiskView(context.Background(), &notes)
@@ -543,7 +544,7 @@ func TestBudgetTooSmallFailsBeforeExportWrites(t *testing.T) {
 	if entries, _ := os.ReadDir(r.cfg.ArchiveDir); len(entries) > 0 {
 		t.Errorf("the archive dir holds %d entries after a refused export", len(entries))
 	}
-	if r.st.Archive != nil {
+	if r.recorded().Archive != nil {
 		t.Error("a refused export recorded an archive")
 	}
 }

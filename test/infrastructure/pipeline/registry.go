@@ -121,8 +121,7 @@ func (r *Run) addRegistryPlace(ctx context.Context, l registry.Local) {
 }
 
 // removeRegistry deletes the suite's local registry and its volume.
-func (r *Run) removeRegistry(ctx context.Context, log func(string, ...any)) {
-	rec := r.st.Registry
+func (r *Run) removeRegistry(ctx context.Context, rec *state.Registry, log func(string, ...any)) {
 	if rec == nil {
 		return
 	}
@@ -131,7 +130,7 @@ func (r *Run) removeRegistry(ctx context.Context, log func(string, ...any)) {
 		return
 	}
 	log("removed the local registry %s and its volume", rec.Name)
-	r.st.Registry, r.st.Pushed = nil, nil
+	r.journal.Amend(func(st *state.Suite) { st.Registry, st.Pushed = nil, nil })
 }
 
 // containerdPatches are the Kind config's additions for the run: with a local registry, containerd

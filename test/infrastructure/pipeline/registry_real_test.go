@@ -39,22 +39,22 @@ func TestRealLocalRegistryMode(t *testing.T) {
 	})
 	got := through(t, r, "deploy")
 	pushed := got.e.Pushed
-	if r.st.Pushed == nil || pushed == nil || r.st.Pushed.Host != pushed.Host {
-		t.Errorf("recorded push %+v, handed on %+v", r.st.Pushed, pushed)
+	if r.recorded().Pushed == nil || pushed == nil || r.recorded().Pushed.Host != pushed.Host {
+		t.Errorf("recorded push %+v, handed on %+v", r.recorded().Pushed, pushed)
 	}
 	if pushed == nil || len(pushed.Images) != 1 || !strings.HasPrefix(pushed.Images[0].Ref, "localhost:") {
 		t.Fatalf("pushed %+v, want one image in the local registry", pushed)
 	}
-	if r.st.Archive != nil {
-		t.Errorf("local registry mode wrote an archive: %+v", r.st.Archive)
+	if r.recorded().Archive != nil {
+		t.Errorf("local registry mode wrote an archive: %+v", r.recorded().Archive)
 	}
-	if _, found, _ := eng.ImageID(ctx, r.st.Images[0].Ref); found {
-		t.Errorf("prune left %s in the engine", r.st.Images[0].Ref)
+	if _, found, _ := eng.ImageID(ctx, r.recorded().Images[0].Ref); found {
+		t.Errorf("prune left %s in the engine", r.recorded().Images[0].Ref)
 	}
 	if !strings.Contains(out.String(), "skipped: the nodes pull from localhost:") {
 		t.Errorf("load did not say the nodes pull:\n%s", out.String())
 	}
-	kube := clientFor(t, r.st.Cluster.Kubeconfig)
+	kube := clientFor(t, r.recorded().Cluster.Kubeconfig)
 	d, err := kube.AppsV1().Deployments("it-registry").Get(ctx, "holmesgpt-api", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestRealLocalRegistryMode(t *testing.T) {
 		t.Errorf("KEP-1755 ConfigMap: %+v, %v", cm, err)
 	}
 
-	rec := *r.st.Registry
+	rec := *r.recorded().Registry
 	if err := r.Down(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestRealExternalRegistry(t *testing.T) {
 		if _, err := r.Prune(ctx, e); err == nil {
 			t.Error("prune ran after a failed push")
 		}
-		if _, found, err := eng.ImageID(ctx, r.st.Images[0].Ref); err != nil || !found {
+		if _, found, err := eng.ImageID(ctx, r.recorded().Images[0].Ref); err != nil || !found {
 			t.Errorf("the built image is gone after a failed push (%v)", err)
 		}
 	})
@@ -126,15 +126,15 @@ func TestRealExternalRegistry(t *testing.T) {
 		t.Logf("run output:\n%s", out.String())
 	})
 	got := through(t, r, "cluster")
-	if _, found, _ := eng.ImageID(ctx, r.st.Images[0].Ref); found {
-		t.Errorf("prune left %s in the engine", r.st.Images[0].Ref)
+	if _, found, _ := eng.ImageID(ctx, r.recorded().Images[0].Ref); found {
+		t.Errorf("prune left %s in the engine", r.recorded().Images[0].Ref)
 	}
-	ref := r.st.Pushed.Images[0].Ref
+	ref := r.recorded().Pushed.Images[0].Ref
 	if !strings.HasPrefix(ref, reg.Host()+"/kindling/holmesgpt-api:") {
 		t.Errorf("pushed as %s", ref)
 	}
 	// What a matrix job elsewhere pulls with IMAGE_TAG=<suite>-<IMAGE_PUSH_TAG>.
-	if _, err := registry.Verify(ctx, reg.Host()+"/kindling/holmesgpt-api:"+cfg.Suite.Name+"-commit1", r.st.Images[0].EngineID, true); err != nil {
+	if _, err := registry.Verify(ctx, reg.Host()+"/kindling/holmesgpt-api:"+cfg.Suite.Name+"-commit1", r.recorded().Images[0].EngineID, true); err != nil {
 		t.Errorf("IMAGE_PUSH_TAG: %v", err)
 	}
 	nodes, err := cluster.Nodes(ctx, cfg.ClusterName, "docker")
@@ -151,14 +151,14 @@ func TestRealExternalRegistry(t *testing.T) {
 	if _, err := r.Deploy(ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	d, err := clientFor(t, r.st.Cluster.Kubeconfig).AppsV1().Deployments("it-external").Get(ctx, "holmesgpt-api", metav1.GetOptions{})
+	d, err := clientFor(t, r.recorded().Cluster.Kubeconfig).AppsV1().Deployments("it-external").Get(ctx, "holmesgpt-api", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := d.Spec.Template.Spec.Containers[0].Image; got != ref || d.Status.AvailableReplicas != 1 {
 		t.Errorf("deployment runs %s (%d available), want %s available", got, d.Status.AvailableReplicas, ref)
 	}
-	id := r.st.Images[0].EngineID
+	id := r.recorded().Images[0].EngineID
 	if _, err := registry.Verify(ctx, ref, id, true); err != nil {
 		t.Fatalf("before down: %v", err)
 	}

@@ -38,7 +38,8 @@ func (r *Run) DiskView(ctx context.Context, notes io.Writer) DiskView {
 	if engErr != nil { // still report the filesystems that can be measured
 		note("suite %s: no engine, the report lacks its graph root and breakdown: %v", r.cfg.Suite.Name, engErr)
 	}
-	if c := r.st.Cluster; c != nil {
+	rec := r.recorded()
+	if c := rec.Cluster; c != nil {
 		v.Suite.Cluster = c.Name
 		if ok, _ := r.exists(ctx, c.Name, c.Provider); ok && engErr == nil {
 			r.addNodePlaces(ctx, *c, nil, note)
@@ -58,14 +59,14 @@ func (r *Run) DiskView(ctx context.Context, notes io.Writer) DiskView {
 		v.Suite.PulledBases, v.Suite.BuildCache, v.Suite.SuiteImages = f.PulledBytes, f.BuildCacheBytes, f.SuiteImageBytes
 	}
 	v.Plan = r.plan()
-	if p := r.st.Pruned; p != nil && p.Residue != nil {
+	if p := rec.Pruned; p != nil && p.Residue != nil {
 		res := &disk.Residue{Suite: r.cfg.Suite.Name, Blobs: len(p.Residue.Blobs), Snapshots: len(p.Residue.Snapshots), Bytes: p.Residue.Bytes}
 		for _, argv := range p.Residue.Reclaim {
 			res.Reclaim = append(res.Reclaim, strings.Join(argv, " "))
 		}
 		v.Residue = res
 	}
-	if p := r.st.Pruned; p != nil && p.KeptCaches != nil {
+	if p := rec.Pruned; p != nil && p.KeptCaches != nil {
 		v.KeptCaches = &disk.KeptCaches{Suite: r.cfg.Suite.Name, Where: p.KeptCaches.Where, Bytes: p.KeptCaches.Bytes, Max: p.KeptCaches.Max}
 	}
 	return v

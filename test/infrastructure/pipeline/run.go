@@ -89,12 +89,10 @@ type Run struct {
 	out  io.Writer
 	disk *disk.Recorder
 
-	mu sync.Mutex
-	// stMu guards st: with E2E_OVERLAP the cluster is created while the build records its images.
-	stMu    sync.Mutex
-	st      state.Suite // the record the phases write, for the next process's Observe
-	engMu   sync.Mutex  // one engine detection, though two phases may ask at once
-	runID   string      // kept for the summary after Down forgets the state
+	mu      sync.Mutex
+	journal *state.Journal // the record the phases write, for the next process's Observe
+	engMu   sync.Mutex     // one engine detection, though two phases may ask at once
+	runID   string         // kept for the summary after Down forgets the state
 	eng     engine.Engine
 	engInfo engine.Info
 	started time.Time
@@ -127,16 +125,17 @@ type phaseTime struct {
 
 // New starts a run of cfg.Suite, reading its state file. Output goes to out.
 func New(cfg Config, out io.Writer) (*Run, error) {
-	st, err := state.Read(statePath(cfg))
+	journal, err := state.Open(statePath(cfg))
 	if err != nil {
 		return nil, err
 	}
+	st := journal.Snapshot()
 	if cfg.ArchiveDir == "" {
 		if cfg.ArchiveDir, err = archive.DefaultDir(); err != nil {
 			return nil, err
 		}
 	}
-	r := &Run{cfg: cfg, out: out, st: st, runID: st.RunID, footprint: st.Footprint, started: time.Now(),
+	r := &Run{cfg: cfg, out: out, journal: journal, runID: st.RunID, footprint: st.Footprint, started: time.Now(),
 		exists: cluster.Exists, create: cluster.Create, measure: disk.Measure, ledger: budget.NewLedger(filepath.Join(cfg.RunDir, "disk-facts.json"))}
 	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
 	r.disk.MeasureParts(r.parts)
@@ -149,12 +148,7 @@ func (r *Run) Config() Config { return r.cfg }
 func statePath(cfg Config) string { return filepath.Join(cfg.RunDir, "state.json") }
 
 // record changes the state and writes it, for the next process's Observe.
-func (r *Run) record(update func(*state.Suite)) error {
-	r.stMu.Lock()
-	defer r.stMu.Unlock()
-	update(&r.st)
-	return state.Write(statePath(r.cfg), r.st)
-}
+func (r *Run) record(update func(*state.Suite)) error { return r.journal.Update(update) }
 
 func (r *Run) save() error { return r.record(func(*state.Suite) {}) }
 
@@ -281,11 +275,11 @@ func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
 	r.mu.Unlock()
 	// Recorded at once only in a run already under way; a new run records it with its first product.
 	started := false
-	r.stMu.Lock()
-	if r.st.Engine == "" {
-		r.st.Engine, r.st.EngineHost, started = eng.Name(), engine.HostOf(eng.Name()), r.st.RunID != ""
-	}
-	r.stMu.Unlock()
+	r.journal.Amend(func(st *state.Suite) {
+		if st.Engine == "" {
+			st.Engine, st.EngineHost, started = eng.Name(), engine.HostOf(eng.Name()), st.RunID != ""
+		}
+	})
 	if started {
 		return eng, r.save()
 	}
@@ -366,29 +360,29 @@ func daemonName(variable, host string) string {
 }
 
 // recorded is a copy of the state as the phases recorded it so far.
-func (r *Run) recorded() state.Suite {
-	r.stMu.Lock()
-	defer r.stMu.Unlock()
-	return r.st
-}
+func (r *Run) recorded() state.Suite { return r.journal.Snapshot() }
 
 // beginRun starts a new run id in the state, keeping the record of a cluster this suite created.
 func (r *Run) beginRun(engineName string) {
-	r.stMu.Lock()
-	defer r.stMu.Unlock()
-	r.st = state.Suite{
-		Suite:      r.cfg.Suite.Name,
-		RunID:      newRunID(),
-		Engine:     engineName,
-		EngineHost: engine.HostOf(engineName),
-		Started:    time.Now().UTC(),
-		Cluster:    r.st.Cluster,
-		// The suite's local registry stays the suite's to remove.
-		Registry: r.st.Registry,
-		// What earlier builds pulled and left stays the suite's to prune.
-		Leftovers: r.st.Leftovers,
-	}
-	r.runID = r.st.RunID
+	var runID string
+	r.journal.Amend(func(st *state.Suite) {
+		*st = state.Suite{
+			Suite:      r.cfg.Suite.Name,
+			RunID:      newRunID(),
+			Engine:     engineName,
+			EngineHost: engine.HostOf(engineName),
+			Started:    time.Now().UTC(),
+			Cluster:    st.Cluster,
+			// The suite's local registry stays the suite's to remove.
+			Registry: st.Registry,
+			// What earlier builds pulled and left stays the suite's to prune.
+			Leftovers: st.Leftovers,
+		}
+		runID = st.RunID
+	})
+	r.mu.Lock()
+	r.runID = runID
+	r.mu.Unlock()
 }
 
 func newRunID() string {
