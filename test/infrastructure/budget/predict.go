@@ -59,7 +59,7 @@ func Predict(phase string, f Facts, p Places) ([]Need, string) {
 		if svc, peak := largestBuild(f); peak > 0 {
 			// Builds wait for room beside each other: the phase needs room for one at least.
 			return []Need{{Place: p.Engine, Bytes: f.PulledBytes + peak, Why: fmt.Sprintf("one build at a time at least: the bases %s and the largest build's peak %s (%s); "+
-				"all at once the last cold builds peaked at %s, and builds wait for room beyond the least", size(f.PulledBytes), size(peak), svc, size(f.BuildBytes))}}, ""
+				"the last cold build phase peaked at %s; builds wait for room beyond the least", size(f.PulledBytes), size(peak), svc, size(f.BuildBytes))}}, ""
 		}
 		if f.BuildBytes == 0 {
 			return nil, "unknown until the suite was built once"
