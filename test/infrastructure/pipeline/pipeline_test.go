@@ -549,6 +549,29 @@ func TestBudgetTooSmallFailsBeforeExportWrites(t *testing.T) {
 	}
 }
 
+// The build's budget check counts only what is to be built: with every image in the engine, a
+// budget below the learned peak does not stop it.
+func TestBuildBudgetOnlyForImagesToBuild(t *testing.T) {
+	root := enginetest.Repo(t, "alpha")
+	eng := &enginetest.Engine{}
+	r, _ := newTestRun(t, root, eng)
+	buildFor(t, r)
+	if err := r.ledger.Learn(func(f *budget.Facts) { f.BuildPeaks = map[string]uint64{"alpha": 1 << 40} }); err != nil {
+		t.Fatal(err)
+	}
+	r.cfg.DiskBudget = budget.Budget{Bytes: 1 << 20}
+	if _, err := r.Build(context.Background(), observe(t, r)); err != nil {
+		t.Fatalf("up-to-date images under a budget below their peak: %v", err)
+	}
+	if err := eng.RemoveRefs(context.Background(), []string{r.recorded().Images[0].Ref}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Build(context.Background(), observe(t, r))
+	if err == nil || !strings.Contains(err.Error(), "build would not fit the disk budget") || !strings.Contains(err.Error(), "(alpha)") {
+		t.Fatalf("an image to build under a budget below its peak: %v", err)
+	}
+}
+
 // On GitHub Actions each phase's log is a folded group, and a failure an annotation.
 func TestGitHubActionsGroupsAndAnnotations(t *testing.T) {
 	t.Setenv("GITHUB_ACTIONS", "true")
