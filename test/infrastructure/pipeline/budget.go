@@ -83,6 +83,21 @@ func (r *Run) logFits(phase string, needs []budget.Need) {
 	}
 }
 
+// budgetLimit is what the run may add to the filesystem of the engine's storage; 0 when the
+// budget is off or that filesystem was not measured at the start.
+func (r *Run) budgetLimit() uint64 {
+	if r.cfg.DiskBudget.Off {
+		return 0
+	}
+	engine := r.budgetPlaces().Engine
+	for _, fs := range r.startSnapshot().Filesystems {
+		if holds(fs, engine) {
+			return r.cfg.DiskBudget.Limit(fs)
+		}
+	}
+	return 0
+}
+
 // startSnapshot is the usage at the run's START checkpoint.
 func (r *Run) startSnapshot() disk.Snapshot {
 	var s disk.Snapshot

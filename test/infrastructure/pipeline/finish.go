@@ -141,6 +141,7 @@ func (r *Run) Summary() {
 	}
 	r.mu.Unlock()
 	s.Engine = r.engineLabel()
+	s.Budget = r.budgetLimit()
 	summary.Print(r.out, s)
 }
 

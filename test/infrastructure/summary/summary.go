@@ -34,6 +34,8 @@ type Run struct {
 	Coverage             []coverage.Result
 	Footprint            *state.Footprint
 	Disk                 *disk.Recorder
+	// Budget is what the run may add to the engine's filesystem (E2E_DISK_BUDGET); 0 when off.
+	Budget uint64
 	// Dir receives disk-timeline.svg; "" writes none.
 	Dir string
 }
@@ -99,8 +101,9 @@ func WriteMarkdown(w io.Writer, r Run) error {
 // that keep files (GitHub's step summary gets the mermaid chart), and returns its path.
 func WriteTimeline(r Run) (string, error) {
 	var b bytes.Buffer
-	title := fmt.Sprintf("kindling %s, run %s: used bytes per filesystem", r.Suite, r.RunID)
-	if err := timeline.WriteSVG(&b, title, r.Disk.Series(), r.Disk.PartSeries(), r.Disk.Phases()); err != nil {
+	title := fmt.Sprintf("kindling %s, run %s: disk used above the start", r.Suite, r.RunID)
+	t := timeline.Timeline{Title: title, Series: r.Disk.Series(), Parts: r.Disk.PartSeries(), Phases: r.Disk.Phases(), Budget: r.Budget}
+	if err := timeline.WriteSVG(&b, t); err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {

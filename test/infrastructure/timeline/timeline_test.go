@@ -21,11 +21,11 @@ func TestWriteSVG(t *testing.T) {
 	parts := []disk.Series{{Label: "containerd snapshots (du)", Points: []disk.Point{{Time: at(30), Used: 3 << 30}, {Time: at(60), Used: 1 << 30}}}}
 	phases := []disk.Phase{
 		{Checkpoint: disk.Checkpoint{Name: "START", Time: at(0)}},
-		{Checkpoint: disk.Checkpoint{Name: "IMAGES_BUILT", Time: at(30)}},
-		{Checkpoint: disk.Checkpoint{Name: "EXPORTED", Time: at(60)}},
+		{Checkpoint: disk.Checkpoint{Name: "IMAGES_BUILT", Time: at(30)}, Start: at(0)},
+		{Checkpoint: disk.Checkpoint{Name: "EXPORTED", Time: at(60)}, Start: at(30)},
 	}
 	var b bytes.Buffer
-	if err := WriteSVG(&b, "kindling unit", series, parts, phases); err != nil {
+	if err := WriteSVG(&b, Timeline{Title: "kindling unit", Series: series, Parts: parts, Phases: phases, Budget: 3 << 30}); err != nil {
 		t.Fatal(err)
 	}
 	// Well-formed XML whose root is svg, naming every filesystem and every phase.
@@ -52,7 +52,8 @@ func TestWriteSVG(t *testing.T) {
 	if root != "svg" {
 		t.Errorf("root element %q, want svg", root)
 	}
-	for _, want := range []string{"kindling unit", "/ (/dev/vda)", "/tmp (tmpfs)", "containerd snapshots (du)", "START", "IMAGES_BUILT", "EXPORTED", "GiB used"} {
+	for _, want := range []string{"kindling unit", "/ (/dev/vda)", "/tmp (tmpfs)", "containerd snapshots (du)", "IMAGES_BUILT", "EXPORTED",
+		"GiB above the start", "peak +2.0 GiB on / (/dev/vda), during IMAGES_BUILT", "disk budget 3.0 GiB"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("the SVG's text lacks %q", want)
 		}
@@ -60,7 +61,7 @@ func TestWriteSVG(t *testing.T) {
 }
 
 func TestWriteSVGWithoutMeasurements(t *testing.T) {
-	if err := WriteSVG(io.Discard, "empty", nil, nil, nil); err == nil {
+	if err := WriteSVG(io.Discard, Timeline{Title: "empty"}); err == nil {
 		t.Error("want an error for a timeline without measurements")
 	}
 }
