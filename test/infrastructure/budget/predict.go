@@ -17,7 +17,7 @@ const (
 // dir) or known from this run's products. Zero means unknown.
 type Facts struct {
 	BuildBytes   uint64  `json:"buildBytes,omitempty"`   // how far the suite's builds raised the engine's filesystem (peak)
-	ImageBytes   uint64  `json:"imageBytes,omitempty"`   // the suite's images as the engine sizes them (shared layers counted per image)
+	ImageBytes   uint64  `json:"imageBytes,omitempty"`   // the suite's images, shared layers counted once where known
 	ArchiveBytes uint64  `json:"archiveBytes,omitempty"` // the suite's archive
 	NodeBytes    uint64  `json:"nodeBytes,omitempty"`    // what creating one node added
 	LoadFactor   float64 `json:"loadFactor,omitempty"`   // a node's peak growth during a load, per archive byte

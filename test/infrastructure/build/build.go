@@ -333,7 +333,11 @@ func planHost(ctx context.Context, opts Options, s Service) (Planned, error) {
 	}
 	ref := imageRef(s.Name, opts.Suite, digest)
 	opts.logf("%s: compiled on the host in %s, image %s", s.Name, time.Since(start).Round(time.Millisecond), ref)
-	return Planned{Service: s, Ref: ref, Method: MethodHost, Dockerfile: containerfile, ContextDir: contextDir}, nil
+	df, err := ParseDockerfile(containerfile, "", nil)
+	if err != nil {
+		return Planned{}, fmt.Errorf("service %s: %w", s.Name, err)
+	}
+	return Planned{Service: s, Ref: ref, Method: MethodHost, Dockerfile: containerfile, ContextDir: contextDir, Bases: df.Bases, Runtime: df.Runtime}, nil
 }
 
 func goBuild(ctx context.Context, opts Options, s Service, output string) error {
@@ -396,6 +400,9 @@ type Built struct {
 	WarmCaches bool
 	// Footprint is what the pulls and builds added to the engine's filesystem.
 	Footprint Footprint
+	// ImageBytes is what the suite's images hold with the layers they share counted once (about
+	// the size of an archive of them); 0 when unknown.
+	ImageBytes int64
 }
 
 // Base is a base or builder image as the engine names it.
@@ -510,7 +517,11 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 		return group.Wait()
 	}
 	if len(todo) == 0 {
-		return out, build(ctx)
+		if err := build(ctx); err != nil {
+			return out, err
+		}
+		_, out.ImageBytes, _ = imageBytes(ctx, opts.Engine, planned)
+		return out, nil
 	}
 	out.CacheMounts = mounts
 	var names []string
@@ -593,6 +604,7 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 			out.Footprint = Footprint{PulledBases: used1 - used0, SuiteImages: own, BuildCache: used2 - used1 - own, Measured: true}
 		}
 	}
+	_, out.ImageBytes, _ = imageBytes(ctx, opts.Engine, planned)
 	return out, nil
 }
 
@@ -676,8 +688,16 @@ func pullBases(ctx context.Context, opts Options, planned []Planned) ([]Base, er
 
 // ownBytes sums the built images' sizes less their runtime bases': the bytes only they hold.
 func ownBytes(ctx context.Context, eng engine.Engine, built []Planned) (int64, error) {
+	own, _, err := imageBytes(ctx, eng, built)
+	return own, err
+}
+
+// imageBytes is what the planned images hold: own, their own layers (each image's size less its
+// runtime base's), and unique, the images with the layers they share counted once (each distinct
+// runtime base once, plus own), about the size of an archive of them all.
+func imageBytes(ctx context.Context, eng engine.Engine, planned []Planned) (own, unique int64, err error) {
 	var refs []string
-	for _, p := range built {
+	for _, p := range planned {
 		refs = append(refs, p.Ref)
 		if p.Runtime != "" {
 			refs = append(refs, p.Runtime)
@@ -685,7 +705,7 @@ func ownBytes(ctx context.Context, eng engine.Engine, built []Planned) (int64, e
 	}
 	images, err := eng.Inspect(ctx, refs)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	size := func(ref string) int64 {
 		for _, img := range images {
@@ -695,15 +715,19 @@ func ownBytes(ctx context.Context, eng engine.Engine, built []Planned) (int64, e
 		}
 		return 0
 	}
-	var total int64
-	for _, p := range built {
-		own := size(p.Ref)
-		if p.Runtime != "" {
-			own -= size(p.Runtime)
+	var bases []string
+	for _, p := range planned {
+		mine := size(p.Ref)
+		if base := size(p.Runtime); p.Runtime != "" && base > 0 {
+			mine -= base
+			if !slices.Contains(bases, p.Runtime) {
+				bases = append(bases, p.Runtime)
+				unique += base
+			}
 		}
-		total += max(own, 0)
+		own += max(mine, 0)
 	}
-	return total, nil
+	return own, unique + own, nil
 }
 
 func buildImage(ctx context.Context, opts Options, p Planned) (Result, error) {

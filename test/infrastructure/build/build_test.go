@@ -352,3 +352,35 @@ func TestRunMountNeedsBuildKitOrBuildah(t *testing.T) {
 		t.Errorf("build cache %v, %d bytes; want the 4 records of the 2 builds", built.BuildCache, built.BuildCacheBytes)
 	}
 }
+
+// Images that share a runtime base hold it once: Built.ImageBytes counts it once, as an archive
+// of them does, not once per image as their sizes do.
+func TestImageBytesCountSharedBasesOnce(t *testing.T) {
+	root := t.TempDir()
+	var services []build.Service
+	for _, name := range []string{"a", "b"} {
+		dir := filepath.Join(root, "services", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM debian:bookworm-slim\nCOPY . /"+name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		services = append(services, build.Service{Name: name, Spec: build.Spec{Dockerfile: "services/" + name + "/Dockerfile"}})
+	}
+	eng := &enginetest.Engine{Sizes: map[string]int64{"debian:bookworm-slim": 800}}
+	eng.AddImage("debian:bookworm-slim", nil)
+	opts := build.Options{Engine: eng, Suite: "s", RunID: "r", RepoRoot: root, WorkDir: t.TempDir()}
+	ps, err := build.Plan(context.Background(), opts, services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := build.Images(context.Background(), opts, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1000 bytes each, of which the 800 of the base: 800 + 200 + 200.
+	if built.ImageBytes != 1200 {
+		t.Errorf("image bytes %d, want 1200", built.ImageBytes)
+	}
+}

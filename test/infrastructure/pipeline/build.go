@@ -119,7 +119,7 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	err = r.record(func(st *state.Suite) {
 		r.recordLeftovers(st, built, log)
 		st.Images, st.Archive, st.Pruned, st.Loaded, st.Pushed = images, nil, nil, nil, nil
-		b = Built{Observed: o, RunID: st.RunID, Images: images, Leftovers: copyLeftovers(st.Leftovers)}
+		b = Built{Observed: o, RunID: st.RunID, Images: images, Leftovers: copyLeftovers(st.Leftovers), ImageBytes: uint64(max(built.ImageBytes, 0))}
 	})
 	return b, err
 }

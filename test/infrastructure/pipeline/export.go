@@ -53,9 +53,12 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	}
 	facts := r.facts()
 	facts.ArchiveBytes = 0 // this run's images, not an earlier archive
-	if inspected, err := eng.Inspect(ctx, refs); err == nil {
-		for _, img := range inspected {
-			facts.ImageBytes += uint64(max(img.Size, 0))
+	facts.ImageBytes = b.ImageBytes
+	if facts.ImageBytes == 0 { // shared layers are counted per image: more than the archive
+		if inspected, err := eng.Inspect(ctx, refs); err == nil {
+			for _, img := range inspected {
+				facts.ImageBytes += uint64(max(img.Size, 0))
+			}
 		}
 	}
 	if err := r.fits(ctx, "export", facts); err != nil {

@@ -42,6 +42,8 @@ type Built struct {
 	Held     Held
 	// Leftovers are what this suite's builds pulled and left, for prune.
 	Leftovers *state.Leftovers
+	// ImageBytes is what the images hold with shared layers counted once; 0 when unknown.
+	ImageBytes uint64
 }
 
 // Exported is the export phase's product: the images and where they are safe outside the engine —

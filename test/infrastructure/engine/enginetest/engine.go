@@ -33,6 +33,8 @@ type Engine struct {
 	Intermediates int
 	// BuildBytes is what every Build adds to Used while it runs; BuildLeaves what stays after.
 	BuildBytes, BuildLeaves int64
+	// Sizes are the sizes of the images with these refs; the others have 1000 bytes.
+	Sizes map[string]int64
 	// KilledBuildsLeak makes a cancelled Build leave a working container, as podman's do.
 	KilledBuildsLeak bool
 	// CacheRecords is the number of BuildKit build cache records every Build leaves behind.
@@ -81,7 +83,11 @@ func (e *Engine) addLocked(ref string, labels map[string]string) string {
 	}
 	digest := sha256.Sum256([]byte(ref))
 	id := "sha256:" + hex.EncodeToString(digest[:])
-	e.images[ref] = engine.Image{ID: id, Refs: []string{ref}, Size: 1000, Labels: maps.Clone(labels)}
+	size := int64(1000)
+	if n, ok := e.Sizes[ref]; ok {
+		size = n
+	}
+	e.images[ref] = engine.Image{ID: id, Refs: []string{ref}, Size: size, Labels: maps.Clone(labels)}
 	return id
 }
 
