@@ -359,7 +359,7 @@ func (b *buildBench) floor(ctx context.Context) (BuildRow, error) {
 	if err != nil {
 		return BuildRow{}, err
 	}
-	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", filepath.Join(b.dir, "bin") + "/"}, pkgs...)
+	args := append([]string{"build", "-trimpath", "-buildvcs=false", "-gcflags=all=-dwarf=false", "-ldflags=-s -w", "-o", filepath.Join(b.dir, "bin") + "/"}, pkgs...)
 	err = run(cache, args...)
 	row := m.done(ctx, "floor", "host go build")
 	os.RemoveAll(cache)
