@@ -112,20 +112,23 @@ func (r *Run) startSnapshot() disk.Snapshot {
 	return s
 }
 
-// learnFromCheckpoint keeps what a cluster create or a load measured on the nodes' filesystem.
-func (r *Run) learnFromCheckpoint(phase string, cp disk.Checkpoint, archiveBytes uint64, nodes int) {
+// learnNodes keeps what creating nodes measured on their filesystem, less what copying the node
+// image into the provider added (copied): a node's own bytes.
+func (r *Run) learnNodes(cp disk.Checkpoint, copied uint64, nodes int) {
 	grown, ok := growth(cp, r.budgetPlaces().Nodes)
-	if !ok || nodes == 0 {
+	if !ok || nodes == 0 || grown <= copied {
 		return
 	}
-	switch phase {
-	case "cluster":
-		r.learn(func(f *budget.Facts) { f.NodeBytes = grown / uint64(nodes) })
-	case "load":
-		if archiveBytes > 0 {
-			r.learn(func(f *budget.Facts) { f.LoadFactor = float64(grown) / float64(nodes) / float64(archiveBytes) })
-		}
+	r.learn(func(f *budget.Facts) { f.NodeBytes = (grown - copied) / uint64(nodes) })
+}
+
+// learnLoad keeps how far a load raised a node's filesystem per byte of the archive.
+func (r *Run) learnLoad(cp disk.Checkpoint, archiveBytes uint64, nodes int) {
+	grown, ok := growth(cp, r.budgetPlaces().Nodes)
+	if !ok || nodes == 0 || archiveBytes == 0 {
+		return
 	}
+	r.learn(func(f *budget.Facts) { f.LoadFactor = float64(grown) / float64(nodes) / float64(archiveBytes) })
 }
 
 // growth is how far the filesystem holding place rose above its use at the phase's start (its

@@ -67,6 +67,7 @@ func (r *Run) createCluster(ctx context.Context, o Observed, beside bool) (state
 	ours := exists && rec != nil && rec.Created
 	kubeconfig := filepath.Join(r.cfg.RunDir, "kubeconfig")
 	nodeImage := r.cfg.NodeImage
+	var copied uint64 // what copying the node image into the provider added
 	if !exists {
 		if err := r.hostPortsFree(provider); err != nil {
 			return state.Cluster{}, err
@@ -74,8 +75,15 @@ func (r *Run) createCluster(ctx context.Context, o Observed, beside bool) (state
 		if nodeImage == "" {
 			log("KIND_NODE_IMAGE is not set: using kind's default node image, which must be pulled from a registry")
 		}
+		before, beforeErr := r.graphRootUsed(ctx)
 		if nodeImage, err = cluster.EnsureNodeImage(ctx, provider, nodeImage, log); err != nil {
 			return state.Cluster{}, err
+		}
+		// podman gets its copy of the node image from docker on its first cluster: bytes on the
+		// nodes' filesystem that are not the nodes', and that the next run does not write again.
+		if after, err := r.graphRootUsed(ctx); err == nil && beforeErr == nil && after > before+(64<<20) {
+			copied = uint64(after - before)
+			log("the copy of the node image added %s to %s: not counted as the nodes'", disk.HumanBytes(copied), r.graphRootName())
 		}
 		if !beside {
 			if err := r.fits(ctx, "cluster", r.facts()); err != nil {
@@ -121,7 +129,7 @@ func (r *Run) createCluster(ctx context.Context, o Observed, beside bool) (state
 	out := state.Cluster{Name: c.Name, Provider: c.Provider, Kubeconfig: c.Kubeconfig, Created: !exists || ours}
 	r.addNodePlaces(ctx, out, c.Nodes, log)
 	if !exists && !beside {
-		r.learnAfterPhase("cluster", func(cp disk.Checkpoint) { r.learnFromCheckpoint("cluster", cp, 0, len(c.Nodes)) })
+		r.learnAfterPhase("cluster", func(cp disk.Checkpoint) { r.learnNodes(cp, copied, len(c.Nodes)) })
 	}
 	return out, r.record(func(st *state.Suite) { st.Cluster = &out })
 }

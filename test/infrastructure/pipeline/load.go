@@ -80,7 +80,7 @@ func (r *Run) load(ctx context.Context, c Cluster) (Loaded, error) {
 		return Loaded{}, err
 	}
 	if !opts.Progressive {
-		r.learnAfterPhase("load", func(cp disk.Checkpoint) { r.learnFromCheckpoint("load", cp, uint64(e.Archive.Size), len(ns)) })
+		r.learnAfterPhase("load", func(cp disk.Checkpoint) { r.learnLoad(cp, uint64(e.Archive.Size), len(ns)) })
 	}
 	after := containerdBytes(ctx, ns)
 	for name, n := range after {

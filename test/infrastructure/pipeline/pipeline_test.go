@@ -619,6 +619,21 @@ func TestBuildNeedIsLearnedFromThePeak(t *testing.T) {
 	}
 }
 
+// A node's bytes are what creating the cluster added less the provider's copy of the node image
+// (podman's first cluster copies it from docker): not 3 GiB per node on a fresh podman machine.
+func TestNodeBytesLeaveOutTheNodeImageCopy(t *testing.T) {
+	r, _ := newTestRun(t, t.TempDir(), &enginetest.Engine{})
+	nodes := r.budgetPlaces().Nodes
+	const gib = 1 << 30
+	cp := disk.Checkpoint{Name: "CLUSTER_CREATED", Filesystems: []disk.Change{{
+		Filesystem: disk.Filesystem{Mountpoint: "/", Used: 13 * gib, Places: []string{nodes.Name + " (" + nodes.Path + ")"}},
+		Delta:      3 * gib, Peak: 13 * gib}}}
+	r.learnNodes(cp, 2*gib, 1)
+	if got := r.ledger.Facts().NodeBytes; got != 1*gib {
+		t.Errorf("node bytes %d, want the 3 GiB create less the 2 GiB copy", got)
+	}
+}
+
 // Each build's time is kept for the next run's order; an image found up to date teaches nothing.
 func TestBuildTimesAreLearnedForTheOrder(t *testing.T) {
 	var f budget.Facts
