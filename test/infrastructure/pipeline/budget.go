@@ -36,13 +36,8 @@ func (r *Run) budgetPlaces() budget.Places {
 	if graph, err := r.graphRoot(); err == nil {
 		p.Nodes = graph[0]
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, pl := range r.extraPlaces {
-		if strings.HasPrefix(pl.Name, "node ") {
-			p.Nodes = pl
-			break
-		}
+	if nodes := r.where.with(roleNode); len(nodes) > 0 {
+		p.Nodes = nodes[0]
 	}
 	return p
 }

@@ -111,7 +111,7 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	images := make([]state.Image, len(built.Results))
 	for i, res := range built.Results {
 		images[i] = state.Image{Service: res.Service.Name, Ref: res.Ref, EngineID: res.ID, Manifest: res.Manifest}
-		if !r.engInfo.IDsAreManifests() {
+		if !r.engineInfo().IDsAreManifests() {
 			images[i].ID = res.ID
 		}
 	}

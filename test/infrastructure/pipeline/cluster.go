@@ -195,8 +195,8 @@ func (r *Run) addNodePlaces(ctx context.Context, c state.Cluster, nodes []string
 	if err != nil {
 		log("%v", err)
 	}
-	r.addPlaces(places...)
+	r.where.add(roleNode, places...)
 	for _, p := range places {
-		r.addParts(disk.Part{Name: p.Name + " (its containerd images, kubelet, logs)", Path: p.Path})
+		r.where.addParts(disk.Part{Name: p.Name + " (its containerd images, kubelet, logs)", Path: p.Path})
 	}
 }

@@ -165,7 +165,7 @@ func TestStoreOnSeveralFilesystemsIsMeasuredWhole(t *testing.T) {
 	info := engine.Info{GraphRoot: "/var/lib/docker", Store: engine.StoreContainerd,
 		ContentRoot: "/mnt/containerd/content", SnapshotRoot: "/mnt/containerd/snapshots"}
 	for _, dir := range []string{info.GraphRoot, info.ContentRoot, info.SnapshotRoot} {
-		r.addPlaces(disk.Place{Name: storageName("fake", info, dir), Path: dir})
+		r.where.add(storageRole(info, dir), disk.Place{Name: storageName("fake", info, dir), Path: dir})
 	}
 	graph, err := r.graphRoot()
 	if err != nil {

@@ -176,7 +176,7 @@ func realBuildExportPrune(t *testing.T, eng engine.Engine) {
 	if p.EngineReclaimed <= 0 {
 		t.Errorf("engine-reported reclaimed bytes = %d, want > 0 after removing 3 images", p.EngineReclaimed)
 	}
-	if r.engInfo.IDsAreManifests() {
+	if r.engineInfo().IDsAreManifests() {
 		// Both copies of every layer, the blob and the snapshot, are checked gone.
 		if p.Residue != nil || !strings.Contains(out.String(), "snapshots of the removed images are gone") {
 			t.Errorf("the prune did not confirm the images' blobs and snapshots gone (residue %+v)", p.Residue)

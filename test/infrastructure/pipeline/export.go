@@ -76,7 +76,7 @@ func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	if err != nil {
 		return Exported{}, err
 	}
-	images, err := withArchiveIDs(b.Images, v.Images, r.engInfo.IDsAreManifests())
+	images, err := withArchiveIDs(b.Images, v.Images, r.engineInfo().IDsAreManifests())
 	if err != nil {
 		os.Remove(v.Path)
 		return Exported{}, fmt.Errorf("archive %s does not hold the built images: %w (deleted it; run the build again)", v.Path, err)

@@ -380,8 +380,8 @@ func TestRealDaemonStopsDuringExport(t *testing.T) {
 	})
 	b := buildFor(t, r)
 	ref := b.Images[0].Ref
-	healthy := r.eng
-	r.eng = dying
+	healthy, info, _ := r.detected.known()
+	r.detected.set(dying, info)
 	e, err := r.Export(ctx, b)
 	if err == nil {
 		t.Fatalf("an export whose daemon went away succeeded:\n%s", out.String())
@@ -399,7 +399,7 @@ func TestRealDaemonStopsDuringExport(t *testing.T) {
 	if _, err := r.Prune(ctx, e); err == nil {
 		t.Error("prune ran after the failed export")
 	}
-	r.eng = healthy
+	r.detected.set(healthy, info)
 	if _, found, err := healthy.ImageID(ctx, ref); err != nil || !found {
 		t.Fatalf("%s is gone from the engine (%v)", ref, err)
 	}

@@ -146,10 +146,8 @@ func (r *Run) Summary() {
 }
 
 func (r *Run) engineLabel() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.eng != nil {
-		return engineLabel(r.eng.Name(), r.engInfo)
+	if eng, info, ok := r.detected.known(); ok {
+		return engineLabel(eng.Name(), info)
 	}
 	if e := r.recorded().Engine; e != "" {
 		return e

@@ -46,8 +46,8 @@ func newTestRun(t *testing.T, root string, eng *enginetest.Engine) (*Run, *bytes
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.eng = eng
-	r.addPlaces(disk.Place{Name: "fake graph root", Path: t.TempDir()})
+	r.detected.set(eng, engine.Info{})
+	r.where.add(roleGraphRoot, disk.Place{Name: "fake graph root", Path: t.TempDir()})
 	return r, &out
 }
 

@@ -323,19 +323,13 @@ func (r *Run) graphRootName() string {
 // graph root, and with the containerd store containerd's content and snapshots, which may be on
 // another filesystem than Docker's data root. Measured together, a filesystem counts once.
 func (r *Run) graphRoot() ([]disk.Place, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var places []disk.Place
-	for _, p := range r.extraPlaces {
-		for _, role := range []string{" graph root", " data root", " containerd "} {
-			if strings.HasPrefix(p.Name, r.eng.Name()+role) {
-				places = append(places, p)
-				break
-			}
-		}
-	}
+	places := r.where.with(roleGraphRoot, roleContent, roleSnapshots)
 	if len(places) == 0 {
-		return nil, fmt.Errorf("%s did not report its graph root (%s info): cannot measure what prune gains", r.eng.Name(), r.eng.Name())
+		name := "the engine"
+		if eng, _, ok := r.detected.known(); ok {
+			name = eng.Name()
+		}
+		return nil, fmt.Errorf("%s did not report its graph root (%s info): cannot measure what prune gains", name, name)
 	}
 	return places, nil
 }
@@ -343,14 +337,12 @@ func (r *Run) graphRoot() ([]disk.Place, error) {
 // imageStore is where the engine writes image bytes: containerd's snapshots with the containerd
 // store, else the graph root.
 func (r *Run) imageStore() (disk.Place, bool) {
+	if snapshots := r.where.with(roleSnapshots); len(snapshots) > 0 {
+		return snapshots[0], true
+	}
 	places, err := r.graphRoot()
 	if err != nil {
 		return disk.Place{}, false
-	}
-	for _, p := range places {
-		if p.Name == r.eng.Name()+" containerd snapshots" {
-			return p, true
-		}
 	}
 	return places[0], true
 }

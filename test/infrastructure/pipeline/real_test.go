@@ -264,7 +264,7 @@ func TestRealDeployPhase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.eng = eng
+		r.detected.set(eng, engine.Info{})
 		_, err = r.createCluster(ctx, Observed{}, true)
 		if !errors.Is(err, cluster.ErrClusterExists) {
 			t.Fatalf("err = %v, want ErrClusterExists", err)

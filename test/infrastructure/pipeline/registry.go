@@ -116,7 +116,7 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 // addRegistryPlace adds the registry's volume to the measured places.
 func (r *Run) addRegistryPlace(ctx context.Context, l registry.Local) {
 	if path, err := l.VolumePath(ctx); err == nil && path != "" {
-		r.addPlaces(disk.Place{Name: "registry " + l.Name + " volume", Path: path})
+		r.where.add(roleRegistry, disk.Place{Name: "registry " + l.Name + " volume", Path: path})
 	}
 }
 

@@ -48,7 +48,7 @@ func (r *Run) DiskView(ctx context.Context, notes io.Writer) DiskView {
 	v.Places, v.Parts = r.places(), r.parts()
 	if engErr == nil {
 		if u, err := eng.DiskUsage(ctx); err == nil {
-			v.Engine = &disk.EngineUsage{Name: engineLabel(eng.Name(), r.engInfo), Images: u.Images, Containers: u.Containers,
+			v.Engine = &disk.EngineUsage{Name: engineLabel(eng.Name(), r.engineInfo()), Images: u.Images, Containers: u.Containers,
 				Volumes: u.Volumes, BuildCache: u.BuildCache, Reclaimable: u.Reclaimable}
 		} else {
 			note("%s system df failed, no engine breakdown: %v", eng.Name(), err)

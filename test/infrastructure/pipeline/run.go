@@ -91,12 +91,12 @@ type Run struct {
 	out  io.Writer
 	disk *disk.Recorder
 
-	mu      sync.Mutex
-	journal *state.Journal // the record the phases write, for the next process's Observe
-	engMu   sync.Mutex     // one engine detection, though two phases may ask at once
-	runID   string         // kept for the summary after Down forgets the state
-	eng     engine.Engine
-	engInfo engine.Info
+	journal  *state.Journal // the record the phases write, for the next process's Observe
+	detected detectedEngine
+	where    placeSet // what the disk reports measure, beyond the temp and archive dirs
+
+	mu      sync.Mutex // guards what the summary reports: runID, phases, tests, coverage, footprint
+	runID   string     // kept for the summary after Down forgets the state
 	started time.Time
 	phases  []phaseTime
 	tests   *e2etest.Counts
@@ -106,8 +106,6 @@ type Run struct {
 	// footprint of the run's builds, kept for the summary after Down forgets the state
 	footprint *state.Footprint
 
-	extraPlaces []disk.Place
-	partList    []disk.Part // directories measured with du at each checkpoint
 	// exists is cluster.Exists; tests make it fail.
 	exists func(ctx context.Context, name, provider string) (bool, error)
 	// create is cluster.Create; tests stand in for kind.
@@ -251,30 +249,27 @@ func (r *Run) start(ctx context.Context) {
 // engine returns the run's container engine, chosen once per run and recorded in the state file,
 // because the same choice later drives the Kind provider and the load.
 func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
-	r.engMu.Lock()
-	defer r.engMu.Unlock()
-	if r.eng != nil {
-		return r.eng, nil
-	}
+	return r.detected.get(ctx, r.detectEngine)
+}
+
+// detectEngine finds the engine and learns where it keeps its bytes.
+func (r *Run) detectEngine(ctx context.Context) (engine.Engine, engine.Info, error) {
 	want, err := r.engineName()
 	if err != nil {
-		return nil, err
+		return nil, engine.Info{}, err
 	}
 	eng, err := engine.Detect(ctx, want)
 	if err != nil {
-		return nil, err
+		return nil, engine.Info{}, err
 	}
 	info, err := eng.Info(ctx)
 	if err != nil || info.GraphRoot == "" {
-		return nil, fmt.Errorf("%s info gave no graph root (%v): cannot tell which filesystem holds the images", eng.Name(), err)
+		return nil, engine.Info{}, fmt.Errorf("%s info gave no graph root (%v): cannot tell which filesystem holds the images", eng.Name(), err)
 	}
 	for _, dir := range info.Storage {
-		r.addPlaces(disk.Place{Name: storageName(eng.Name(), info, dir), Path: dir})
+		r.where.add(storageRole(info, dir), disk.Place{Name: storageName(eng.Name(), info, dir), Path: dir})
 	}
-	r.addParts(storeParts(eng.Name(), info)...)
-	r.mu.Lock()
-	r.eng, r.engInfo = eng, info
-	r.mu.Unlock()
+	r.where.addParts(storeParts(eng.Name(), info)...)
 	// Recorded at once only in a run already under way; a new run records it with its first product.
 	started := false
 	r.journal.Amend(func(st *state.Suite) {
@@ -283,9 +278,28 @@ func (r *Run) engine(ctx context.Context) (engine.Engine, error) {
 		}
 	})
 	if started {
-		return eng, r.save()
+		return eng, info, r.save()
 	}
-	return eng, nil
+	return eng, info, nil
+}
+
+// engineInfo is what the detected engine's info said; empty before detection.
+func (r *Run) engineInfo() engine.Info {
+	_, info, _ := r.detected.known()
+	return info
+}
+
+// storageRole is what a directory of the engine's storage holds.
+func storageRole(info engine.Info, dir string) role {
+	switch dir {
+	case info.GraphRoot:
+		return roleGraphRoot
+	case info.ContentRoot:
+		return roleContent
+	case info.SnapshotRoot:
+		return roleSnapshots
+	}
+	return roleOtherStorage
 }
 
 // storageName names a directory of the engine's storage for the disk reports.
@@ -397,32 +411,14 @@ func newRunID() string {
 // grows as the run learns more (the engine's graph root, then the Kind nodes' storage); it is
 // computed once per discovery, not on every sample.
 func (r *Run) places() []disk.Place {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	p := []disk.Place{{Name: "temp dir", Path: os.TempDir()}}
 	p = append(p, disk.Place{Name: "archive dir", Path: r.cfg.ArchiveDir})
-	return append(p, r.extraPlaces...)
+	return append(p, r.where.all()...)
 }
 
 // parts are the directories measured with du at each checkpoint: the engine's store and the
 // nodes' /var.
-func (r *Run) parts() []disk.Part {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.partList)
-}
-
-func (r *Run) addParts(parts ...disk.Part) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.partList = appendMissing(r.partList, parts...)
-}
-
-func (r *Run) addPlaces(places ...disk.Place) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.extraPlaces = appendMissing(r.extraPlaces, places...)
-}
+func (r *Run) parts() []disk.Part { return r.where.partList() }
 
 // appendMissing appends the items that list does not hold yet.
 func appendMissing[T comparable](list []T, items ...T) []T {
