@@ -51,12 +51,12 @@ func (d *detectedEngine) known() (eng engine.Engine, info engine.Info, ok bool) 
 type role int
 
 const (
-	roleGraphRoot role = iota // the engine's graph root (or Docker's data root with the containerd store)
-	roleContent               // containerd's content store: compressed blobs
-	roleSnapshots             // containerd's snapshots: unpacked layers
-	roleOtherStorage          // another directory of the engine's storage
-	roleNode                  // a Kind node's /var
-	roleRegistry              // the suite's local registry's volume
+	roleGraphRoot    role = iota // the engine's graph root (or Docker's data root with the containerd store)
+	roleContent                  // containerd's content store: compressed blobs
+	roleSnapshots                // containerd's snapshots: unpacked layers
+	roleOtherStorage             // another directory of the engine's storage
+	roleNode                     // a Kind node's /var
+	roleRegistry                 // the suite's local registry's volume
 )
 
 // placeSet owns the places the run measures beyond its temp and archive dirs, each with its role,
