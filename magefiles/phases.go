@@ -30,6 +30,7 @@ type flow struct {
 	cluster  pipeline.Cluster
 	loaded   pipeline.Loaded
 	deployed pipeline.Deployed
+	tested   pipeline.Tested
 }
 
 // Resuming from the state file is this one step: what the record says, checked against reality.
@@ -79,7 +80,7 @@ func deployPhase(ctx context.Context, name string) error {
 
 func testPhase(ctx context.Context, name string) error {
 	mg.CtxDeps(ctx, mg.F(deployPhase, name))
-	return step(name, func(f *flow) error { return f.run.Test(ctx, f.deployed) })
+	return step(name, func(f *flow) (err error) { f.tested, err = f.run.Test(ctx, f.deployed); return err })
 }
 
 // e2e runs the whole flow and always finishes: logs exported on failure, cluster torn down

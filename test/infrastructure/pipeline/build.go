@@ -219,9 +219,7 @@ func (r *Run) recordLeftovers(st *state.Suite, b build.Built, log func(string, .
 	if f := b.Footprint; f.Measured {
 		st.Footprint = &state.Footprint{Filesystem: r.graphRootName(), PulledBytes: f.PulledBases,
 			BuildCacheBytes: f.BuildCache, SuiteImageBytes: f.SuiteImages}
-		r.mu.Lock()
-		r.footprint = st.Footprint
-		r.mu.Unlock()
+		r.report.built(st.Footprint)
 		log("the builds added %s to the filesystem of %s: pulled bases %s, build cache %s (%s), suite images %s (their own layers)",
 			disk.HumanSize(f.PulledBases+f.BuildCache+f.SuiteImages), r.graphRootName(), disk.HumanSize(f.PulledBases),
 			disk.HumanSize(f.BuildCache), cacheKind(b), disk.HumanSize(f.SuiteImages))

@@ -16,14 +16,19 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/summary"
 )
 
+// Tested is the test phase's product: the tests' counts and, with E2E_COVERAGE, the services'
+// coverage.
+type Tested struct {
+	Counts   e2etest.Counts
+	Coverage []coverage.Result
+}
+
 // Test runs the suite's e2e tests (build tag e2e) against the deployed cluster.
-func (r *Run) Test(ctx context.Context, d Deployed) error {
-	return r.timed(ctx, "test", "TESTED", func() error {
+func (r *Run) Test(ctx context.Context, d Deployed) (Tested, error) {
+	var t Tested
+	err := r.timed(ctx, "test", "TESTED", func() error {
 		junit := filepath.Join(r.cfg.RunDir, "junit.xml")
-		r.mu.Lock()
-		compiling := r.compiling
-		r.mu.Unlock()
-		if compiling != nil {
+		if compiling := r.tests.started(); compiling != nil {
 			if took, err := compiling.Wait(); err == nil {
 				r.logf("test", "the tests were compiled while the cluster was created (%s): go test only links them", took.Round(100*time.Millisecond))
 			}
@@ -36,15 +41,17 @@ func (r *Run) Test(ctx context.Context, d Deployed) error {
 			JUnit:   junit,
 			Out:     r.out,
 		})
-		r.mu.Lock()
-		r.tests = &counts
-		r.mu.Unlock()
+		t.Counts = counts
 		r.logf("test", "%s; JUnit report %s", counts, junit)
 		if r.cfg.Coverage && ctx.Err() == nil {
-			err = errors.Join(err, r.collectCoverage(ctx, d.Loaded.Cluster.Kubeconfig))
+			var cerr error
+			t.Coverage, cerr = r.collectCoverage(ctx, d.Loaded.Cluster.Kubeconfig)
+			err = errors.Join(err, cerr)
 		}
+		r.report.tested(t)
 		return err
 	})
+	return t, err
 }
 
 // compileTests compiles the suite's e2e tests in the background, into Go's build cache, while the
@@ -53,11 +60,9 @@ func (r *Run) compileTests(ctx context.Context) {
 	if r.cfg.Suite.E2E == "" {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.compiling == nil {
-		r.compiling = e2etest.Compile(context.WithoutCancel(ctx), e2etest.Options{Dir: r.cfg.Root, Package: r.cfg.Suite.E2E, Env: r.goTempEnv(ctx)}, r.cfg.RunDir)
-	}
+	r.tests.start(func() *e2etest.Compilation {
+		return e2etest.Compile(context.WithoutCancel(ctx), e2etest.Options{Dir: r.cfg.Root, Package: r.cfg.Suite.E2E, Env: r.goTempEnv(ctx)}, r.cfg.RunDir)
+	})
 }
 
 // goTempEnv keeps the compilation of the e2e test binary (a link output of about 100 MiB) off a
@@ -80,21 +85,18 @@ func (r *Run) goTempEnv(ctx context.Context) []string {
 }
 
 // collectCoverage stops the suite's workloads, so that they write their counters, and merges them.
-func (r *Run) collectCoverage(ctx context.Context, kubeconfig string) error {
+func (r *Run) collectCoverage(ctx context.Context, kubeconfig string) ([]coverage.Result, error) {
 	clients, err := deploy.NewClients(kubeconfig)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := coverage.Stop(ctx, clients.Kube, r.cfg.Suite.Namespace, 2*time.Minute); err != nil {
-		return err
+		return nil, err
 	}
 	out := filepath.Join(r.cfg.RunDir, "coverage")
 	results, err := coverage.Collect(ctx, r.cfg.Root, r.coverageDir(), r.cfg.Suite.ServiceNames(), out)
-	r.mu.Lock()
-	r.coverage = results
-	r.mu.Unlock()
 	if err != nil {
-		return err
+		return results, err
 	}
 	r.logf("test", "coverage: %s; profiles in %s", summary.CoverageLine(results), out)
 	var missing []string
@@ -104,8 +106,8 @@ func (r *Run) collectCoverage(ctx context.Context, kubeconfig string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("E2E_COVERAGE=true, but %s wrote no coverage counters to %s: is the image built with GOFLAGS=-cover (its Dockerfile needs ARG GOFLAGS), does the binary exit from main on SIGTERM, and was the cluster created with the coverage mount (not reused)?",
+		return results, fmt.Errorf("E2E_COVERAGE=true, but %s wrote no coverage counters to %s: is the image built with GOFLAGS=-cover (its Dockerfile needs ARG GOFLAGS), does the binary exit from main on SIGTERM, and was the cluster created with the coverage mount (not reused)?",
 			strings.Join(missing, ", "), r.coverageDir())
 	}
-	return nil
+	return results, nil
 }

@@ -133,13 +133,8 @@ func (r *Run) Down(ctx context.Context) error {
 // run dir, and with GITHUB_STEP_SUMMARY set the markdown to it.
 func (r *Run) Summary() {
 	r.disk.Stop()
-	r.mu.Lock()
-	s := summary.Run{Suite: r.cfg.Suite.Name, RunID: r.runID, Total: time.Since(r.started), Tests: r.tests,
-		Coverage: r.coverage, Footprint: r.footprint, Disk: r.disk, Dir: r.cfg.RunDir}
-	for _, p := range r.phases {
-		s.Phases = append(s.Phases, summary.Phase{Name: p.Name, Duration: p.Duration})
-	}
-	r.mu.Unlock()
+	s := summary.Run{Suite: r.cfg.Suite.Name, Total: time.Since(r.started), Disk: r.disk, Dir: r.cfg.RunDir}
+	r.report.fill(&s)
 	s.Engine = r.engineLabel()
 	s.Budget = r.budgetLimit()
 	summary.Print(r.out, s)

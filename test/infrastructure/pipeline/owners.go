@@ -2,11 +2,17 @@ package pipeline
 
 import (
 	"context"
+	"io"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/e2etest"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
+	"github.com/kindling-dev/kindling/test/infrastructure/summary"
 )
 
 // detectedEngine owns the run's container engine: detected once, by whichever phase asks first
@@ -111,4 +117,114 @@ func (s *placeSet) partList() []disk.Part {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.parts)
+}
+
+// console owns the run's output: lines that phases running beside each other (E2E_OVERLAP) write
+// at once come out whole.
+type console struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (c *console) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.w.Write(p)
+}
+
+// runReport owns what the run's summary says: the run's id, each phase's time, the tests' counts
+// and coverage, what the builds added. Phases add to it as they end; it outlives down, which
+// forgets the state.
+type runReport struct {
+	mu        sync.Mutex
+	runID     string
+	phases    []phaseTime
+	tests     *e2etest.Counts
+	coverage  []coverage.Result
+	footprint *state.Footprint
+}
+
+func (p *runReport) began(runID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.runID = runID
+}
+
+func (p *runReport) ended(phase string, took time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phases = append(p.phases, phaseTime{Name: phase, Duration: took})
+}
+
+func (p *runReport) tested(t Tested) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tests, p.coverage = &t.Counts, t.Coverage
+}
+
+func (p *runReport) built(f *state.Footprint) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.footprint = f
+}
+
+func (p *runReport) builtFootprint() *state.Footprint {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.footprint
+}
+
+// fill copies the report into a summary.
+func (p *runReport) fill(s *summary.Run) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.RunID, s.Tests, s.Coverage, s.Footprint = p.runID, p.tests, p.coverage, p.footprint
+	for _, ph := range p.phases {
+		s.Phases = append(s.Phases, summary.Phase{Name: ph.Name, Duration: ph.Duration})
+	}
+}
+
+// lessons owns what each phase will learn from its own checkpoint, once it succeeded: a create's
+// or a load's growth is only known when the checkpoint after it is taken.
+type lessons struct {
+	mu      sync.Mutex
+	byPhase map[string]func(disk.Checkpoint)
+}
+
+func (l *lessons) after(phase string, learn func(disk.Checkpoint)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byPhase == nil {
+		l.byPhase = map[string]func(disk.Checkpoint){}
+	}
+	l.byPhase[phase] = learn
+}
+
+// take returns what phase will learn, once.
+func (l *lessons) take(phase string) func(disk.Checkpoint) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	learn := l.byPhase[phase]
+	delete(l.byPhase, phase)
+	return learn
+}
+
+// testBinary owns the e2e tests' compilation, started once while the cluster is created.
+type testBinary struct {
+	mu        sync.Mutex
+	compiling *e2etest.Compilation
+}
+
+func (b *testBinary) start(compile func() *e2etest.Compilation) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.compiling == nil {
+		b.compiling = compile()
+	}
+}
+
+func (b *testBinary) started() *e2etest.Compilation {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.compiling
 }

@@ -54,7 +54,7 @@ func (r *Run) DiskView(ctx context.Context, notes io.Writer) DiskView {
 			note("%s system df failed, no engine breakdown: %v", eng.Name(), err)
 		}
 	}
-	if f := r.footprint; f != nil {
+	if f := r.report.builtFootprint(); f != nil {
 		v.Suite.Built, v.Suite.Filesystem = true, f.Filesystem
 		v.Suite.PulledBases, v.Suite.BuildCache, v.Suite.SuiteImages = f.PulledBytes, f.BuildCacheBytes, f.SuiteImageBytes
 	}

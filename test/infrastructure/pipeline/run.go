@@ -26,9 +26,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
-	"github.com/kindling-dev/kindling/test/infrastructure/coverage"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
-	"github.com/kindling-dev/kindling/test/infrastructure/e2etest"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
@@ -83,39 +81,33 @@ type Loaded struct {
 	Registry *Registry
 }
 
-// Run is one suite's run in this process: its configuration, engine, state file and disk
-// measurements. It holds no phase's product: each phase takes the product of the one before it
-// and returns its own, and the caller (Mage's graph) hands it on.
+// Run is one suite's run in this process: its configuration and output, and the owners of what
+// its phases share, each guarding its own: the state file (journal), the facts file (ledger),
+// the engine, the measured places, the disk recorder, what the summary will say, what phases
+// learn from their checkpoints, the e2e tests' compilation. Run has no lock of its own and holds
+// no phase's product: each phase takes the product of the one before it and returns its own,
+// and the caller (Mage's graph) hands it on.
 type Run struct {
-	cfg  Config
-	out  io.Writer
-	disk *disk.Recorder
+	cfg     Config
+	out     *console
+	started time.Time
 
 	journal  *state.Journal // the record the phases write, for the next process's Observe
+	ledger   *budget.Ledger // the suite's facts file: what its earlier runs measured
 	detected detectedEngine
 	where    placeSet // what the disk reports measure, beyond the temp and archive dirs
-
-	mu      sync.Mutex // guards what the summary reports: runID, phases, tests, coverage, footprint
-	runID   string     // kept for the summary after Down forgets the state
-	started time.Time
-	phases  []phaseTime
-	tests   *e2etest.Counts
-	// compiling is the e2e test binary compiled while the cluster is created.
-	compiling *e2etest.Compilation
-	coverage  []coverage.Result
-	// footprint of the run's builds, kept for the summary after Down forgets the state
-	footprint *state.Footprint
+	disk     *disk.Recorder
+	report   runReport
+	lessons  lessons
+	tests    testBinary
 
 	// exists is cluster.Exists; tests make it fail.
 	exists func(ctx context.Context, name, provider string) (bool, error)
 	// create is cluster.Create; tests stand in for kind.
 	create func(context.Context, cluster.Options) (cluster.Cluster, error)
-	// learnAfter keeps, by phase, what the phase's checkpoint measured (a create's or a load's growth).
-	learnAfter map[string]func(disk.Checkpoint)
 	// measure is disk.Measure for the budget checks; tests fake it.
 	measure   func(context.Context, []disk.Place) (disk.Snapshot, error)
 	startOnce sync.Once
-	ledger    *budget.Ledger // the suite's facts file: what its earlier runs measured
 }
 
 type phaseTime struct {
@@ -135,9 +127,11 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 			return nil, err
 		}
 	}
-	r := &Run{cfg: cfg, out: out, journal: journal, runID: st.RunID, footprint: st.Footprint, started: time.Now(),
+	r := &Run{cfg: cfg, out: &console{w: out}, journal: journal, started: time.Now(),
 		exists: cluster.Exists, create: cluster.Create, measure: disk.Measure, ledger: budget.NewLedger(filepath.Join(cfg.RunDir, "disk-facts.json"))}
-	r.disk = disk.NewRecorder(r.places, out, 500*time.Millisecond)
+	r.report.began(st.RunID)
+	r.report.built(st.Footprint)
+	r.disk = disk.NewRecorder(r.places, r.out, 500*time.Millisecond)
 	r.disk.MeasureParts(r.parts)
 	return r, nil
 }
@@ -154,20 +148,13 @@ func (r *Run) save() error { return r.record(func(*state.Suite) {}) }
 
 // learnAfterPhase keeps what phase's checkpoint will measure, once the phase succeeded.
 func (r *Run) learnAfterPhase(phase string, learn func(disk.Checkpoint)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.learnAfter == nil {
-		r.learnAfter = map[string]func(disk.Checkpoint){}
-	}
-	r.learnAfter[phase] = learn
+	r.lessons.after(phase, learn)
 }
 
 var phaseColor = color.New(color.FgCyan, color.Bold)
 
 // logf prints one line for a phase: "[build]   message".
 func (r *Run) logf(phase, format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	fmt.Fprintf(r.out, "%s %s\n", phaseColor.Sprintf("%-9s", "["+phase+"]"), fmt.Sprintf(format, args...))
 }
 
@@ -190,9 +177,7 @@ func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() err
 	}
 	start := time.Now()
 	err := fn()
-	r.mu.Lock()
-	r.phases = append(r.phases, phaseTime{Name: phase, Duration: time.Since(start)})
-	r.mu.Unlock()
+	r.report.ended(phase, time.Since(start))
 	if err != nil {
 		checkpoint += "_FAILED"
 		if !strings.HasPrefix(err.Error(), phase+":") {
@@ -203,10 +188,7 @@ func (r *Run) timed(ctx context.Context, phase, checkpoint string, fn func() err
 	if cerr != nil {
 		r.logf(phase, "disk checkpoint %s failed: %v", checkpoint, cerr)
 	}
-	r.mu.Lock()
-	learn := r.learnAfter[phase]
-	delete(r.learnAfter, phase)
-	r.mu.Unlock()
+	learn := r.lessons.take(phase)
 	if learn != nil && err == nil && cerr == nil {
 		learn(cp)
 	}
@@ -396,9 +378,7 @@ func (r *Run) beginRun(engineName string) {
 		}
 		runID = st.RunID
 	})
-	r.mu.Lock()
-	r.runID = runID
-	r.mu.Unlock()
+	r.report.began(runID)
 }
 
 func newRunID() string {
