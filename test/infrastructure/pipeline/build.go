@@ -30,7 +30,8 @@ func (r *Run) Build(ctx context.Context, o Observed) (Built, error) {
 
 func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	log := r.logger("build")
-	if reg := r.cfg.Registry; reg != nil {
+	if r.transport == TransportPullOnly {
+		reg := r.cfg.Registry
 		log("skipped: registry mode, images come from %s with tag %s", reg.Host, reg.Tag)
 		return Built{Observed: o, RunID: o.RunID, Images: registryImages(r.cfg, *reg)}, nil
 	}

@@ -191,3 +191,20 @@ func TestStoreOnSeveralFilesystemsIsMeasuredWhole(t *testing.T) {
 		t.Errorf("the report's directories of a containerd store: %+v", parts)
 	}
 }
+
+// The transport is chosen once, from the configuration.
+func TestTransportIsChosenFromTheConfiguration(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want Transport
+	}{
+		{Config{}, TransportArchive},
+		{Config{LocalRegistry: true}, TransportLocalRegistry},
+		{Config{PushTo: "registry.example:5000"}, TransportPush},
+		{Config{Registry: &Registry{Host: "registry.example:5000", Tag: "v1"}}, TransportPullOnly},
+	} {
+		if got := tc.cfg.Transport(); got != tc.want {
+			t.Errorf("%+v: transport %s, want %s", tc.cfg, got, tc.want)
+		}
+	}
+}

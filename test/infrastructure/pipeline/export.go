@@ -28,11 +28,11 @@ func (r *Run) Export(ctx context.Context, b Built) (Exported, error) {
 
 func (r *Run) export(ctx context.Context, b Built) (Exported, error) {
 	log := r.logger("export")
-	if r.cfg.Registry != nil {
+	switch {
+	case r.transport == TransportPullOnly:
 		log("skipped: registry mode, nothing to export")
 		return Exported{Built: b, Images: b.Images}, nil
-	}
-	if r.pushes() {
+	case r.transport.pushes():
 		return r.push(ctx, b)
 	}
 	if l := b.Held.Loaded; l != nil {

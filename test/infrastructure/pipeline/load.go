@@ -28,7 +28,7 @@ func (r *Run) Load(ctx context.Context, c Cluster) (Loaded, error) {
 		l, err = r.load(ctx, c)
 		return err
 	})
-	if e := c.Pruned.Exported; e.Archive.Path != "" && !e.OnNodes && r.cfg.Registry == nil {
+	if e := c.Pruned.Exported; r.transport == TransportArchive && e.Archive.Path != "" && !e.OnNodes {
 		if err != nil {
 			// After prune the archive is the images' only copy: a failed or interrupted load
 			// must not take it with it.
@@ -44,7 +44,8 @@ func (r *Run) Load(ctx context.Context, c Cluster) (Loaded, error) {
 func (r *Run) load(ctx context.Context, c Cluster) (Loaded, error) {
 	log := r.logger("load")
 	e := c.Pruned.Exported
-	if reg := r.cfg.Registry; reg != nil {
+	if r.transport == TransportPullOnly {
+		reg := r.cfg.Registry
 		// What the nodes will pull must be there now, not found missing by a rollout timeout.
 		for _, img := range e.Images {
 			if err := registry.Exists(ctx, reg.Host+"/"+img.Service+":"+reg.Tag, r.insecure(reg.Host)); err != nil {

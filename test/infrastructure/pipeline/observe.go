@@ -63,7 +63,7 @@ func (r *Run) Observe(ctx context.Context) (Observed, error) {
 			r.logf("observe", "recorded archive %s changed since it was verified (sha256 %.12s, now %.12s): not using it", a.Path, a.SHA256, sum)
 		}
 	}
-	if p := st.Pushed; p != nil && r.pushes() {
+	if p := st.Pushed; p != nil && r.transport.pushes() {
 		if r.pushedStillTrue(ctx, p, st.Registry) {
 			o.Held.Pushed, o.Held.Registry = p, st.Registry
 		} else {

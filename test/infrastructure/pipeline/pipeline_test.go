@@ -361,6 +361,7 @@ func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
 	pushRandom(t, host+"/alpha:v1")
 	r, out := newTestRun(t, t.TempDir(), &enginetest.Engine{})
 	r.cfg.Registry = &Registry{Host: host, Tag: "v1"}
+	r.transport = r.cfg.Transport()
 	ctx := context.Background()
 	b := buildFor(t, r)
 	e, err := r.Export(ctx, b)

@@ -29,7 +29,7 @@ func (r *Run) Prune(ctx context.Context, e Exported) (Pruned, error) {
 
 func (r *Run) prune(ctx context.Context, e Exported) error {
 	log := r.logger("prune")
-	if r.cfg.Registry != nil {
+	if r.transport == TransportPullOnly {
 		log("skipped: registry mode, no local images to prune")
 		return nil
 	}

@@ -21,9 +21,6 @@ func localRegistry(rec *state.Registry) registry.Local {
 	return registry.Local{Name: rec.Name, Engine: rec.Engine, HostPort: rec.HostPort}
 }
 
-// pushes reports whether the export phase pushes to a registry instead of writing an archive.
-func (r *Run) pushes() bool { return r.cfg.LocalRegistry || r.cfg.PushTo != "" }
-
 // insecure reports whether host is spoken to over plain HTTP: loopback hosts (docker's own rule)
 // and E2E_REGISTRY_INSECURE=true.
 func (r *Run) insecure(host string) bool {
@@ -55,7 +52,7 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 	}
 	host := r.cfg.PushTo
 	var local *state.Registry
-	if r.cfg.LocalRegistry {
+	if r.transport == TransportLocalRegistry {
 		// Recorded before it starts: down finds and removes it whatever happens next.
 		rec := state.Registry{Name: r.registryName(), Engine: eng.Name()}
 		if err := r.record(func(st *state.Suite) { st.Registry = &rec }); err != nil {
@@ -97,7 +94,7 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 			return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
 		}
 		log("pushed %s and read it back (%s) in %s", dst, digest, time.Since(start).Round(10*time.Millisecond))
-		if r.cfg.PushTag != "" && !r.cfg.LocalRegistry {
+		if r.cfg.PushTag != "" && r.transport != TransportLocalRegistry {
 			also := host + "/" + ref.Path() + ":" + r.cfg.Suite.Name + "-" + r.cfg.PushTag
 			if err := eng.Push(ctx, img.Ref, also, insecure); err != nil {
 				return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
@@ -136,7 +133,7 @@ func (r *Run) removeRegistry(ctx context.Context, rec *state.Registry, log func(
 // containerdPatches are the Kind config's additions for the run: with a local registry, containerd
 // reads registry hosts from certs.d.
 func (r *Run) containerdPatches() []string {
-	if !r.cfg.LocalRegistry {
+	if r.transport != TransportLocalRegistry {
 		return nil
 	}
 	return []string{registry.ContainerdPatch}
@@ -145,7 +142,7 @@ func (r *Run) containerdPatches() []string {
 // attachRegistry connects the local registry to the cluster: the Kind network, every node's
 // containerd, and the KEP-1755 ConfigMap.
 func (r *Run) attachRegistry(ctx context.Context, c Cluster, rec *state.Registry, log func(string, ...any)) error {
-	if !r.cfg.LocalRegistry || rec == nil || rec.HostPort == "" {
+	if r.transport != TransportLocalRegistry || rec == nil || rec.HostPort == "" {
 		return nil
 	}
 	ns, err := cluster.Nodes(ctx, c.Name, c.Provider)

@@ -88,8 +88,9 @@ type Loaded struct {
 // no phase's product: each phase takes the product of the one before it and returns its own,
 // and the caller (Mage's graph) hands it on.
 type Run struct {
-	cfg     Config
-	out     *console
+	cfg       Config
+	transport Transport // chosen once from cfg
+	out       *console
 	started time.Time
 
 	journal  *state.Journal // the record the phases write, for the next process's Observe
@@ -127,7 +128,7 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 			return nil, err
 		}
 	}
-	r := &Run{cfg: cfg, out: &console{w: out}, journal: journal, started: time.Now(),
+	r := &Run{cfg: cfg, transport: cfg.Transport(), out: &console{w: out}, journal: journal, started: time.Now(),
 		exists: cluster.Exists, create: cluster.Create, measure: disk.Measure, ledger: budget.NewLedger(filepath.Join(cfg.RunDir, "disk-facts.json"))}
 	r.report.began(st.RunID)
 	r.report.built(st.Footprint)
@@ -217,7 +218,7 @@ func (r *Run) begin(ctx context.Context) error {
 // can already know — the engine's graph root, the recorded cluster's nodes — so that START
 // measures the filesystems the phases will fill.
 func (r *Run) start(ctx context.Context) {
-	if r.cfg.Registry == nil {
+	if r.transport != TransportPullOnly {
 		if _, err := r.engine(ctx); err != nil {
 			r.logf("disk", "no engine yet, the disk reports miss its graph root: %v", err)
 		}
