@@ -91,7 +91,7 @@ type Run struct {
 	cfg       Config
 	transport Transport // chosen once from cfg
 	out       *console
-	started time.Time
+	started   time.Time
 
 	journal  *state.Journal // the record the phases write, for the next process's Observe
 	ledger   *budget.Ledger // the suite's facts file: what its earlier runs measured
