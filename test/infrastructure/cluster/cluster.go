@@ -318,7 +318,7 @@ func (l kindLogger) V(level kindlog.Level) kindlog.InfoLogger {
 	if level > 0 {
 		return kindInfo{}
 	}
-	return kindInfo{l.logf}
+	return kindInfo(l)
 }
 
 type kindInfo struct{ logf func(string, ...any) }
@@ -345,6 +345,7 @@ func nodeConfig(path string, mounts []v1alpha4.Mount, workers int) (*v1alpha4.Cl
 			return nil, fmt.Errorf("read Kind config: %w", err)
 		}
 		if err := yaml.UnmarshalStrict(raw, config); err != nil {
+			//lint:ignore ST1005 Kind is a name
 			return nil, fmt.Errorf("Kind config %s: %w", path, err)
 		}
 	}

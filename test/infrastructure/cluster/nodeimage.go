@@ -26,6 +26,7 @@ func EnsureNodeImage(ctx context.Context, provider, image string, log func(forma
 		return "", fmt.Errorf("unknown Kind provider %q: use %q or %q", provider, ProviderDocker, ProviderPodman)
 	}
 	docker, podman := mustEngine(engine.Docker), mustEngine(engine.Podman)
+	//lint:ignore ST1005 Kind is a name
 	missing := fmt.Errorf("Kind node image %q not found for provider %s: run ../shared/kindenv/setup to build it, or set KIND_NODE_IMAGE to an image that exists", image, provider)
 	dockerRef, dockerID, err := dockerNodeImage(ctx, docker, image)
 	if provider == ProviderDocker {
