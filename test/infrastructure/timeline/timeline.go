@@ -101,7 +101,7 @@ func chart(t Timeline) (*plot.Plot, error) {
 		d.hi = max(d.hi, budget)
 	}
 	span := max(d.hi-d.lo, 1)
-	yMin, yMax := d.lo-0.05*span, d.hi+0.3*span // room above for the phases' names and the legend
+	yMin, yMax := d.lo-0.05*span, d.hi+0.45*span // room above for the phases' names and the legend
 
 	p := plot.New()
 	p.Title.Text = t.Title
@@ -192,10 +192,17 @@ func addPhases(p *plot.Plot, d drawing, phases []disk.Phase, yMin, yMax float64)
 		}
 		inches := (to - from) / p.X.Max * plotWidth
 		mid := plotter.XY{X: (from + to) / 2, Y: yMax}
-		if float64(len(ph.Name))*0.075 < inches {
+		switch {
+		case ph.Name == "START": // the baseline, not work
+		case float64(len(ph.Name))*0.075 < inches:
 			across.XYs = append(across.XYs, mid)
 			across.Labels = append(across.Labels, ph.Name)
-		} else {
+		default:
+			// Upright names of short phases side by side would overprint: each keeps a line's
+			// width from the one before.
+			if n := len(upright.XYs); n > 0 {
+				mid.X = max(mid.X, upright.XYs[n-1].X+p.X.Max*0.14/plotWidth)
+			}
 			upright.XYs = append(upright.XYs, mid)
 			upright.Labels = append(upright.Labels, ph.Name)
 		}
