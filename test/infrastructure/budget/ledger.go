@@ -2,10 +2,11 @@ package budget
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/google/renameio/v2"
 )
 
 // Ledger owns a suite's facts file: what its earlier runs measured. It outlives a run's down.
@@ -53,9 +54,5 @@ func (l *Ledger) write(f Facts) error {
 	if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
 		return err
 	}
-	tmp := l.path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return errors.Join(err, os.Remove(tmp))
-	}
-	return os.Rename(tmp, l.path)
+	return renameio.WriteFile(l.path, append(data, '\n'), 0o600)
 }

@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -346,7 +345,7 @@ func goBuild(ctx context.Context, opts Options, s Service, output string) error 
 		args = append(args, "-cover")
 	}
 	args = append(args, "-o", output, s.Host.Package)
-	log := &tail{max: 64 << 10}
+	log := engine.NewTailBuffer(64 << 10)
 	err := opts.runner().Run(ctx, engine.Cmd{
 		Name:   "go",
 		Args:   args,
@@ -902,27 +901,4 @@ func ParseParallelism(value string) (int, error) {
 			ParallelismEnv, value, runtime.NumCPU())
 	}
 	return n, nil
-}
-
-// tail keeps the last max bytes of a command's combined output.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
@@ -301,7 +302,7 @@ func (e *cli) other() string {
 // run runs the engine with args. stdout may be nil (discarded). On failure the error names the
 // command and carries the tail of its stderr.
 func (e *cli) run(ctx context.Context, stdin io.Reader, stdout io.Writer, args ...string) error {
-	stderr := newTailBuffer(64 << 10)
+	stderr := NewTailBuffer(64 << 10)
 	if stdout == nil {
 		stdout = io.Discard
 	}
@@ -466,14 +467,14 @@ func (e *cli) Build(ctx context.Context, spec BuildSpec) error {
 	if spec.Target != "" {
 		args = append(args, "--target", spec.Target)
 	}
-	for _, key := range sortedKeys(spec.Args) {
+	for _, key := range slices.Sorted(maps.Keys(spec.Args)) {
 		args = append(args, "--build-arg", key+"="+spec.Args[key])
 	}
-	for _, key := range sortedKeys(spec.Labels) {
+	for _, key := range slices.Sorted(maps.Keys(spec.Labels)) {
 		args = append(args, "--label", key+"="+spec.Labels[key])
 	}
 	args = append(args, spec.ContextDir)
-	log := newTailBuffer(256 << 10)
+	log := NewTailBuffer(256 << 10)
 	err := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdout: log, Stderr: log})
 	if err == nil {
 		return nil
@@ -542,7 +543,7 @@ func imageIDs(out []byte) []string {
 
 func (e *cli) Images(ctx context.Context, labelFilter map[string]string) ([]Image, error) {
 	var filters []string
-	for _, key := range sortedKeys(labelFilter) {
+	for _, key := range slices.Sorted(maps.Keys(labelFilter)) {
 		if value := labelFilter[key]; value != "" {
 			filters = append(filters, "label="+key+"="+value)
 		} else {
@@ -707,7 +708,7 @@ func (e *cli) remove(ctx context.Context, images []Image) (map[string]bool, erro
 			}
 		}
 		var stdout strings.Builder
-		stderr := newTailBuffer(64 << 10)
+		stderr := NewTailBuffer(64 << 10)
 		runErr := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdout: &stdout, Stderr: stderr})
 		for _, line := range strings.Split(stdout.String()+"\n"+stderr.String(), "\n") {
 			if id, ok := strings.CutPrefix(strings.TrimSpace(line), "Deleted:"); ok {

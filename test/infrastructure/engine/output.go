@@ -5,17 +5,18 @@ import (
 	"sync"
 )
 
-// tailBuffer keeps the last max bytes written to it. It is safe for concurrent writers, so one
-// buffer can collect a command's stdout and stderr.
-type tailBuffer struct {
+// TailBuffer keeps the last max bytes written to it: what an error quotes of a command's output.
+// It is safe for concurrent writers, so one buffer can collect a command's stdout and stderr.
+type TailBuffer struct {
 	mu  sync.Mutex
 	max int
 	buf []byte
 }
 
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+// NewTailBuffer keeps the last max bytes.
+func NewTailBuffer(max int) *TailBuffer { return &TailBuffer{max: max} }
 
-func (b *tailBuffer) Write(p []byte) (int, error) {
+func (b *TailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
@@ -25,7 +26,7 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (b *tailBuffer) String() string {
+func (b *TailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"slices"
 	"strings"
 )
 
@@ -22,15 +21,6 @@ func normalizeID(id string) string {
 		return "sha256:" + id
 	}
 	return id
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for key := range m {
-		keys = append(keys, key)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // decodeJSON decodes the first JSON value in out, ignoring anything the CLI printed around it.

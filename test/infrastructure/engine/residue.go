@@ -51,7 +51,7 @@ func (r Residue) Empty() bool { return len(r.Blobs) == 0 && len(r.Snapshots) == 
 func (e *cli) ctr(ctx context.Context, info Info, args ...string) ([]byte, error) {
 	var out strings.Builder
 	argv := append([]string{"--address", info.Containerd, "--namespace", "moby"}, args...)
-	if err := e.runner.Run(ctx, Cmd{Name: "ctr", Args: argv, Stdout: &out, Stderr: newTailBuffer(4 << 10)}); err != nil {
+	if err := e.runner.Run(ctx, Cmd{Name: "ctr", Args: argv, Stdout: &out, Stderr: NewTailBuffer(4 << 10)}); err != nil {
 		return nil, fmt.Errorf("ctr %s: %w", strings.Join(args, " "), err)
 	}
 	return []byte(out.String()), nil

@@ -53,7 +53,7 @@ func (e *cli) containerdRoots(ctx context.Context, address, snapshotter string) 
 		return "", "", errors.New("docker info names no containerd address")
 	}
 	var out strings.Builder
-	err = e.runner.Run(ctx, Cmd{Name: "ctr", Args: []string{"--address", address, "plugins", "ls", "--detailed"}, Stdout: &out, Stderr: newTailBuffer(4 << 10)})
+	err = e.runner.Run(ctx, Cmd{Name: "ctr", Args: []string{"--address", address, "plugins", "ls", "--detailed"}, Stdout: &out, Stderr: NewTailBuffer(4 << 10)})
 	if errors.Is(err, exec.ErrNotFound) {
 		return "", "", fmt.Errorf("ctr is not installed: %w", err)
 	}
