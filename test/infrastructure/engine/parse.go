@@ -9,6 +9,8 @@ import (
 	"os"
 	"path"
 	"strings"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 )
 
 // normalizeID turns the engines' ID spellings ("<hex>", "sha256:<hex>") into "sha256:<hex>".
@@ -95,10 +97,6 @@ func parseDiskUsage(out []byte) (Usage, error) {
 	return usage, nil
 }
 
-// refPrefixes are the registry prefixes the engines add to short names: podman "localhost/" for
-// local builds, docker and podman "docker.io/library/" and "docker.io/" for Docker Hub names.
-var refPrefixes = []string{"localhost/", "docker.io/library/", "docker.io/"}
-
 // Kept reports whether keep protects img. A keep entry is an image ID ("sha256:<hex>"), a reference
 // or a path.Match glob such as "kindenv/*" ("*" does not cross "/", but matches ":tag"). References
 // and entries are compared also with "localhost/", "docker.io/library/" or "docker.io/" stripped,
@@ -110,8 +108,8 @@ func Kept(img Image, keep []string) bool {
 			return true
 		}
 		for _, ref := range img.Refs {
-			for _, pattern := range withoutPrefixes(entry) {
-				for _, name := range refVariants(ref) {
+			for _, pattern := range imageref.Shortened(entry) {
+				for _, name := range imageref.Spellings(ref) {
 					if ok, _ := path.Match(pattern, name); ok {
 						return true
 					}
@@ -131,38 +129,8 @@ func validateKeep(keep []string) error {
 	return nil
 }
 
-func withoutPrefixes(ref string) []string {
-	names := []string{ref}
-	for _, prefix := range refPrefixes {
-		if rest, ok := strings.CutPrefix(ref, prefix); ok {
-			names = append(names, rest)
-		}
-	}
-	return names
-}
 
-// refVariants is ref without registry prefixes, each with and without its tag or digest.
-func refVariants(ref string) []string {
-	var names []string
-	for _, name := range withoutPrefixes(ref) {
-		names = append(names, name)
-		if repo := repository(name); repo != name {
-			names = append(names, repo)
-		}
-	}
-	return names
-}
 
-// repository strips a ":tag" or "@digest" from ref.
-func repository(ref string) string {
-	if i := strings.IndexByte(ref, '@'); i >= 0 {
-		ref = ref[:i]
-	}
-	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
-		ref = ref[:i]
-	}
-	return ref
-}
 
 // dockerHostRemote reports whether DOCKER_HOST points at a daemon on another machine.
 func dockerHostRemote() bool {

@@ -5,6 +5,7 @@ package imageref
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/distribution/reference"
 )
@@ -63,3 +64,43 @@ func Normalize(s string) string {
 
 // Same reports whether two references name the same image, as the runtime resolves them.
 func Same(a, b string) bool { return Normalize(a) == Normalize(b) }
+
+// shortPrefixes are the registry prefixes the engines add to short names: podman "localhost/" for
+// local builds, docker and podman "docker.io/library/" and "docker.io/" for Docker Hub names.
+var shortPrefixes = []string{"localhost/", "docker.io/library/", "docker.io/"}
+
+// Shortened is s and s without each registry prefix the engines add to short names, as a user
+// may have written it (a pattern as much as a reference).
+func Shortened(s string) []string {
+	names := []string{s}
+	for _, prefix := range shortPrefixes {
+		if rest, ok := strings.CutPrefix(s, prefix); ok {
+			names = append(names, rest)
+		}
+	}
+	return names
+}
+
+// Spellings are the names ref goes by in a user's words: Shortened, each with and without its tag
+// or digest.
+func Spellings(ref string) []string {
+	var names []string
+	for _, name := range Shortened(ref) {
+		names = append(names, name)
+		if repo := repository(name); repo != name {
+			names = append(names, repo)
+		}
+	}
+	return names
+}
+
+// repository strips a ":tag" or "@digest" from ref.
+func repository(ref string) string {
+	if i := strings.IndexByte(ref, '@'); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	return ref
+}

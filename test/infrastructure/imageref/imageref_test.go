@@ -1,6 +1,7 @@
 package imageref
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -88,5 +89,16 @@ func TestTag(t *testing.T) {
 		if err != nil || r.Tag() != want {
 			t.Errorf("Tag(%q) = %q, %v; want %q", in, r.Tag(), err, want)
 		}
+	}
+}
+
+func TestSpellings(t *testing.T) {
+	got := Spellings("docker.io/library/golang:1.26")
+	want := []string{"docker.io/library/golang:1.26", "docker.io/library/golang", "golang:1.26", "golang", "library/golang:1.26", "library/golang"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Spellings = %v, want %v", got, want)
+	}
+	if got := Shortened("localhost/aianalysis:s-1"); !slices.Equal(got, []string{"localhost/aianalysis:s-1", "aianalysis:s-1"}) {
+		t.Errorf("Shortened = %v", got)
 	}
 }
