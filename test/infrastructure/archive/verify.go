@@ -15,8 +15,11 @@ import (
 	"io"
 	"os"
 	"path"
-	"regexp"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 )
@@ -65,19 +68,18 @@ type member struct {
 	data         []byte
 }
 
-type manifestEntry struct {
-	Config   string   `json:"Config"`
-	RepoTags []string `json:"RepoTags"`
-	Layers   []string `json:"Layers"`
-}
+// manifestEntry is one image of a docker-archive's manifest.json.
+type manifestEntry = tarball.Descriptor
 
-type imageConfig struct {
-	RootFS struct {
-		DiffIDs []string `json:"diff_ids"`
-	} `json:"rootfs"`
+// namedDigest is the sha256 a blob's file name says it has: docker 25+'s "blobs/sha256/<hex>",
+// docker's legacy "<hex>.json" configs; false for names that say none.
+func namedDigest(name string) (string, bool) {
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "blobs/sha256/"), ".json")
+	if digest.NewDigestFromEncoded(digest.SHA256, name).Validate() != nil {
+		return "", false
+	}
+	return name, true
 }
-
-var digestName = regexp.MustCompile(`^(?:blobs/sha256/)?([0-9a-f]{64})(?:\.json)?$`)
 
 // Verify reads the archive at path once, streaming, and checks that manifest.json parses, every
 // wanted reference is tagged in it, every config exists and matches the digest its name encodes,
@@ -347,14 +349,18 @@ func checkEntry(members map[string]*member, links map[string]string, entry manif
 	if !ok {
 		return "", nil, fmt.Errorf("config %s of %s is missing: %w", entry.Config, label, ErrCorrupt)
 	}
-	if match := digestName.FindStringSubmatch(configName); match != nil && match[1] != config.sha256 {
+	if named, ok := namedDigest(configName); ok && named != config.sha256 {
 		return "", nil, fmt.Errorf("config %s of %s has sha256 %s, not the digest its name says: %w",
 			configName, label, config.sha256, ErrCorrupt)
 	}
 	if config.data == nil {
 		return "", nil, fmt.Errorf("config %s of %s is not JSON or larger than %d bytes: %w", configName, label, maxKept, ErrCorrupt)
 	}
-	var parsed imageConfig
+	// Only the rootfs: a config's other fields (a "created" no time parses) are not the archive's
+	// integrity.
+	var parsed struct {
+		RootFS ocispec.RootFS `json:"rootfs"`
+	}
 	if err := json.Unmarshal(config.data, &parsed); err != nil {
 		return "", nil, fmt.Errorf("config %s of %s does not parse (%v): %w", configName, label, err, ErrCorrupt)
 	}
@@ -369,24 +375,20 @@ func checkEntry(members map[string]*member, links map[string]string, entry manif
 		if !ok {
 			return "", nil, fmt.Errorf("layer %s of %s is missing: %w", layerName, label, ErrCorrupt)
 		}
-		if want := strings.TrimPrefix(diffIDs[i], "sha256:"); layer.uncompressed != want {
+		if want := diffIDs[i].Encoded(); diffIDs[i].Algorithm() != digest.SHA256 || layer.uncompressed != want {
 			return "", nil, fmt.Errorf("layer %s (%s) of %s has uncompressed sha256 %s, but the config's diff_id is %s: %w",
 				layerName, resolved, label, layer.uncompressed, diffIDs[i], ErrCorrupt)
 		}
-		layers[i] = Layer{Digest: "sha256:" + layer.sha256, DiffID: diffIDs[i], Size: layer.size}
+		layers[i] = Layer{Digest: "sha256:" + layer.sha256, DiffID: string(diffIDs[i]), Size: layer.size}
 	}
 	return "sha256:" + config.sha256, layers, nil
 }
 
-type descriptor struct {
-	MediaType string `json:"mediaType"`
-	Digest    string `json:"digest"`
-}
-
-// ociBlob is a manifest (config and layers) or an index (manifests) in an OCI layout.
+// ociBlob is a manifest (config and layers) or an index (manifests) in an OCI layout: what of
+// ocispec.Manifest and ocispec.Index the walk needs, read from either.
 type ociBlob struct {
-	Config    *descriptor  `json:"config"`
-	Manifests []descriptor `json:"manifests"`
+	Config    *ocispec.Descriptor  `json:"config"`
+	Manifests []ocispec.Descriptor `json:"manifests"`
 }
 
 // checkIndex reads the OCI layout's index.json, when there is one (docker's containerd store
@@ -403,9 +405,12 @@ func checkIndex(members map[string]*member) (map[string]string, error) {
 		return nil, fmt.Errorf("index.json does not parse: %w", ErrCorrupt)
 	}
 	manifests := map[string]string{}
-	var walk func(d descriptor, depth int) error
-	walk = func(d descriptor, depth int) error {
-		hexDigest := strings.TrimPrefix(d.Digest, "sha256:")
+	var walk func(d ocispec.Descriptor, depth int) error
+	walk = func(d ocispec.Descriptor, depth int) error {
+		if d.Digest.Validate() != nil || d.Digest.Algorithm() != digest.SHA256 {
+			return fmt.Errorf("index.json refers to %q, not a sha256 digest: %w", d.Digest, ErrCorrupt)
+		}
+		hexDigest := d.Digest.Encoded()
 		blob, ok := members["blobs/sha256/"+hexDigest]
 		if !ok {
 			return fmt.Errorf("index.json refers to %s (%s), which is not in the archive: %w; save for one platform (docker save --platform)",
@@ -419,7 +424,7 @@ func checkIndex(members map[string]*member) (map[string]string, error) {
 			return fmt.Errorf("manifest %s does not parse: %w", d.Digest, ErrCorrupt)
 		}
 		if parsed.Config != nil {
-			manifests[parsed.Config.Digest] = d.Digest
+			manifests[string(parsed.Config.Digest)] = string(d.Digest)
 		}
 		if depth < 4 {
 			for _, child := range parsed.Manifests {
