@@ -1,0 +1,73 @@
+package build
+
+import (
+	"context"
+	"slices"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
+	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
+)
+
+// Footprint splits the bytes a build added to the filesystem holding the engine's storage:
+// PulledBases is that filesystem's growth across the pulls; SuiteImages is the built images' own
+// layers (each image's size less its runtime base's, which they share); BuildCache is the rest
+// of the growth across the builds (intermediate stages, layer cache). Measured is false when
+// nothing was built or no measurement was possible.
+type Footprint struct {
+	PulledBases int64 `json:"pulledBases"`
+	BuildCache  int64 `json:"buildCache"`
+	SuiteImages int64 `json:"suiteImages"`
+	Measured    bool  `json:"measured"`
+}
+
+func (o Options) used(ctx context.Context) (int64, bool) {
+	if o.Used == nil {
+		return 0, false
+	}
+	n, err := o.Used(ctx)
+	return n, err == nil
+}
+
+// ownBytes sums the built images' sizes less their runtime bases': the bytes only they hold.
+func ownBytes(ctx context.Context, eng engine.Engine, built []Planned) (int64, error) {
+	own, _, err := imageBytes(ctx, eng, built)
+	return own, err
+}
+
+// imageBytes is what the planned images hold: own, their own layers (each image's size less its
+// runtime base's), and unique, the images with the layers they share counted once (each distinct
+// runtime base once, plus own), about the size of an archive of them all.
+func imageBytes(ctx context.Context, eng engine.Engine, planned []Planned) (own, unique int64, err error) {
+	var refs []string
+	for _, p := range planned {
+		refs = append(refs, p.Ref)
+		if p.Runtime != "" {
+			refs = append(refs, p.Runtime)
+		}
+	}
+	images, err := eng.Inspect(ctx, refs)
+	if err != nil {
+		return 0, 0, err
+	}
+	size := func(ref string) int64 {
+		for _, img := range images {
+			if slices.ContainsFunc(img.Refs, func(r string) bool { return imageref.Same(r, ref) }) {
+				return img.Size
+			}
+		}
+		return 0
+	}
+	var bases []string
+	for _, p := range planned {
+		mine := size(p.Ref)
+		if base := size(p.Runtime); p.Runtime != "" && base > 0 {
+			mine -= base
+			if !slices.Contains(bases, p.Runtime) {
+				bases = append(bases, p.Runtime)
+				unique += base
+			}
+		}
+		own += max(mine, 0)
+	}
+	return own, unique + own, nil
+}
