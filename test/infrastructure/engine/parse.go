@@ -129,9 +129,6 @@ func validateKeep(keep []string) error {
 	return nil
 }
 
-
-
-
 // dockerHostRemote reports whether DOCKER_HOST points at a daemon on another machine.
 func dockerHostRemote() bool {
 	host := os.Getenv("DOCKER_HOST")
