@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -35,37 +34,6 @@ func (c CompileCache) Where() string {
 		return "BuildKit record " + c.Record
 	}
 	return c.Dir
-}
-
-// CompileCaches finds the cache mounts that the builder keeps: buildah's directories of these
-// mounts, or BuildKit's exec.cachemount records. BuildKit names a mount's id in the record's
-// description since v0.10; an older one names only the target, which other projects' mounts may
-// share, so there a record counts only if it is one of appeared (the records this run's builds
-// added).
-func (e *cli) CompileCaches(ctx context.Context, mounts []CacheMount, appeared []string) ([]CompileCache, error) {
-	if len(mounts) == 0 {
-		return nil, nil
-	}
-	if e.name == Podman {
-		return buildahCaches(ctx, mounts)
-	}
-	records, err := e.BuildCache(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var caches []CompileCache
-	for _, r := range records {
-		if r.Type != "exec.cachemount" {
-			continue
-		}
-		for _, m := range mounts {
-			if cacheMountRecord(r, m, slices.Contains(appeared, r.ID)) {
-				caches = append(caches, CompileCache{Mount: m, Record: r.ID, Bytes: r.Size})
-				break
-			}
-		}
-	}
-	return caches, nil
 }
 
 // cacheMountRecord tells whether BuildKit's record r is mount m: `cached mount <target> from
@@ -119,7 +87,7 @@ func (e *cli) RemoveCompileCaches(ctx context.Context, caches []CompileCache) (i
 		}
 	}
 	if len(records) > 0 {
-		n, err := e.RemoveBuildCache(ctx, records)
+		n, err := e.own.RemoveBuildCache(ctx, records)
 		total += n
 		errs = append(errs, err)
 	}

@@ -223,7 +223,15 @@ func New(name string, runner Runner, env ...string) (Engine, error) {
 	if len(env) > 0 {
 		runner = envRunner{runner, env}
 	}
-	return &cli{name: name, runner: runner}, nil
+	c := &cli{name: name, runner: runner}
+	if name == Podman {
+		p := &podmanCLI{c}
+		c.own = p
+		return p, nil
+	}
+	d := &dockerCLI{c}
+	c.own = d
+	return d, nil
 }
 
 // envRunner adds env to every command.
@@ -275,29 +283,36 @@ func DetectWith(ctx context.Context, preferred string, runner Runner) (Engine, e
 		errors.Join(failures...))
 }
 
+// cli is what podman's and docker's CLIs share: running commands, images by ID, reference and
+// label, removal, save and load, disk usage. podmanCLI and dockerCLI add what differs.
 type cli struct {
 	name   string
 	runner Runner
+	own    flavor // the engine's own type, for what the shared code asks of it
 
 	infoOnce sync.Once
 	info     Info // what Build and Save need to know of the daemon, read once
 	infoErr  error
 }
 
+// flavor is what the shared code asks of an engine's own type.
+type flavor interface {
+	Engine
+	// saveArgs are the arguments of "save" for one image or several (multi).
+	saveArgs(ctx context.Context, multi bool) ([]string, error)
+	// startHow says how to start the engine's daemon or service.
+	startHow() string
+	// other is the other engine, to suggest.
+	other() string
+}
+
 // cachedInfo is Info, asked once per engine value.
 func (e *cli) cachedInfo(ctx context.Context) (Info, error) {
-	e.infoOnce.Do(func() { e.info, e.infoErr = e.Info(ctx) })
+	e.infoOnce.Do(func() { e.info, e.infoErr = e.own.Info(ctx) })
 	return e.info, e.infoErr
 }
 
 func (e *cli) Name() string { return e.name }
-
-func (e *cli) other() string {
-	if e.name == Podman {
-		return Docker
-	}
-	return Podman
-}
 
 // run runs the engine with args. stdout may be nil (discarded). On failure the error names the
 // command and carries the tail of its stderr.
@@ -359,7 +374,7 @@ func (u *unavailableError) Unwrap() []error { return []error{u.kind, u.cause} }
 func (e *cli) notInstalled(cause error) error {
 	return &unavailableError{
 		message: fmt.Sprintf("%s is not installed: %v; install it (../shared/kindenv/setup installs podman and docker) or set %s=%s",
-			e.name, cause, EnvVar, e.other()),
+			e.name, cause, EnvVar, e.own.other()),
 		kind:  ErrNotInstalled,
 		cause: cause,
 	}
@@ -375,16 +390,9 @@ func HostOf(name string) string {
 }
 
 func (e *cli) notRunning(cause error) error {
-	how := "start dockerd (systemctl start docker, or run ../shared/kindenv/setup, which starts it)"
-	if host := os.Getenv("DOCKER_HOST"); host != "" && e.name == Docker {
-		how = fmt.Sprintf("DOCKER_HOST=%s names that daemon: start it, point DOCKER_HOST at a daemon that runs, or unset DOCKER_HOST to use the system's", host)
-	}
-	if e.name == Podman {
-		how = "start the podman service (systemctl start podman.socket, or podman machine start), or unset CONTAINER_HOST to use local podman"
-	}
 	return &unavailableError{
 		message: fmt.Sprintf("%s is installed but its daemon/socket does not answer: %v; %s, or set %s=%s",
-			e.name, cause, how, EnvVar, e.other()),
+			e.name, cause, e.own.startHow(), EnvVar, e.own.other()),
 		kind:  ErrNotRunning,
 		cause: cause,
 	}
@@ -416,81 +424,6 @@ func notFound(err error) bool {
 	}
 	text := strings.ToLower(cmdErr.stderr)
 	return strings.Contains(text, "image not known") || strings.Contains(text, "no such image")
-}
-
-func (e *cli) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
-	defer cancel()
-	args := []string{"version", "--format", "{{.Server.Version}}"}
-	if e.name == Podman {
-		// Local podman has no server; "info" also reaches a remote service when one is configured.
-		args = []string{"info", "--format", "{{.Version.Version}}"}
-	}
-	out, err := e.output(ctx, args...)
-	if err != nil {
-		if errors.Is(err, ErrNotInstalled) {
-			return err
-		}
-		if connectionFailure(err) {
-			return e.notRunning(err)
-		}
-		return fmt.Errorf("%s does not answer: %w; check `%s info`", e.name, err, e.name)
-	}
-	if strings.TrimSpace(string(out)) == "" {
-		return e.notRunning(fmt.Errorf("%s %s printed no server version", e.name, strings.Join(args, " ")))
-	}
-	return nil
-}
-
-func (e *cli) Build(ctx context.Context, spec BuildSpec) error {
-	if spec.Ref == "" || spec.Dockerfile == "" || spec.ContextDir == "" {
-		return fmt.Errorf("%s build: Ref, Dockerfile and ContextDir are required (got %+v)", e.name, spec)
-	}
-	args := []string{"build", "-f", spec.Dockerfile, "-t", spec.Ref}
-	if e.name == Podman && spec.NoLayerCache {
-		args = append(args, "--layers=false")
-	}
-	if e.name == Docker {
-		info, _ := e.cachedInfo(ctx)
-		if info.Builder == BuilderBuildKit {
-			// Into the image store also when the current builder is not the daemon's own
-			// (docker-container driver, as setup-buildx-action leaves it).
-			args = append(args, "--load")
-		} else {
-			// The legacy builder keeps the container of a failed step unless told otherwise.
-			args = append(args, "--force-rm")
-		}
-		if info.BuildNetwork != "" {
-			args = append(args, "--network", info.BuildNetwork)
-		}
-	}
-	if spec.Target != "" {
-		args = append(args, "--target", spec.Target)
-	}
-	for _, key := range slices.Sorted(maps.Keys(spec.Args)) {
-		args = append(args, "--build-arg", key+"="+spec.Args[key])
-	}
-	for _, key := range slices.Sorted(maps.Keys(spec.Labels)) {
-		args = append(args, "--label", key+"="+spec.Labels[key])
-	}
-	args = append(args, spec.ContextDir)
-	log := NewTailBuffer(256 << 10)
-	err := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdout: log, Stderr: log})
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, exec.ErrNotFound) {
-		return e.notInstalled(err)
-	}
-	if ctx.Err() != nil {
-		err = fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	hint := "fix the Dockerfile, its build context or base images and retry"
-	if image := unresolvedImage(log.String()); image != "" {
-		hint = fmt.Sprintf("BuildKit could not resolve %s from its registry (BuildKit asks the registry itself, without the daemon's mirrors): pull it first (%s pull %s), or check the name", image, e.name, image)
-	}
-	return fmt.Errorf("%s build of %s failed: %w; %s. Last lines of the build log:\n%s",
-		e.name, spec.Ref, err, hint, LastLines(log.String(), 20))
 }
 
 // unresolvedImage returns the image whose metadata BuildKit failed to load in a build log
@@ -624,7 +557,7 @@ func (e *cli) Save(ctx context.Context, path string, refs []string) error {
 	if path == "" || len(refs) == 0 {
 		return fmt.Errorf("%s save: a path and at least one image reference are required", e.name)
 	}
-	args, err := e.saveArgs(ctx, true)
+	args, err := e.own.saveArgs(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -639,7 +572,7 @@ func (e *cli) SaveImage(ctx context.Context, w io.Writer, refs ...string) error 
 	if len(refs) == 0 {
 		return fmt.Errorf("%s save: at least one image reference is required", e.name)
 	}
-	args, err := e.saveArgs(ctx, len(refs) > 1)
+	args, err := e.own.saveArgs(ctx, len(refs) > 1)
 	if err != nil {
 		return err
 	}
@@ -647,26 +580,6 @@ func (e *cli) SaveImage(ctx context.Context, w io.Writer, refs ...string) error 
 		return fmt.Errorf("export %s from %s: %w", strings.Join(refs, ", "), e.name, err)
 	}
 	return nil
-}
-
-// saveArgs: podman writes a docker-archive (several images in one); docker's containerd store
-// writes an OCI layout, for this host's platform only, so that no index in the archive points at
-// blobs of other platforms it lacks (which containerd's import refuses).
-func (e *cli) saveArgs(ctx context.Context, multi bool) ([]string, error) {
-	if e.name == Podman && multi {
-		return []string{"save", "--quiet", "--format", "docker-archive", "--multi-image-archive"}, nil
-	}
-	if e.name == Podman {
-		return []string{"save", "--quiet", "--format", "docker-archive"}, nil
-	}
-	info, err := e.cachedInfo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if info.IDsAreManifests() {
-		return []string{"save", "--platform", HostPlatform}, nil
-	}
-	return []string{"save"}, nil
 }
 
 func (e *cli) LoadImage(ctx context.Context, r io.Reader) error {
@@ -763,47 +676,6 @@ func (e *cli) RemoveRefs(ctx context.Context, refs []string) error {
 	return fmt.Errorf("could not remove %s: %w", strings.Join(left, ", "), err)
 }
 
-// Pull pulls ref; the error says which image could not be pulled, with the engine's last lines.
-func (e *cli) Pull(ctx context.Context, ref string) error {
-	args := []string{"pull", ref}
-	if e.name == Podman {
-		args = []string{"pull", "--quiet", ref}
-	}
-	if err := e.run(ctx, nil, nil, args...); err != nil {
-		return fmt.Errorf("pull %s: %w; check the image name and that its registry (or mirror) answers", ref, err)
-	}
-	return nil
-}
-
-func (e *cli) Push(ctx context.Context, src, dst string, insecure bool) error {
-	var err error
-	if e.name == Podman {
-		args := []string{"push", "--quiet"}
-		if insecure {
-			args = append(args, "--tls-verify=false")
-		}
-		err = e.run(ctx, nil, nil, append(args, src, "docker://"+dst)...)
-	} else {
-		// docker pushes names only; a registry on the loopback is insecure to it by default.
-		// The containerd store pushes an index whole (attestations, other platforms) unless told
-		// a platform: the registry then holds the host platform's manifest, as the nodes pull it.
-		push := []string{"push", "--quiet"}
-		if info, infoErr := e.cachedInfo(ctx); infoErr == nil && info.IDsAreManifests() {
-			push = append(push, "--platform", HostPlatform)
-		}
-		if err = e.run(ctx, nil, nil, "tag", src, dst); err == nil {
-			err = e.run(ctx, nil, nil, append(push, dst)...)
-			if rerr := e.run(ctx, nil, nil, "rmi", "--no-prune", dst); err == nil && rerr != nil {
-				err = fmt.Errorf("untag %s after the push: %w", dst, rerr)
-			}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("push %s as %s: %w; check that the registry answers and accepts pushes (credentials: %s login)", src, dst, err, e.name)
-	}
-	return nil
-}
-
 // Inspect returns the images refs name (sizes included); refs that do not exist are left out.
 func (e *cli) Inspect(ctx context.Context, refs []string) ([]Image, error) {
 	return e.inspect(ctx, refs)
@@ -814,48 +686,6 @@ func describe(img Image) string {
 		return strings.Join(img.Refs, " ")
 	}
 	return img.ID
-}
-
-func (e *cli) PruneDangling(ctx context.Context) (int64, error) {
-	if e.name == Docker {
-		// Not "builder prune": BuildKit's unused cache is all "dangling" to it, other runs'
-		// included; a run removes its own records with RemoveBuildCache.
-		return e.pruneReported(ctx, "image", "prune", "-f")
-	}
-	// podman keeps no separate build cache: intermediate images are its cache, and "image prune"
-	// removes the dangling ones. It prints only IDs, so add up the listed sizes of those.
-	dangling, err := e.listImages(ctx, "dangling=true")
-	if err != nil {
-		return 0, fmt.Errorf("prune dangling images: %w", err)
-	}
-	out, err := e.output(ctx, "image", "prune", "-f")
-	if err != nil && strings.Contains(err.Error(), "in use") {
-		// Another build (another suite's, say) holds one of them, and podman then prunes none:
-		// remove the others one by one.
-		var total int64
-		for _, img := range dangling {
-			if e.run(ctx, nil, nil, "rmi", img.ID) == nil {
-				total += img.Size
-			}
-		}
-		return total, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("prune dangling images: %w", err)
-	}
-	removed := map[string]bool{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if id := normalizeID(line); id != "" {
-			removed[id] = true
-		}
-	}
-	var total int64
-	for _, img := range dangling {
-		if removed[img.ID] {
-			total += img.Size
-		}
-	}
-	return total, nil
 }
 
 // pruneReported runs a prune command that prints "Total reclaimed space: X".
@@ -869,106 +699,6 @@ func (e *cli) pruneReported(ctx context.Context, args ...string) (int64, error) 
 		return 0, fmt.Errorf("%s %s: %w", e.name, strings.Join(args, " "), err)
 	}
 	return n, nil
-}
-
-func (e *cli) PruneAll(ctx context.Context, keep []string) (int64, error) {
-	if err := validateKeep(keep); err != nil {
-		return 0, err
-	}
-	// Without -a: "system prune -a" would delete every image without a container, kept ones included.
-	total, err := e.pruneReported(ctx, "system", "prune", "-f", "--volumes")
-	if err != nil {
-		return total, err
-	}
-	images, err := e.listImages(ctx)
-	if err != nil {
-		return total, fmt.Errorf("prune images: %w", err)
-	}
-	var doomed []Image
-	for _, img := range images {
-		if !Kept(img, keep) {
-			doomed = append(doomed, img)
-		}
-	}
-	deleted, removeErr := e.remove(ctx, doomed)
-	for _, img := range doomed {
-		if deleted[img.ID] {
-			total += img.Size
-		}
-	}
-	if removeErr != nil {
-		return total, fmt.Errorf("prune images: %w", removeErr)
-	}
-	if e.name == Docker {
-		n, err := e.pruneReported(ctx, "builder", "prune", "-a", "-f")
-		total += n
-		if err != nil {
-			return total, err
-		}
-	}
-	return total, nil
-}
-
-func (e *cli) Info(ctx context.Context) (Info, error) {
-	if e.name == Podman {
-		out, err := e.output(ctx, "info", "--format", "json")
-		if err != nil {
-			return Info{}, e.infoError(err)
-		}
-		var raw struct {
-			Host struct {
-				ServiceIsRemote bool `json:"serviceIsRemote"`
-				OCIRuntime      struct {
-					Path string `json:"path"`
-				} `json:"ociRuntime"`
-			} `json:"host"`
-			Store struct {
-				GraphRoot   string `json:"graphRoot"`
-				GraphDriver string `json:"graphDriverName"`
-			} `json:"store"`
-			Version struct {
-				Version string `json:"Version"`
-			} `json:"version"`
-		}
-		if err := decodeJSON(out, &raw); err != nil {
-			return Info{}, fmt.Errorf("podman info: parse output: %w", err)
-		}
-		if raw.Store.GraphRoot == "" {
-			return Info{}, fmt.Errorf("podman info printed no store.graphRoot; check `podman info`")
-		}
-		return Info{GraphRoot: raw.Store.GraphRoot, Store: raw.Store.GraphDriver, Storage: []string{raw.Store.GraphRoot},
-			Builder: BuilderBuildah, Remote: raw.Host.ServiceIsRemote, Version: raw.Version.Version, CacheMountRoot: cacheMountRoot(raw.Version.Version),
-			OCIRuntime: raw.Host.OCIRuntime.Path}, nil
-	}
-	out, err := e.output(ctx, "info", "--format", "{{json .}}")
-	if err != nil {
-		return Info{}, e.infoError(err)
-	}
-	info, containerdAddress, err := parseDockerInfo(out)
-	if err != nil {
-		if errors.Is(err, errDaemonDown) {
-			return Info{}, e.notRunning(err)
-		}
-		return Info{}, err
-	}
-	info.Remote = dockerHostRemote()
-	info.Builder = e.dockerBuilder(ctx)
-	if info.Store == StoreContainerd {
-		// The image bytes are containerd's: its content store and snapshotter directories.
-		info.Containerd = containerdAddress
-		if content, snapshots, err := e.containerdRoots(ctx, containerdAddress, info.Snapshotter); err == nil {
-			info.ContentRoot, info.SnapshotRoot = content, snapshots
-			for _, dir := range []string{content, snapshots} {
-				if dir != "" {
-					info.Storage = append(info.Storage, dir)
-				}
-			}
-		}
-	}
-	if net, err := e.output(ctx, "network", "inspect", "bridge", "--format", "{{json .Options}}"); err == nil {
-		info.BuildNetwork = buildNetwork(net)
-	}
-	return info, nil
 }
 
 func (e *cli) infoError(err error) error {
@@ -997,3 +727,108 @@ func (e *cli) DiskUsage(ctx context.Context) (Usage, error) {
 
 // pingTimeout bounds Ping: a hung daemon must not hang detection.
 const pingTimeout = 30 * time.Second
+
+// ping runs args, which print the server's version, and says why the engine does not answer.
+func (e *cli) ping(ctx context.Context, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	out, err := e.output(ctx, args...)
+	if err != nil {
+		if errors.Is(err, ErrNotInstalled) {
+			return err
+		}
+		if connectionFailure(err) {
+			return e.notRunning(err)
+		}
+		return fmt.Errorf("%s does not answer: %w; check `%s info`", e.name, err, e.name)
+	}
+	if strings.TrimSpace(string(out)) == "" {
+		return e.notRunning(fmt.Errorf("%s %s printed no server version", e.name, strings.Join(args, " ")))
+	}
+	return nil
+}
+
+// build runs "build" with the engine's own flags; a failure's error ends with the tail of the log.
+func (e *cli) build(ctx context.Context, spec BuildSpec, flags []string) error {
+	if spec.Ref == "" || spec.Dockerfile == "" || spec.ContextDir == "" {
+		return fmt.Errorf("%s build: Ref, Dockerfile and ContextDir are required (got %+v)", e.name, spec)
+	}
+	args := append([]string{"build", "-f", spec.Dockerfile, "-t", spec.Ref}, flags...)
+	if spec.Target != "" {
+		args = append(args, "--target", spec.Target)
+	}
+	for _, key := range slices.Sorted(maps.Keys(spec.Args)) {
+		args = append(args, "--build-arg", key+"="+spec.Args[key])
+	}
+	for _, key := range slices.Sorted(maps.Keys(spec.Labels)) {
+		args = append(args, "--label", key+"="+spec.Labels[key])
+	}
+	args = append(args, spec.ContextDir)
+	log := NewTailBuffer(256 << 10)
+	err := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdout: log, Stderr: log})
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, exec.ErrNotFound) {
+		return e.notInstalled(err)
+	}
+	if ctx.Err() != nil {
+		err = fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	hint := "fix the Dockerfile, its build context or base images and retry"
+	if image := unresolvedImage(log.String()); image != "" {
+		hint = fmt.Sprintf("BuildKit could not resolve %s from its registry (BuildKit asks the registry itself, without the daemon's mirrors): pull it first (%s pull %s), or check the name", image, e.name, image)
+	}
+	return fmt.Errorf("%s build of %s failed: %w; %s. Last lines of the build log:\n%s",
+		e.name, spec.Ref, err, hint, LastLines(log.String(), 20))
+}
+
+// pull runs a pull; the error says which image could not be pulled, with the engine's last lines.
+func (e *cli) pull(ctx context.Context, args ...string) error {
+	ref := args[len(args)-1]
+	if err := e.run(ctx, nil, nil, args...); err != nil {
+		return fmt.Errorf("pull %s: %w; check the image name and that its registry (or mirror) answers", ref, err)
+	}
+	return nil
+}
+
+// pushed is the error of a push of src as dst.
+func (e *cli) pushed(src, dst string, err error) error {
+	if err != nil {
+		return fmt.Errorf("push %s as %s: %w; check that the registry answers and accepts pushes (credentials: %s login)", src, dst, err, e.name)
+	}
+	return nil
+}
+
+// pruneAll is what both engines' PruneAll do: "system prune -f --volumes" (never -a, which would
+// ignore keep), then rmi of every image keep does not protect.
+func (e *cli) pruneAll(ctx context.Context, keep []string) (int64, error) {
+	if err := validateKeep(keep); err != nil {
+		return 0, err
+	}
+	// Without -a: "system prune -a" would delete every image without a container, kept ones included.
+	total, err := e.pruneReported(ctx, "system", "prune", "-f", "--volumes")
+	if err != nil {
+		return total, err
+	}
+	images, err := e.listImages(ctx)
+	if err != nil {
+		return total, fmt.Errorf("prune images: %w", err)
+	}
+	var doomed []Image
+	for _, img := range images {
+		if !Kept(img, keep) {
+			doomed = append(doomed, img)
+		}
+	}
+	deleted, removeErr := e.remove(ctx, doomed)
+	for _, img := range doomed {
+		if deleted[img.ID] {
+			total += img.Size
+		}
+	}
+	if removeErr != nil {
+		return total, fmt.Errorf("prune images: %w", removeErr)
+	}
+	return total, nil
+}

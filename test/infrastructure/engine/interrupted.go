@@ -17,10 +17,7 @@ import (
 
 // BuildContainers lists buildah's working containers: podman lists them with --external, in the
 // state "storage".
-func (e *cli) BuildContainers(ctx context.Context) ([]string, error) {
-	if e.name != Podman {
-		return nil, nil
-	}
+func (e *podmanCLI) BuildContainers(ctx context.Context) ([]string, error) {
 	out, err := e.output(ctx, "ps", "--all", "--external", "--format", "json")
 	if err != nil {
 		return nil, err
@@ -44,8 +41,8 @@ func (e *cli) BuildContainers(ctx context.Context) ([]string, error) {
 // StopBuildContainers kills the RUN steps running in the working containers ids, through the OCI
 // runtime that runs them (buildah gives a step the working container's short ID as hostname), and
 // removes the containers.
-func (e *cli) StopBuildContainers(ctx context.Context, ids []string) error {
-	if e.name != Podman || len(ids) == 0 {
+func (e *podmanCLI) StopBuildContainers(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
 		return nil
 	}
 	var errs []error
@@ -56,7 +53,7 @@ func (e *cli) StopBuildContainers(ctx context.Context, ids []string) error {
 	return errors.Join(errs...)
 }
 
-func (e *cli) killRunSteps(ctx context.Context, runtime string, ids []string) error {
+func (e *podmanCLI) killRunSteps(ctx context.Context, runtime string, ids []string) error {
 	var out strings.Builder
 	if err := e.runner.Run(ctx, Cmd{Name: runtime, Args: []string{"list", "--format", "json"}, Stdout: &out}); err != nil {
 		return fmt.Errorf("%s list: %w", runtime, err)
