@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 )
 
@@ -36,7 +37,7 @@ func NodeStorage(ctx context.Context, c Cluster) ([]HostPath, error) {
 	}
 	var out []HostPath
 	for _, node := range names {
-		js, err := run(ctx, nil, c.Provider, "container", "inspect", node)
+		js, err := engine.Output(ctx, nil, engine.Cmd{Name: c.Provider, Args: []string{"container", "inspect", node}})
 		if err != nil {
 			return nil, fmt.Errorf("inspect node %s of cluster %q: %w", node, c.Name, err)
 		}

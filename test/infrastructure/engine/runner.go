@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 )
 
@@ -42,4 +45,23 @@ func (ExecRunner) Run(ctx context.Context, cmd Cmd) error {
 	// Do not hang on pipes held open by grandchildren after the process was killed.
 	c.WaitDelay = 10 * time.Second
 	return c.Run()
+}
+
+// Output runs cmd through runner (nil means ExecRunner) and returns its stdout; a failure's error
+// names the command and quotes the last lines of its stderr, as the engines' own errors do.
+func Output(ctx context.Context, runner Runner, cmd Cmd) ([]byte, error) {
+	if runner == nil {
+		runner = ExecRunner{}
+	}
+	var stdout bytes.Buffer
+	stderr := NewTailBuffer(64 << 10)
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	if err := runner.Run(ctx, cmd); err != nil {
+		command := cmd.Name + " " + strings.Join(cmd.Args, " ")
+		if ctx.Err() != nil {
+			return stdout.Bytes(), fmt.Errorf("%s: interrupted: %w", command, ctx.Err())
+		}
+		return stdout.Bytes(), &commandError{command: command, err: err, stderr: LastLines(stderr.String(), 20)}
+	}
+	return stdout.Bytes(), nil
 }

@@ -283,11 +283,7 @@ func nodeRun(ctx context.Context, n nodes.Node, stdin io.Reader, argv ...string)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		msg := strings.TrimSpace(stderr.String())
-		if len(msg) > 2000 {
-			msg = "..." + msg[len(msg)-2000:]
-		}
-		return nil, fmt.Errorf("node %s: %s: %w: %s", n, strings.Join(argv, " "), err, msg)
+		return nil, fmt.Errorf("node %s: %s: %w: %s", n, strings.Join(argv, " "), err, engine.LastLines(stderr.String(), 20))
 	}
 	return stdout.Bytes(), nil
 }

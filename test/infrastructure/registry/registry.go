@@ -5,13 +5,11 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"path"
 	"runtime"
 	"strings"
@@ -29,6 +27,7 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 )
 
 // Image is the registry's image; it is pulled like any other (through a mirror here).
@@ -174,13 +173,8 @@ func notFound(err error) bool {
 }
 
 func (l Local) engine(ctx context.Context, args ...string) (string, error) {
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, l.Engine, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s %s: %w: %s", l.Engine, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
+	out, err := engine.Output(ctx, nil, engine.Cmd{Name: l.Engine, Args: args})
+	return string(out), err
 }
 
 // Verify reads ref back from its registry and checks it is the image id: its config digest (the
