@@ -58,10 +58,10 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 		return Built{}, r.suiteError(err)
 	}
 	same := sameRefs(o.Images, planned)
+	opts.RunID = o.RunID
 	if !same {
-		r.beginRun(eng.Name())
+		opts.RunID = r.beginRun(eng.Name())
 	}
-	opts.RunID = r.recorded().RunID
 	if same {
 		held := Built{Observed: o, RunID: o.RunID, Images: o.Images, Held: o.Held, Leftovers: o.Leftovers}
 		switch h := o.Held; {

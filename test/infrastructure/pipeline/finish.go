@@ -24,6 +24,8 @@ func (r *Run) Finish(ctx context.Context, runErr error) error {
 	ctx = context.WithoutCancel(ctx)
 	log := r.logger("teardown")
 	var errs []error
+	// From the record, not a product: a create that failed half way handed nothing on, and its
+	// cluster is still this run's to export logs from and delete.
 	c := r.recorded().Cluster
 	if runErr != nil && c != nil && !interrupted {
 		dir := filepath.Join(r.cfg.RunDir, "logs", time.Now().UTC().Format("20060102-150405"))

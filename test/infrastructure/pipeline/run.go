@@ -361,8 +361,9 @@ func daemonName(variable, host string) string {
 // recorded is a copy of the state as the phases recorded it so far.
 func (r *Run) recorded() state.Suite { return r.journal.Snapshot() }
 
-// beginRun starts a new run id in the state, keeping the record of a cluster this suite created.
-func (r *Run) beginRun(engineName string) {
+// beginRun starts a new run id in the state, keeping the record of a cluster this suite created,
+// and returns it.
+func (r *Run) beginRun(engineName string) string {
 	var runID string
 	r.journal.Amend(func(st *state.Suite) {
 		*st = state.Suite{
@@ -380,6 +381,7 @@ func (r *Run) beginRun(engineName string) {
 		runID = st.RunID
 	})
 	r.report.began(runID)
+	return runID
 }
 
 func newRunID() string {
