@@ -92,6 +92,9 @@ type Options struct {
 	// (what the disk budget leaves); nil means no budget. A build waits while its Peaks and those
 	// of the builds running would not fit it together, and the builds stop when it runs out.
 	Room func(context.Context) (int64, string, error)
+	// BeforeBuilding, when set, runs once before anything is pulled or built, and only when an
+	// image is to be built (not when all are up to date); its error stops Images.
+	BeforeBuilding func(context.Context) error
 	// Peaks is each service's Result.Peak of its last cold build, by service.
 	Peaks map[string]int64
 	// Parallelism bounds concurrent go builds and image builds; <= 0 means runtime.NumCPU().

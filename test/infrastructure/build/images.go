@@ -149,6 +149,11 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 		return out, nil
 	}
 	out.CacheMounts = mounts
+	if opts.BeforeBuilding != nil {
+		if err := opts.BeforeBuilding(ctx); err != nil {
+			return out, err
+		}
+	}
 	var names []string
 	for _, p := range todo {
 		names = append(names, p.Service.Name)

@@ -11,7 +11,6 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
-	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -77,14 +76,9 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 		}
 	}
 
-	if missing, err := missingImages(ctx, eng, planned); err != nil {
-		return Built{}, err
-	} else if missing > 0 {
-		if err := r.fits(ctx, "build", r.facts()); err != nil {
-			return Built{}, err
-		}
-	}
 	facts := r.facts()
+	// Only when an image is to be built: up-to-date images need no room.
+	opts.BeforeBuilding = func(ctx context.Context) error { return r.fits(ctx, "build", facts) }
 	opts.Took, opts.Peaks = tookLast(facts), peaksLast(facts)
 	if place := r.budgetPlaces().Engine; !r.cfg.DiskBudget.Off && place.Path != "" {
 		budget := r.checker()
@@ -150,21 +144,6 @@ func tookLast(f budget.Facts) map[string]time.Duration {
 		took[svc] = time.Duration(s * float64(time.Second))
 	}
 	return took
-}
-
-// missingImages counts the planned images the engine lacks: what the builds will write for.
-func missingImages(ctx context.Context, eng engine.Engine, planned []build.Planned) (int, error) {
-	n := 0
-	for _, p := range planned {
-		_, found, err := eng.ImageID(ctx, p.Ref)
-		if err != nil {
-			return 0, fmt.Errorf("service %s: %w", p.Service.Name, err)
-		}
-		if !found {
-			n++
-		}
-	}
-	return n, nil
 }
 
 // peaksLast is how far each service's last cold build raised the engine's filesystem.
