@@ -28,16 +28,11 @@ func (o Options) used(ctx context.Context) (int64, bool) {
 	return n, err == nil
 }
 
-// ownBytes sums the built images' sizes less their runtime bases': the bytes only they hold.
-func ownBytes(ctx context.Context, eng engine.Engine, built []Planned) (int64, error) {
-	own, _, err := imageBytes(ctx, eng, built)
-	return own, err
-}
-
-// imageBytes is what the planned images hold: own, their own layers (each image's size less its
-// runtime base's), and unique, the images with the layers they share counted once (each distinct
-// runtime base once, plus own), about the size of an archive of them all.
-func imageBytes(ctx context.Context, eng engine.Engine, planned []Planned) (own, unique int64, err error) {
+// imageBytes is what the planned images hold, from one inspection: own, the bytes of the images
+// built (those in built) less their runtime bases' (the bytes only they hold), and unique, all the
+// planned images with the layers they share counted once (each distinct runtime base once, plus
+// each image's own layers), about the size of an archive of them all.
+func imageBytes(ctx context.Context, eng engine.Engine, planned []Planned, built func(Planned) bool) (own, unique int64, err error) {
 	var refs []string
 	for _, p := range planned {
 		refs = append(refs, p.Ref)
@@ -67,7 +62,10 @@ func imageBytes(ctx context.Context, eng engine.Engine, planned []Planned) (own,
 				unique += base
 			}
 		}
-		own += max(mine, 0)
+		unique += max(mine, 0)
+		if built(p) {
+			own += max(mine, 0)
+		}
 	}
-	return own, unique + own, nil
+	return own, unique, nil
 }

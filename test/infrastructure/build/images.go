@@ -145,7 +145,7 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 		if err := build(ctx); err != nil {
 			return out, err
 		}
-		_, out.ImageBytes, _ = imageBytes(ctx, opts.Engine, planned)
+		_, out.ImageBytes, _ = imageBytes(ctx, opts.Engine, planned, func(Planned) bool { return false })
 		return out, nil
 	}
 	out.CacheMounts = mounts
@@ -228,13 +228,15 @@ func Images(ctx context.Context, opts Options, planned []Planned) (Built, error)
 	if buildErr != nil {
 		return out, buildErr
 	}
-	if measured && ok1 && ok2 {
-		own, err := ownBytes(ctx, opts.Engine, todo)
-		if err == nil {
+	own, unique, err := imageBytes(ctx, opts.Engine, planned, func(p Planned) bool {
+		return slices.ContainsFunc(todo, func(t Planned) bool { return t.Ref == p.Ref })
+	})
+	if err == nil {
+		out.ImageBytes = unique
+		if measured && ok1 && ok2 {
 			out.Footprint = Footprint{PulledBases: used1 - used0, SuiteImages: own, BuildCache: used2 - used1 - own, Measured: true}
 		}
 	}
-	_, out.ImageBytes, _ = imageBytes(ctx, opts.Engine, planned)
 	return out, nil
 }
 
