@@ -317,15 +317,14 @@ func (e *cli) Name() string { return e.name }
 // run runs the engine with args. stdout may be nil (discarded). On failure the error names the
 // command and carries the tail of its stderr.
 func (e *cli) run(ctx context.Context, stdin io.Reader, stdout io.Writer, args ...string) error {
-	stderr := NewTailBuffer(64 << 10)
 	if stdout == nil {
 		stdout = io.Discard
 	}
-	err := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr})
-	if err != nil {
-		return e.commandError(ctx, args, err, stderr.String())
+	err := Quiet(ctx, e.runner, Cmd{Name: e.name, Args: args, Stdin: stdin, Stdout: stdout})
+	if errors.Is(err, exec.ErrNotFound) {
+		return e.notInstalled(err)
 	}
-	return nil
+	return err
 }
 
 // output runs the engine and returns its stdout.
@@ -333,17 +332,6 @@ func (e *cli) output(ctx context.Context, args ...string) ([]byte, error) {
 	var stdout strings.Builder
 	err := e.run(ctx, nil, &stdout, args...)
 	return []byte(stdout.String()), err
-}
-
-func (e *cli) commandError(ctx context.Context, args []string, err error, stderr string) error {
-	if errors.Is(err, exec.ErrNotFound) {
-		return e.notInstalled(err)
-	}
-	command := e.name + " " + strings.Join(args, " ")
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: interrupted: %w", command, ctx.Err())
-	}
-	return &commandError{command: command, err: err, stderr: LastLines(stderr, 20)}
 }
 
 type commandError struct {
@@ -620,9 +608,8 @@ func (e *cli) remove(ctx context.Context, images []Image) (map[string]bool, erro
 				args = append(args, img.Refs...)
 			}
 		}
-		var stdout strings.Builder
-		stderr := NewTailBuffer(64 << 10)
-		runErr := e.runner.Run(ctx, Cmd{Name: e.name, Args: args, Stdout: &stdout, Stderr: stderr})
+		var stdout, stderr strings.Builder
+		runErr := Quiet(ctx, e.runner, Cmd{Name: e.name, Args: args, Stdout: &stdout, Stderr: &stderr})
 		for _, line := range strings.Split(stdout.String()+"\n"+stderr.String(), "\n") {
 			if id, ok := strings.CutPrefix(strings.TrimSpace(line), "Deleted:"); ok {
 				deleted[normalizeID(id)] = true
@@ -631,7 +618,9 @@ func (e *cli) remove(ctx context.Context, images []Image) (map[string]bool, erro
 		if runErr == nil {
 			return deleted, nil
 		}
-		runErr = e.commandError(ctx, args, runErr, stderr.String())
+		if errors.Is(runErr, exec.ErrNotFound) {
+			runErr = e.notInstalled(runErr)
+		}
 		if errors.Is(runErr, ErrNotInstalled) || ctx.Err() != nil {
 			return deleted, runErr
 		}

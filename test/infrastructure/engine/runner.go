@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -48,20 +49,35 @@ func (ExecRunner) Run(ctx context.Context, cmd Cmd) error {
 }
 
 // Output runs cmd through runner (nil means ExecRunner) and returns its stdout; a failure's error
-// names the command and quotes the last lines of its stderr, as the engines' own errors do.
+// is Quiet's.
 func Output(ctx context.Context, runner Runner, cmd Cmd) ([]byte, error) {
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	err := Quiet(ctx, runner, cmd)
+	return stdout.Bytes(), err
+}
+
+// Quiet runs cmd through runner (nil means ExecRunner) keeping the tail of its stderr (also
+// written to cmd.Stderr when set); a failure's
+// error names the command and quotes the last lines of that stderr, and wraps the cause
+// (exec.ErrNotFound for a missing program).
+func Quiet(ctx context.Context, runner Runner, cmd Cmd) error {
 	if runner == nil {
 		runner = ExecRunner{}
 	}
-	var stdout bytes.Buffer
 	stderr := NewTailBuffer(64 << 10)
-	cmd.Stdout, cmd.Stderr = &stdout, stderr
-	if err := runner.Run(ctx, cmd); err != nil {
-		command := cmd.Name + " " + strings.Join(cmd.Args, " ")
-		if ctx.Err() != nil {
-			return stdout.Bytes(), fmt.Errorf("%s: interrupted: %w", command, ctx.Err())
-		}
-		return stdout.Bytes(), &commandError{command: command, err: err, stderr: LastLines(stderr.String(), 20)}
+	if cmd.Stderr != nil { // the caller reads it too
+		cmd.Stderr = io.MultiWriter(cmd.Stderr, stderr)
+	} else {
+		cmd.Stderr = stderr
 	}
-	return stdout.Bytes(), nil
+	err := runner.Run(ctx, cmd)
+	if err == nil {
+		return nil
+	}
+	command := cmd.Name + " " + strings.Join(cmd.Args, " ")
+	if ctx.Err() != nil && !errors.Is(err, exec.ErrNotFound) {
+		return fmt.Errorf("%s: interrupted: %w", command, ctx.Err())
+	}
+	return &commandError{command: command, err: err, stderr: LastLines(stderr.String(), 20)}
 }
