@@ -25,8 +25,7 @@ import (
 
 // Strategy names. The kindling variants try the cheaper paths: importing image by image
 // (progressive: a node holds one image's blobs at a time), creating the cluster while the
-// images build (overlap), a local registry instead of an archive, and loading straight from the
-// engine into the nodes with no archive (stream).
+// images build (overlap) and a local registry instead of an archive.
 const (
 	Original            = "original"
 	KindDockerImage     = "kind-docker-image"
@@ -34,12 +33,11 @@ const (
 	KindlingProgressive = "kindling+progressive"
 	KindlingOverlap     = "kindling+progressive+overlap"
 	KindlingRegistry    = "kindling+registry"
-	KindlingStream      = "kindling+stream"
 	KindlingGzip        = "kindling+gzip"
 )
 
 // Strategies lists every strategy, the baseline first.
-var Strategies = []string{Original, KindDockerImage, Kindling, KindlingProgressive, KindlingOverlap, KindlingRegistry, KindlingStream, KindlingGzip}
+var Strategies = []string{Original, KindDockerImage, Kindling, KindlingProgressive, KindlingOverlap, KindlingRegistry, KindlingGzip}
 
 // Env is what every strategy runs with.
 type Env struct {
@@ -275,8 +273,6 @@ func Run(ctx context.Context, env Env, strategy string) (Result, error) {
 		err = r.kindling(ctx, true, clusterDone)
 	case KindlingRegistry:
 		err = r.kindlingRegistry(ctx)
-	case KindlingStream:
-		err = r.kindlingStream(ctx)
 	case KindlingGzip:
 		err = r.kindlingGzip(ctx)
 	}
@@ -518,41 +514,6 @@ func (r *run) kindlingRegistry(ctx context.Context) error {
 		return err
 	}
 	if err := l.Remove(ctx); err != nil {
-		return err
-	}
-	r.done(ctx, "cleanup")
-	return nil
-}
-
-// kindlingStream loads straight from the engine: the dangling build garbage pruned, the cluster,
-// one save fanned out to every node's import and verified as it streams (load.Stream), and the
-// images pruned only once every node lists them — until then the engine holds their only copy.
-// No archive is written; the image prune is its "cleanup".
-func (r *run) kindlingStream(ctx context.Context) error {
-	if _, err := r.env.Engine.PruneDangling(ctx); err != nil {
-		return err
-	}
-	if err := r.removeBuildCache(ctx); err != nil {
-		return err
-	}
-	r.done(ctx, "prune")
-	if err := r.createCluster(ctx); err != nil {
-		return err
-	}
-	r.done(ctx, "cluster")
-	save := func(ctx context.Context, w io.Writer) error {
-		return r.env.Engine.SaveImage(ctx, w, r.env.Workload.Refs...)
-	}
-	_, v, err := load.Stream(ctx, r.nodes, save, r.env.Workload.Refs, load.Options{})
-	if err != nil {
-		return err
-	}
-	r.images = v.Images
-	r.done(ctx, "load")
-	if err := r.nodeGrowth(ctx); err != nil {
-		return err
-	}
-	if err := r.pruneWorkload(ctx); err != nil {
 		return err
 	}
 	r.done(ctx, "cleanup")

@@ -29,7 +29,7 @@ func (r *Run) Build(ctx context.Context, o Observed) (Built, error) {
 
 func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 	log := r.logger("build")
-	if r.transport == TransportPullOnly {
+	if !r.carrier.builds() {
 		reg := r.cfg.Registry
 		log("skipped: registry mode, images come from %s with tag %s", reg.Host, reg.Tag)
 		return Built{Observed: o, RunID: o.RunID, Images: registryImages(r.cfg, *reg)}, nil

@@ -116,7 +116,7 @@ func (r *Run) createCluster(ctx context.Context, o Observed, beside bool) (state
 		ConfigPath:              r.kindConfig(),
 		ExtraMounts:             mounts,
 		Workers:                 r.cfg.Workers,
-		ContainerdConfigPatches: r.containerdPatches(),
+		ContainerdConfigPatches: r.carrier.clusterPatches(),
 		KubeconfigPath:          kubeconfig,
 		Reuse:                   ours || r.cfg.ReuseCluster,
 		DeleteHint:              r.cfg.Command("down"),
@@ -158,7 +158,7 @@ func (r *Run) hostPortsFree(provider string) error {
 // joinCluster hands the cluster what prune left it: the local registry that holds the images.
 func (r *Run) joinCluster(ctx context.Context, c state.Cluster, p Pruned) (Cluster, error) {
 	out := Cluster{Cluster: c, Pruned: p}
-	if err := r.attachRegistry(ctx, out, p.Exported.Registry, r.logger("cluster")); err != nil {
+	if err := r.carrier.attach(ctx, out); err != nil {
 		return Cluster{}, err
 	}
 	return out, nil

@@ -112,7 +112,7 @@ func (r *Run) Down(ctx context.Context) error {
 	default:
 		log("no cluster %s (%s) to delete", name, provider)
 	}
-	if rec.Pruned == nil && len(rec.Images) > 0 && r.transport != TransportPullOnly {
+	if rec.Pruned == nil && len(rec.Images) > 0 && r.carrier.builds() {
 		r.removeImages(ctx, rec, log)
 	}
 	if rec.Leftovers != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
-	"github.com/kindling-dev/kindling/test/infrastructure/registry"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -25,10 +24,16 @@ import (
 func (r *Run) Load(ctx context.Context, c Cluster) (Loaded, error) {
 	var l Loaded
 	err := r.timed(ctx, "load", "AFTER_LOAD", func() (err error) {
-		l, err = r.load(ctx, c)
+		l, err = r.carrier.load(ctx, c)
 		return err
 	})
-	if e := c.Pruned.Exported; r.transport == TransportArchive && e.Archive.Path != "" && !e.OnNodes {
+	r.carrier.loaded(ctx, c, err)
+	return l, err
+}
+
+// loaded keeps the archive when the load failed, and removes it once its images are on every node.
+func (r archiveCarrier) loaded(ctx context.Context, c Cluster, err error) {
+	if e := c.Pruned.Exported; e.Archive.Path != "" && !e.OnNodes {
 		if err != nil {
 			// After prune the archive is the images' only copy: a failed or interrupted load
 			// must not take it with it.
@@ -38,27 +43,11 @@ func (r *Run) Load(ctx context.Context, c Cluster) (Loaded, error) {
 			r.removeArchive(ctx, e.Archive.Path)
 		}
 	}
-	return l, err
 }
 
-func (r *Run) load(ctx context.Context, c Cluster) (Loaded, error) {
+func (r archiveCarrier) load(ctx context.Context, c Cluster) (Loaded, error) {
 	log := r.logger("load")
 	e := c.Pruned.Exported
-	if r.transport == TransportPullOnly {
-		reg := r.cfg.Registry
-		// What the nodes will pull must be there now, not found missing by a rollout timeout.
-		for _, img := range e.Images {
-			if err := registry.Exists(ctx, reg.Host+"/"+img.Service+":"+reg.Tag, r.insecure(reg.Host)); err != nil {
-				return Loaded{}, fmt.Errorf("%w; push the suite's images first (IMAGE_REGISTRY without IMAGE_TAG builds and pushes them)", err)
-			}
-		}
-		log("skipped: registry mode, nodes pull from %s (every image is there)", reg.Host)
-		return Loaded{Cluster: c.Cluster, Images: e.Images, Registry: reg}, nil
-	}
-	if p := e.Pushed; p != nil {
-		log("skipped: the nodes pull from %s when the pods start (IfNotPresent)", p.Host)
-		return Loaded{Cluster: c.Cluster, Images: p.Images, Registry: &Registry{Host: p.Host}}, nil
-	}
 	if l := e.Built.Held.Loaded; e.OnNodes && l != nil && l.Cluster == c.Name {
 		log("up to date: every node of %s holds every image", c.Name)
 		return Loaded{Cluster: c.Cluster, Images: e.Images}, nil

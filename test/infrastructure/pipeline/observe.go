@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
 	"github.com/kindling-dev/kindling/test/infrastructure/registry"
@@ -54,22 +53,7 @@ func (r *Run) Observe(ctx context.Context) (Observed, error) {
 			r.addNodePlaces(ctx, *c, nil, r.logger("disk"))
 		}
 	}
-	if a := st.Archive; a != nil {
-		sum, size, err := archive.Rehash(a.Path)
-		switch {
-		case err == nil && sum == a.SHA256 && size == a.Size:
-			o.Held.Archive = a
-		case err == nil:
-			r.logf("observe", "recorded archive %s changed since it was verified (sha256 %.12s, now %.12s): not using it", a.Path, a.SHA256, sum)
-		}
-	}
-	if p := st.Pushed; p != nil && r.transport.pushes() {
-		if r.pushedStillTrue(ctx, p, st.Registry) {
-			o.Held.Pushed, o.Held.Registry = p, st.Registry
-		} else {
-			r.logf("observe", "recorded push to %s is no longer true (registry or images gone): not using it", p.Host)
-		}
-	}
+	r.carrier.observe(ctx, st, &o.Held)
 	if l := st.Loaded; l != nil && o.Cluster != nil && l.Cluster == o.Cluster.Name {
 		if onEveryNode(ctx, *o.Cluster, l.Images) {
 			o.Held.Loaded = l

@@ -361,7 +361,7 @@ func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
 	pushRandom(t, host+"/alpha:v1")
 	r, out := newTestRun(t, t.TempDir(), &enginetest.Engine{})
 	r.cfg.Registry = &Registry{Host: host, Tag: "v1"}
-	r.transport = r.cfg.Transport()
+	r.carrier = carrierFor(r.cfg.Transport(), r)
 	ctx := context.Background()
 	b := buildFor(t, r)
 	e, err := r.Export(ctx, b)
@@ -372,7 +372,7 @@ func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := r.load(ctx, Cluster{Pruned: p})
+	l, err := r.carrier.load(ctx, Cluster{Pruned: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestRegistryModeSkipsTheLocalPhases(t *testing.T) {
 
 	// An image the registry lacks fails the load, naming image and registry, before deploy waits.
 	r.cfg.Registry.Tag = "v2"
-	_, err = r.load(ctx, Cluster{Pruned: Pruned{Exported: Exported{Images: []state.Image{{Service: "alpha"}}}}})
+	_, err = r.carrier.load(ctx, Cluster{Pruned: Pruned{Exported: Exported{Images: []state.Image{{Service: "alpha"}}}}})
 	if err == nil || !strings.Contains(err.Error(), host+"/alpha:v2") || !strings.Contains(err.Error(), "push the suite's images first") {
 		t.Errorf("load of an image the registry lacks: %v", err)
 	}

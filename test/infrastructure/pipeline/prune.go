@@ -20,19 +20,16 @@ import (
 // that are never confused: what the engine says it reclaimed, and what the filesystem holding the
 // engine's storage actually gained.
 func (r *Run) Prune(ctx context.Context, e Exported) (Pruned, error) {
-	err := r.timed(ctx, "prune", "AFTER_PRUNE", func() error { return r.prune(ctx, e) })
+	err := r.timed(ctx, "prune", "AFTER_PRUNE", func() error { return r.carrier.prune(ctx, e) })
 	if err != nil {
 		return Pruned{}, err
 	}
 	return Pruned{Exported: e}, nil
 }
 
-func (r *Run) prune(ctx context.Context, e Exported) error {
+// pruneImages removes the engine's copies of the images e holds safe elsewhere, and what the builds left.
+func (r *Run) pruneImages(ctx context.Context, e Exported) error {
 	log := r.logger("prune")
-	if r.transport == TransportPullOnly {
-		log("skipped: registry mode, no local images to prune")
-		return nil
-	}
 	if p := e.Built.Held.Pruned; p != nil {
 		log("up to date: this run's images were pruned at %s", p.At.Format(time.RFC3339))
 		return nil

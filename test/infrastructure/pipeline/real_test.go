@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,34 +225,6 @@ func TestRealDeployPhase(t *testing.T) {
 		}
 		if d.Status.AvailableReplicas != 1 || d.Spec.Template.Spec.Containers[0].Image != res.Ref {
 			t.Errorf("deployment of %s: image %s, status %+v", res.Ref, d.Spec.Template.Spec.Containers[0].Image, d.Status)
-		}
-	})
-
-	// Straight from the engine: one docker save fanned out to every node's import and to the
-	// verifier, no archive on disk; the engine's copy stays until every node lists the image.
-	t.Run("an image streamed from the engine reaches every node", func(t *testing.T) {
-		ref := "localhost/kindling-it-" + unique + "/streamed:1"
-		contextDir, containerfile := enginetest.HelloContext(t)
-		if err := eng.Build(ctx, engine.BuildSpec{Ref: ref, Dockerfile: containerfile, ContextDir: contextDir}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { eng.RemoveRefs(context.Background(), []string{ref}) })
-		save := func(ctx context.Context, w io.Writer) error { return eng.SaveImage(ctx, w, ref) }
-		res, v, err := load.Stream(ctx, nodes, save, []string{ref}, load.Options{Log: t.Logf})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(v.Images) != 1 || v.Size == 0 || len(res.Nodes) != len(nodes) {
-			t.Fatalf("verified %+v, result %+v", v, res)
-		}
-		want := []load.Image{{Ref: ref, ID: v.Images[0].ID}}
-		for _, n := range nodes {
-			if missing, err := load.Missing(ctx, n, want); err != nil || len(missing) > 0 {
-				t.Errorf("node %s lacks %v (%v)", n, missing, err)
-			}
-		}
-		if id, found, err := eng.ImageID(ctx, ref); err != nil || !found || id != v.Images[0].ID {
-			t.Errorf("the engine's copy: %s %v %v, want it kept, with the streamed config digest %s", id, found, err, v.Images[0].ID)
 		}
 	})
 

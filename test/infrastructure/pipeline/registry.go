@@ -40,7 +40,7 @@ func (r *Run) insecure(host string) bool {
 // push is the export phase with a registry (E2E_REGISTRY=local: the suite's own, started here;
 // IMAGE_REGISTRY: an external one): every image is pushed, read back and compared with the built
 // image before anything is recorded, and so before prune may delete the engine's copies.
-func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
+func (r registryCarrier) export(ctx context.Context, b Built) (Exported, error) {
 	log := r.logger("export")
 	if p := b.Held.Pushed; p != nil {
 		log("up to date: the images are in %s, verified", p.Host)
@@ -52,7 +52,7 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 	}
 	host := r.cfg.PushTo
 	var local *state.Registry
-	if r.transport == TransportLocalRegistry {
+	if r.local {
 		// Recorded before it starts: down finds and removes it whatever happens next.
 		rec := state.Registry{Name: r.registryName(), Engine: eng.Name()}
 		if err := r.record(func(st *state.Suite) { st.Registry = &rec }); err != nil {
@@ -94,7 +94,7 @@ func (r *Run) push(ctx context.Context, b Built) (Exported, error) {
 			return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
 		}
 		log("pushed %s and read it back (%s) in %s", dst, digest, time.Since(start).Round(10*time.Millisecond))
-		if r.cfg.PushTag != "" && r.transport != TransportLocalRegistry {
+		if r.cfg.PushTag != "" && !r.local {
 			also := host + "/" + ref.Path() + ":" + r.cfg.Suite.Name + "-" + r.cfg.PushTag
 			if err := eng.Push(ctx, img.Ref, also, insecure); err != nil {
 				return Exported{}, fmt.Errorf("%w (nothing was pruned: the images are still in %s)", err, eng.Name())
@@ -130,21 +130,22 @@ func (r *Run) removeRegistry(ctx context.Context, rec *state.Registry, log func(
 	r.journal.Amend(func(st *state.Suite) { st.Registry, st.Pushed = nil, nil })
 }
 
-// containerdPatches are the Kind config's additions for the run: with a local registry, containerd
-// reads registry hosts from certs.d.
-func (r *Run) containerdPatches() []string {
-	if r.transport != TransportLocalRegistry {
+// clusterPatches: with a local registry, containerd reads registry hosts from certs.d.
+func (r registryCarrier) clusterPatches() []string {
+	if !r.local {
 		return nil
 	}
 	return []string{registry.ContainerdPatch}
 }
 
-// attachRegistry connects the local registry to the cluster: the Kind network, every node's
+// attach connects the local registry to the cluster: the Kind network, every node's
 // containerd, and the KEP-1755 ConfigMap.
-func (r *Run) attachRegistry(ctx context.Context, c Cluster, rec *state.Registry, log func(string, ...any)) error {
-	if r.transport != TransportLocalRegistry || rec == nil || rec.HostPort == "" {
+func (r registryCarrier) attach(ctx context.Context, c Cluster) error {
+	rec := c.Pruned.Exported.Registry
+	if !r.local || rec == nil || rec.HostPort == "" {
 		return nil
 	}
+	log := r.logger("cluster")
 	ns, err := cluster.Nodes(ctx, c.Name, c.Provider)
 	if err != nil {
 		return err

@@ -88,10 +88,10 @@ type Loaded struct {
 // no phase's product: each phase takes the product of the one before it and returns its own,
 // and the caller (Mage's graph) hands it on.
 type Run struct {
-	cfg       Config
-	transport Transport // chosen once from cfg
-	out       *console
-	started   time.Time
+	cfg     Config
+	carrier carrier // the transport's steps, chosen once from cfg
+	out     *console
+	started time.Time
 
 	journal  *state.Journal // the record the phases write, for the next process's Observe
 	ledger   *budget.Ledger // the suite's facts file: what its earlier runs measured
@@ -128,10 +128,11 @@ func New(cfg Config, out io.Writer) (*Run, error) {
 			return nil, err
 		}
 	}
-	r := &Run{cfg: cfg, transport: cfg.Transport(), out: &console{w: out}, journal: journal, started: time.Now(),
+	r := &Run{cfg: cfg, out: &console{w: out}, journal: journal, started: time.Now(),
 		exists: cluster.Exists, create: cluster.Create, measure: disk.Measure, ledger: budget.NewLedger(filepath.Join(cfg.RunDir, "disk-facts.json"))}
 	r.report.began(st.RunID)
 	r.report.built(st.Footprint)
+	r.carrier = carrierFor(cfg.Transport(), r)
 	r.disk = disk.NewRecorder(r.places, r.out, 500*time.Millisecond)
 	r.disk.MeasureParts(r.parts)
 	return r, nil
@@ -218,7 +219,7 @@ func (r *Run) begin(ctx context.Context) error {
 // can already know — the engine's graph root, the recorded cluster's nodes — so that START
 // measures the filesystems the phases will fill.
 func (r *Run) start(ctx context.Context) {
-	if r.transport != TransportPullOnly {
+	if r.carrier.builds() {
 		if _, err := r.engine(ctx); err != nil {
 			r.logf("disk", "no engine yet, the disk reports miss its graph root: %v", err)
 		}
