@@ -21,6 +21,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
+	"github.com/kindling-dev/kindling/test/infrastructure/table"
 )
 
 // Build variants: what bench:build builds, and how.
@@ -559,13 +560,14 @@ func (r BuildReport) filesystems() string {
 // WriteText writes the table.
 func (r BuildReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "%s\n\n", r.title())
-	return disk.WriteTable(w, "", r.rows())
+	return table.WriteText(w, "", r.rows())
 }
 
 // WriteMarkdown writes the table for a GitHub step summary.
 func (r BuildReport) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(w, "### Build benchmark\n\n%s\n\n", r.title())
-	writeMarkdownTable(w, r.rows())
+	rows := r.rows()
+	table.Markdown(w, rows[0], nil, rows[1:])
 	_, err := fmt.Fprintln(w)
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/table"
 )
 
 // Report is one benchmark: the workload, the engine and every strategy's result.
@@ -129,7 +130,7 @@ func (r Report) Goals() []string {
 // WriteText writes the table, the peaks per filesystem and the goals.
 func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "%s; engine %s; image bytes %s\n\n", r.Workload, r.Engine, disk.HumanSize(r.ImageBytes))
-	if err := disk.WriteTable(w, "", r.rows()); err != nil {
+	if err := table.WriteText(w, "", r.rows()); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
@@ -154,18 +155,11 @@ func (r Report) WriteJSON(w io.Writer) error {
 // WriteMarkdown writes the table for a GitHub step summary.
 func (r Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(w, "### Disk benchmark\n\n%s; engine %s; image bytes %s\n\n", r.Workload, r.Engine, disk.HumanSize(r.ImageBytes))
-	writeMarkdownTable(w, r.rows())
+	rows := r.rows()
+	table.Markdown(w, rows[0], nil, rows[1:])
 	for _, g := range r.Goals() {
 		fmt.Fprintf(w, "\n- %s", g)
 	}
 	_, err := fmt.Fprintln(w)
 	return err
-}
-
-// writeMarkdownTable writes rows as a markdown table, the first row its header.
-func writeMarkdownTable(w io.Writer, rows [][]string) {
-	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(rows[0], " | "), strings.Repeat(" --- |", len(rows[0])))
-	for _, row := range rows[1:] {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-	}
 }

@@ -54,6 +54,12 @@ func (f Filesystem) key() string {
 	return fsKey(f.Device, f.Mountpoint)
 }
 
+// Key identifies the filesystem across snapshots (see key).
+func (f Filesystem) Key() string { return f.key() }
+
+// Label names the filesystem in reports: "/var (/dev/sda1)".
+func (f Filesystem) Label() string { return f.Mountpoint + " (" + f.Device + ")" }
+
 func fsKey(device, mountpoint string) string {
 	if strings.HasPrefix(device, "/dev/") {
 		return "dev\x00" + device

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/fatih/color"
+	"github.com/kindling-dev/kindling/test/infrastructure/table"
 )
 
 // DefaultInterval is the sampling interval used when NewRecorder is given zero.
@@ -204,7 +202,7 @@ func (r *Recorder) addPoints(snap Snapshot) {
 		k := f.key()
 		s := r.series[k]
 		if s == nil {
-			s = &Series{Label: fsLabel(f)}
+			s = &Series{Label: f.Label()}
 			r.series[k] = s
 			r.order = append(r.order, k)
 		}
@@ -293,39 +291,48 @@ func writeCheckpoint(w io.Writer, cp Checkpoint, prevName string) error {
 	if prevName != "" {
 		since = "since " + prevName
 	}
-	head := fmt.Sprintf("%s %s  %s %s\n", styleTitle().Sprint("disk"), styleTitle().Sprint(cp.Name),
-		humanDuration(cp.Elapsed), since)
+	head := fmt.Sprintf("%s %s  %s %s\n", table.Title().Sprint("disk"), table.Title().Sprint(cp.Name),
+		HumanDuration(cp.Elapsed), since)
 	if err := writeString(w, head); err != nil {
 		return err
 	}
-	rows := make([][]cell, 0, len(cp.Filesystems))
+	rows := make([][]table.Cell, 0, len(cp.Filesystems))
 	for _, c := range cp.Filesystems {
-		rows = append(rows, []cell{
-			plain(c.Mountpoint), plain(c.Device), plain("used " + HumanBytes(c.Used)), deltaCell(c),
-			plain("free " + HumanBytes(c.Free)), {fmt.Sprintf("%.1f%%", c.UsedPercent), percentStyle(c.UsedPercent)},
+		rows = append(rows, []table.Cell{
+			table.Plain(c.Mountpoint), table.Plain(c.Device), table.Plain("used " + HumanBytes(c.Used)), c.DeltaCell(),
+			table.Plain("free " + HumanBytes(c.Free)), {Text: fmt.Sprintf("%.1f%%", c.UsedPercent), Style: table.PercentStyle(c.UsedPercent)},
 		})
 	}
 	if len(rows) == 0 {
 		return writeString(w, "  (no filesystems measured)\n")
 	}
 	for _, p := range cp.Parts {
-		rows = append(rows, []cell{plain("  " + p.Name), plain(p.Path), plain("holds " + HumanBytes(uint64(p.Bytes))), partDeltaCell(p), {}, {}})
+		rows = append(rows, []table.Cell{table.Plain("  " + p.Name), table.Plain(p.Path), table.Plain("holds " + HumanBytes(uint64(p.Bytes))), p.DeltaCell(), {}, {}})
 	}
-	return writeTable(w, "  ", rows)
+	return table.Write(w, "  ", rows)
 }
 
-func partDeltaCell(p PartChange) cell {
+// DeltaCell is what a part grew or shrank by since the previous checkpoint, or "new".
+func (p PartChange) DeltaCell() table.Cell {
 	if p.New {
-		return cell{"new", styleGrow()}
+		return table.Cell{Text: "new", Style: table.Grow()}
 	}
-	return cell{HumanDelta(p.Delta), deltaStyle(p.Delta)}
+	return table.Cell{Text: HumanDelta(p.Delta), Style: table.DeltaStyle(p.Delta)}
 }
 
-func deltaCell(c Change) cell {
+// DeltaCell is what a filesystem grew or shrank by since the previous checkpoint, or "new".
+func (c Change) DeltaCell() table.Cell {
 	if c.New {
-		return cell{"new", styleGrow()}
+		return table.Cell{Text: "new", Style: table.Grow()}
 	}
-	return cell{HumanDelta(c.Delta), deltaStyle(c.Delta)}
+	return table.Cell{Text: HumanDelta(c.Delta), Style: table.DeltaStyle(c.Delta)}
+}
+
+// LastError is the sampler's last failed measurement, nil when none failed.
+func (r *Recorder) LastError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr
 }
 
 // Phases returns the phases ended so far, oldest first.
@@ -335,119 +342,6 @@ func (r *Recorder) Phases() []Phase {
 	out := make([]Phase, len(r.phases))
 	copy(out, r.phases)
 	return out
-}
-
-type overall struct {
-	label  string
-	peak   uint64
-	pct    float64
-	phase  string
-	places []string
-}
-
-// overallPeaks returns, per filesystem in first-seen order, the highest phase peak.
-func overallPeaks(phases []Phase) []overall {
-	var order []string
-	by := map[string]*overall{}
-	for _, p := range phases {
-		for _, c := range p.Filesystems {
-			k := c.key()
-			o, ok := by[k]
-			if !ok {
-				o = &overall{label: fsLabel(c.Filesystem)}
-				by[k] = o
-				order = append(order, k)
-			}
-			o.places = c.Places // the latest list: places appear as the run learns them
-			if ok && c.Peak <= o.peak {
-				continue
-			}
-			o.peak, o.phase = c.Peak, p.Name
-			if capacity := c.Used + c.Free; capacity > 0 {
-				o.pct = float64(c.Peak) / float64(capacity) * 100
-			}
-		}
-	}
-	out := make([]overall, len(order))
-	for i, k := range order {
-		out[i] = *by[k]
-	}
-	return out
-}
-
-func fsLabel(f Filesystem) string {
-	return f.Mountpoint + " (" + f.Device + ")"
-}
-
-// Summary prints, per phase and filesystem, used at the checkpoint, peak during the phase and delta,
-// then the overall peak per filesystem.
-func (r *Recorder) Summary(w io.Writer) error {
-	phases := r.Phases()
-	if len(phases) == 0 {
-		return writeString(w, "disk: no checkpoints recorded\n")
-	}
-	if err := writeString(w, styleTitle().Sprint("disk usage by phase")+"\n"); err != nil {
-		return err
-	}
-	rows := [][]cell{{
-		{"PHASE", styleHeader()}, {"DURATION", styleHeader()}, {"FILESYSTEM", styleHeader()}, {"USED", styleHeader()},
-		{"PEAK", styleHeader()}, {"DELTA", styleHeader()}, {"SAMPLES", styleHeader()},
-	}}
-	for _, p := range phases {
-		if len(p.Filesystems) == 0 {
-			rows = append(rows, []cell{plain(p.Name), plain(humanDuration(p.Elapsed)), plain("-"), {}, {}, {}, plain(samplesText(p))})
-		}
-		for i, c := range p.Filesystems {
-			row := []cell{{}, {}, plain(fsLabel(c.Filesystem)), plain(HumanBytes(c.Used)),
-				{HumanBytes(c.Peak), peakStyle(c)}, deltaCell(c), {}}
-			if i == 0 {
-				row[0], row[1], row[6] = plain(p.Name), plain(humanDuration(p.Elapsed)), plain(samplesText(p))
-			}
-			rows = append(rows, row)
-		}
-	}
-	if err := writeTable(w, "", rows); err != nil {
-		return err
-	}
-	rows = [][]cell{{{"OVERALL PEAK", styleHeader()}, {"USE%", styleHeader()}, {"DURING", styleHeader()}, {"FILESYSTEM", styleHeader()}, {"HOLDS", styleHeader()}}}
-	for _, o := range overallPeaks(phases) {
-		rows = append(rows, []cell{{HumanBytes(o.peak), percentStyle(o.pct)}, {fmt.Sprintf("%.1f%%", o.pct), percentStyle(o.pct)},
-			plain(o.phase), plain(o.label), plain(strings.Join(o.places, ", "))})
-	}
-	if err := writeString(w, "\n"); err != nil {
-		return err
-	}
-	if err := writeTable(w, "", rows); err != nil {
-		return err
-	}
-	if rows := partRows(phases); len(rows) > 0 {
-		head := []cell{{"AT THE END OF", styleHeader()}, {"DIRECTORY (du)", styleHeader()}, {"HOLDS", styleHeader()}, {"DELTA", styleHeader()}, {"PATH", styleHeader()}}
-		if err := writeString(w, "\n"); err != nil {
-			return err
-		}
-		if err := writeTable(w, "", append([][]cell{head}, rows...)); err != nil {
-			return err
-		}
-	}
-	if msg := r.samplerNote(); msg != "" {
-		return writeString(w, "\n"+styleWarn().Sprint(msg)+"\n")
-	}
-	return nil
-}
-
-// partRows are the parts at every checkpoint: what each directory held when the phase ended.
-func partRows(phases []Phase) [][]cell {
-	var rows [][]cell
-	for _, p := range phases {
-		for i, c := range p.Parts {
-			name := ""
-			if i == 0 {
-				name = p.Name
-			}
-			rows = append(rows, []cell{plain(name), plain(c.Name), plain(HumanBytes(uint64(c.Bytes))), partDeltaCell(c), plain(c.Path)})
-		}
-	}
-	return rows
 }
 
 // PartSeries returns each part's bytes at every checkpoint, in first-seen order.
@@ -470,111 +364,4 @@ func (r *Recorder) PartSeries() []Series {
 		out = append(out, *by[k])
 	}
 	return out
-}
-
-// peakStyle highlights a peak above both ends of the phase: space needed only transiently.
-func peakStyle(c Change) *color.Color {
-	start := int64(c.Used) - c.Delta
-	if c.Peak > c.Used && int64(c.Peak) > start {
-		return styleWarn()
-	}
-	return nil
-}
-
-func samplesText(p Phase) string {
-	if p.FailedSamples > 0 {
-		return fmt.Sprintf("%d (%d failed)", p.Samples, p.FailedSamples)
-	}
-	return fmt.Sprint(p.Samples)
-}
-
-func (r *Recorder) samplerNote() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.lastErr == nil {
-		return ""
-	}
-	return "sampler: last failed measurement: " + r.lastErr.Error()
-}
-
-// WriteSummaryMarkdown writes the phase table and overall peaks as GitHub markdown.
-func (r *Recorder) WriteSummaryMarkdown(w io.Writer) error {
-	phases := r.Phases()
-	var b strings.Builder
-	b.WriteString("### Disk usage by phase\n\n")
-	if len(phases) == 0 {
-		b.WriteString("_no checkpoints recorded_\n")
-		return writeString(w, b.String())
-	}
-	var rows [][]string
-	for _, p := range phases {
-		for i, c := range p.Filesystems {
-			name, dur, samples := "", "", ""
-			if i == 0 {
-				name, dur, samples = p.Name, humanDuration(p.Elapsed), samplesText(p)
-			}
-			delta := HumanDelta(c.Delta)
-			if c.New {
-				delta = "new"
-			}
-			rows = append(rows, []string{name, dur, fsLabel(c.Filesystem), HumanBytes(c.Used), HumanBytes(c.Peak), delta, samples})
-		}
-		if len(p.Filesystems) == 0 {
-			rows = append(rows, []string{p.Name, humanDuration(p.Elapsed), "-", "", "", "", samplesText(p)})
-		}
-	}
-	writeMarkdownTable(&b, []string{"Phase", "Duration", "Filesystem", "Used", "Peak", "Delta", "Samples"},
-		[]string{"---", "---:", "---", "---:", "---:", "---:", "---:"}, rows)
-	b.WriteString("\n")
-	rows = rows[:0]
-	for _, o := range overallPeaks(phases) {
-		rows = append(rows, []string{o.label, HumanBytes(o.peak), fmt.Sprintf("%.1f%%", o.pct), o.phase})
-	}
-	writeMarkdownTable(&b, []string{"Filesystem", "Overall peak", "Use%", "During"},
-		[]string{"---", "---:", "---:", "---"}, rows)
-	if prows := partRows(phases); len(prows) > 0 {
-		rows = rows[:0]
-		for _, c := range prows {
-			rows = append(rows, []string{c[0].text, c[1].text, c[2].text, c[3].text, "`" + c[4].text + "`"})
-		}
-		b.WriteString("\n")
-		writeMarkdownTable(&b, []string{"At the end of", "Directory (du)", "Holds", "Delta", "Path"},
-			[]string{"---", "---", "---:", "---:", "---"}, rows)
-	}
-	writeTimeline(&b, phases)
-	return writeString(w, b.String())
-}
-
-// writeTimeline draws each filesystem's used bytes at every checkpoint (line) and the peak of the
-// phase ending there (bars) as a mermaid xychart, which GitHub renders in a step summary.
-func writeTimeline(b *strings.Builder, phases []Phase) {
-	type series struct {
-		label             string
-		names, used, peak []string
-	}
-	var order []string
-	byKey := map[string]*series{}
-	for _, p := range phases {
-		for _, c := range p.Filesystems {
-			k := c.key()
-			s := byKey[k]
-			if s == nil {
-				s = &series{label: fsLabel(c.Filesystem)}
-				byKey[k] = s
-				order = append(order, k)
-			}
-			s.names = append(s.names, strconv.Quote(p.Name))
-			s.used = append(s.used, fmt.Sprintf("%.2f", float64(c.Used)/(1<<30)))
-			s.peak = append(s.peak, fmt.Sprintf("%.2f", float64(c.Peak)/(1<<30)))
-		}
-	}
-	for _, k := range order {
-		s := byKey[k]
-		if len(s.names) < 2 {
-			continue
-		}
-		fmt.Fprintf(b, "\n```mermaid\nxychart-beta\n    title %s\n    x-axis [%s]\n    y-axis \"GiB used\"\n    bar [%s]\n    line [%s]\n```\n",
-			strconv.Quote("Used on "+s.label+": line at each checkpoint, bars the peak of the phase ending there"),
-			strings.Join(s.names, ", "), strings.Join(s.peak, ", "), strings.Join(s.used, ", "))
-	}
 }

@@ -125,32 +125,6 @@ func TestRecorderDeltaAndPeak(t *testing.T) {
 		}
 	}
 
-	var sum bytes.Buffer
-	if err := r.Summary(&sum); err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + sum.String())
-	lines := strings.Split(sum.String(), "\n")
-	if f := strings.Fields(lines[1]); strings.Join(f, " ") != "PHASE DURATION FILESYSTEM USED PEAK DELTA SAMPLES" {
-		t.Errorf("summary header = %q", lines[1])
-	}
-	if f := strings.Fields(lines[3]); strings.Join(f, " ") != "IMAGES_BUILT 1s / (/dev_) 2.0 KiB 4.9 KiB +1000 B 2" {
-		t.Errorf("IMAGES_BUILT row = %q", lines[3])
-	}
-	if !strings.Contains(sum.String(), "4.9 KiB       55.6%  IMAGES_BUILT  / (/dev_)") {
-		t.Errorf("overall peak for / should be 4.9 KiB during IMAGES_BUILT")
-	}
-
-	var md bytes.Buffer
-	if err := r.WriteSummaryMarkdown(&md); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(md.String(), "| IMAGES_BUILT | 1s | / (/dev_) | 2.0 KiB | 4.9 KiB | +1000 B | 2 |") {
-		t.Errorf("markdown summary:\n%s", md.String())
-	}
-	if !strings.Contains(md.String(), "```mermaid\nxychart-beta\n") || !strings.Contains(md.String(), `x-axis ["START", "IMAGES_BUILT"`) {
-		t.Errorf("markdown summary lacks the disk timeline:\n%s", md.String())
-	}
 	b, err := json.Marshal(phases)
 	if err != nil || !strings.Contains(string(b), `"peak_used_bytes":5000`) || !strings.Contains(string(b), `"delta_bytes":1000`) {
 		t.Errorf("phases JSON: %s %v", b, err)
@@ -208,9 +182,8 @@ func TestRecorderMeasureErrors(t *testing.T) {
 	if p := r.Phases()[1]; p.Samples != 1 || p.FailedSamples != 1 {
 		t.Errorf("failed samples not counted: %+v", p)
 	}
-	var sum bytes.Buffer
-	if err := r.Summary(&sum); err != nil || !strings.Contains(sum.String(), "boom") {
-		t.Errorf("summary should mention the sampler failure: %v\n%s", err, sum.String())
+	if err := r.LastError(); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("LastError = %v, want the sampler's failure", err)
 	}
 }
 
@@ -233,7 +206,7 @@ func TestRecorderSamplerStartStop(t *testing.T) {
 				t.Error(err)
 			}
 			_ = r.Phases()
-			_ = r.Summary(&bytes.Buffer{})
+			_ = r.LastError()
 		}()
 	}
 	wg.Wait()
@@ -274,13 +247,8 @@ func TestRecorderNoCheckpoints(t *testing.T) {
 	if r.interval != DefaultInterval {
 		t.Errorf("interval = %v", r.interval)
 	}
-	var b bytes.Buffer
-	if err := r.Summary(&b); err != nil || !strings.Contains(b.String(), "no checkpoints") {
-		t.Errorf("%q %v", b.String(), err)
-	}
-	b.Reset()
-	if err := r.WriteSummaryMarkdown(&b); err != nil || !strings.Contains(b.String(), "no checkpoints") {
-		t.Errorf("%q %v", b.String(), err)
+	if len(r.Phases()) != 0 || r.LastError() != nil {
+		t.Errorf("a new recorder has phases %v, error %v", r.Phases(), r.LastError())
 	}
 }
 
@@ -304,14 +272,8 @@ func TestCheckpointMeasuresParts(t *testing.T) {
 	if len(cp.Parts) != 1 || cp.Parts[0].Delta < 1<<20 || cp.Parts[0].New {
 		t.Fatalf("parts at IMAGES_BUILT = %+v, want one part grown by the 1 MiB written", cp.Parts)
 	}
-	var sum bytes.Buffer
-	if err := r.Summary(&sum); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"DIRECTORY (du)", "containerd snapshots", dir} {
-		if !strings.Contains(sum.String(), want) {
-			t.Errorf("summary lacks %q:\n%s", want, sum.String())
-		}
+	if p := r.Phases()[1].Parts; len(p) != 1 || p[0].Name != "containerd snapshots" || p[0].Path != dir {
+		t.Errorf("the phase's parts = %+v", p)
 	}
 	if !strings.Contains(out.String(), "holds ") {
 		t.Errorf("the checkpoint block does not say what the part holds:\n%s", out.String())

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/kindling-dev/kindling/test/infrastructure/table"
 )
 
 // Report is a disk report: the measured filesystems, optionally the engine's own accounting and
@@ -141,52 +143,49 @@ type Archive struct {
 // WriteText writes the report as aligned columns, coloured unless color.NoColor is set.
 func (r Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s\n", styleTitle().Sprint("disk usage"), r.Time.Format(time.RFC3339))
+	fmt.Fprintf(&b, "%s %s\n", table.Title().Sprint("disk usage"), r.Time.Format(time.RFC3339))
 	if err := writeString(w, b.String()); err != nil {
 		return err
 	}
-	rows := [][]cell{{
-		{"MOUNT", styleHeader()}, {"DEVICE", styleHeader()}, {"TYPE", styleHeader()}, {"SIZE", styleHeader()},
-		{"USED", styleHeader()}, {"FREE", styleHeader()}, {"USE%", styleHeader()}, {"PLACES", styleHeader()},
-	}}
+	rows := [][]table.Cell{table.Headed("MOUNT", "DEVICE", "TYPE", "SIZE", "USED", "FREE", "USE%", "PLACES")}
 	for _, f := range r.Filesystems {
 		first := ""
 		if len(f.Places) > 0 {
 			first = f.Places[0]
 		}
-		rows = append(rows, []cell{
-			plain(f.Mountpoint), plain(f.Device), plain(fstypeLabel(f.Fstype)), plain(HumanBytes(f.Total)),
-			plain(HumanBytes(f.Used)), plain(HumanBytes(f.Free)),
-			{fmt.Sprintf("%.1f%%", f.UsedPercent), percentStyle(f.UsedPercent)}, plain(first),
+		rows = append(rows, []table.Cell{
+			table.Plain(f.Mountpoint), table.Plain(f.Device), table.Plain(fstypeLabel(f.Fstype)), table.Plain(HumanBytes(f.Total)),
+			table.Plain(HumanBytes(f.Used)), table.Plain(HumanBytes(f.Free)),
+			{Text: fmt.Sprintf("%.1f%%", f.UsedPercent), Style: table.PercentStyle(f.UsedPercent)}, table.Plain(first),
 		})
 		for _, p := range f.Places[min(1, len(f.Places)):] {
-			rows = append(rows, []cell{{}, {}, {}, {}, {}, {}, {}, plain(p)})
+			rows = append(rows, []table.Cell{{}, {}, {}, {}, {}, {}, {}, table.Plain(p)})
 		}
 	}
-	if err := writeTable(w, "", rows); err != nil {
+	if err := table.Write(w, "", rows); err != nil {
 		return err
 	}
 	if e := r.Engine; e != nil {
 		if err := writeString(w, "\n"); err != nil {
 			return err
 		}
-		rows := [][]cell{
-			{{"ENGINE", styleHeader()}, {"IMAGES", styleHeader()}, {"CONTAINERS", styleHeader()},
-				{"VOLUMES", styleHeader()}, {"BUILD CACHE", styleHeader()}, {"RECLAIMABLE", styleHeader()}},
-			{plain(e.Name), plain(HumanSize(e.Images)), plain(HumanSize(e.Containers)),
-				plain(HumanSize(e.Volumes)), plain(HumanSize(e.BuildCache)), plain(HumanSize(e.Reclaimable))},
+		rows := [][]table.Cell{
+			{{Text: "ENGINE", Style: table.Header()}, {Text: "IMAGES", Style: table.Header()}, {Text: "CONTAINERS", Style: table.Header()},
+				{Text: "VOLUMES", Style: table.Header()}, {Text: "BUILD CACHE", Style: table.Header()}, {Text: "RECLAIMABLE", Style: table.Header()}},
+			{table.Plain(e.Name), table.Plain(HumanSize(e.Images)), table.Plain(HumanSize(e.Containers)),
+				table.Plain(HumanSize(e.Volumes)), table.Plain(HumanSize(e.BuildCache)), table.Plain(HumanSize(e.Reclaimable))},
 		}
-		if err := writeTable(w, "", rows); err != nil {
+		if err := table.Write(w, "", rows); err != nil {
 			return err
 		}
 	}
 	if len(r.Parts) > 0 {
-		if err := writePlainTable(w, "\n", partHeader, partCells(r.Parts)); err != nil {
+		if err := table.WriteUnder(w, "\n", partHeader, partCells(r.Parts)); err != nil {
 			return err
 		}
 	}
 	for _, res := range r.Residue {
-		if err := writeString(w, "\n"+styleWarn().Sprint(res.String())+"\n"); err != nil {
+		if err := writeString(w, "\n"+table.Warn().Sprint(res.String())+"\n"); err != nil {
 			return err
 		}
 	}
@@ -200,7 +199,7 @@ func (r Report) WriteText(w io.Writer) error {
 		for _, st := range r.Suites {
 			rows = append(rows, st.cells())
 		}
-		if err := writePlainTable(w, "\n", suiteHeader, rows); err != nil {
+		if err := table.WriteUnder(w, "\n", suiteHeader, rows); err != nil {
 			return err
 		}
 	}
@@ -209,7 +208,7 @@ func (r Report) WriteText(w io.Writer) error {
 		for _, p := range r.Plan {
 			rows = append(rows, p.cells())
 		}
-		if err := writePlainTable(w, "\nplan of the next run (checked against E2E_DISK_BUDGET before each phase):\n", planHeader, rows); err != nil {
+		if err := table.WriteUnder(w, "\nplan of the next run (checked against E2E_DISK_BUDGET before each phase):\n", planHeader, rows); err != nil {
 			return err
 		}
 	}
@@ -220,37 +219,18 @@ func (r Report) WriteText(w io.Writer) error {
 		if err := writeString(w, "\n"); err != nil {
 			return err
 		}
-		rows := [][]cell{{{"ARCHIVE", styleHeader()}, {"SIZE", styleHeader()}}}
+		rows := [][]table.Cell{table.Headed("ARCHIVE", "SIZE")}
 		var total int64
 		for _, a := range r.Archives {
 			total += a.Size
-			rows = append(rows, []cell{plain(a.Path), plain(HumanSize(a.Size))})
+			rows = append(rows, []table.Cell{table.Plain(a.Path), table.Plain(HumanSize(a.Size))})
 		}
-		rows = append(rows, []cell{{fmt.Sprintf("total (%d)", len(r.Archives)), styleHeader()}, {HumanSize(total), styleHeader()}})
-		if err := writeTable(w, "", rows); err != nil {
+		rows = append(rows, []table.Cell{{Text: fmt.Sprintf("total (%d)", len(r.Archives)), Style: table.Header()}, {Text: HumanSize(total), Style: table.Header()}})
+		if err := table.Write(w, "", rows); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// writePlainTable writes title, then rows of plain cells under a bold header.
-func writePlainTable(w io.Writer, title string, header []string, rows [][]string) error {
-	table := [][]cell{{}}
-	for _, h := range header {
-		table[0] = append(table[0], cell{h, styleHeader()})
-	}
-	for _, r := range rows {
-		var row []cell
-		for _, c := range r {
-			row = append(row, plain(c))
-		}
-		table = append(table, row)
-	}
-	if err := writeString(w, title); err != nil {
-		return err
-	}
-	return writeTable(w, "", table)
 }
 
 // WriteJSON writes the report as indented JSON; byte counts are integers, absent parts are
@@ -299,12 +279,12 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		rows = append(rows, []string{f.Mountpoint, f.Device, fstypeLabel(f.Fstype), HumanBytes(f.Total), HumanBytes(f.Used),
 			HumanBytes(f.Free), fmt.Sprintf("%.1f%%", f.UsedPercent), strings.Join(f.Places, "<br>")})
 	}
-	writeMarkdownTable(&b,
+	table.Markdown(&b,
 		[]string{"Mount", "Device", "Type", "Size", "Used", "Free", "Use%", "Places"},
 		[]string{"---", "---", "---", "---:", "---:", "---:", "---:", "---"}, rows)
 	if e := r.Engine; e != nil {
 		b.WriteString("\n")
-		writeMarkdownTable(&b,
+		table.Markdown(&b,
 			[]string{"Engine", "Images", "Containers", "Volumes", "Build cache", "Reclaimable"},
 			[]string{"---", "---:", "---:", "---:", "---:", "---:"},
 			[][]string{{e.Name, HumanSize(e.Images), HumanSize(e.Containers), HumanSize(e.Volumes),
@@ -312,7 +292,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	}
 	if len(r.Parts) > 0 {
 		b.WriteString("\n")
-		writeMarkdownTable(&b, []string{"Directory (du)", "Holds", "Path"}, []string{"---", "---:", "---"}, partCells(r.Parts))
+		table.Markdown(&b, []string{"Directory (du)", "Holds", "Path"}, []string{"---", "---:", "---"}, partCells(r.Parts))
 	}
 	for _, res := range r.Residue {
 		fmt.Fprintf(&b, "\n> [!WARNING]\n> %s\n", res)
@@ -330,7 +310,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		for _, h := range suiteHeader {
 			header = append(header, strings.ToUpper(h[:1])+strings.ToLower(h[1:]))
 		}
-		writeMarkdownTable(&b, header, []string{"---", "---", "---:", "---:", "---:", "---"}, rows)
+		table.Markdown(&b, header, []string{"---", "---", "---:", "---:", "---:", "---"}, rows)
 	}
 	if len(r.Plan) > 0 {
 		b.WriteString("\n")
@@ -338,7 +318,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		for _, p := range r.Plan {
 			rows = append(rows, p.cells())
 		}
-		writeMarkdownTable(&b, []string{"Suite", "Phase", "Predicted", "Where", "Basis"}, []string{"---", "---", "---:", "---", "---"}, rows)
+		table.Markdown(&b, []string{"Suite", "Phase", "Predicted", "Where", "Basis"}, []string{"---", "---", "---:", "---", "---"}, rows)
 	}
 	if len(r.Archives) > 0 {
 		b.WriteString("\n")
@@ -349,7 +329,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 			rows = append(rows, []string{a.Path, HumanSize(a.Size)})
 		}
 		rows = append(rows, []string{fmt.Sprintf("**total (%d)**", len(r.Archives)), "**" + HumanSize(total) + "**"})
-		writeMarkdownTable(&b, []string{"Archive", "Size"}, []string{"---", "---:"}, rows)
+		table.Markdown(&b, []string{"Archive", "Size"}, []string{"---", "---:"}, rows)
 	}
 	return writeString(w, b.String())
 }

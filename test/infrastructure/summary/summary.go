@@ -16,6 +16,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/e2etest"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
+	"github.com/kindling-dev/kindling/test/infrastructure/table"
 	"github.com/kindling-dev/kindling/test/infrastructure/timeline"
 )
 
@@ -51,9 +52,9 @@ func Print(w io.Writer, r Run) {
 	for _, p := range r.Phases {
 		rows = append(rows, []string{p.Name, p.Duration.Round(100 * time.Millisecond).String()})
 	}
-	disk.WriteTable(w, "", rows)
+	table.WriteText(w, "", rows)
 	fmt.Fprintln(w)
-	r.Disk.Summary(w)
+	writeDisk(w, r.Disk.Phases(), r.Disk.LastError())
 	if r.Dir != "" {
 		if path, err := WriteTimeline(r); err != nil {
 			fmt.Fprintf(w, "no disk timeline: %v\n", err)
@@ -94,7 +95,7 @@ func WriteMarkdown(w io.Writer, r Run) error {
 			f.Filesystem, disk.HumanSize(f.PulledBytes), disk.HumanSize(f.BuildCacheBytes), disk.HumanSize(f.SuiteImageBytes))
 	}
 	fmt.Fprintln(w)
-	return r.Disk.WriteSummaryMarkdown(w)
+	return writeDiskMarkdown(w, r.Disk.Phases())
 }
 
 // WriteTimeline draws the run's disk usage over time into Dir/disk-timeline.svg, for CI systems
