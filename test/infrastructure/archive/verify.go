@@ -61,8 +61,9 @@ type Layer struct {
 const maxKept = 4 << 20
 
 type member struct {
-	sha256 string
+	sha256 string // empty when the index was made without hashing
 	size   int64
+	offset int64 // where the file's bytes start in the archive
 	// uncompressed is the digest of the gunzipped content for gzip files, else sha256.
 	uncompressed string
 	data         []byte
@@ -104,7 +105,7 @@ func Verify(path string, wantRefs []string) (Verified, error) {
 func VerifyStream(r io.Reader, wantRefs []string) (Verified, error) {
 	whole := sha256.New()
 	counted := &countingWriter{w: whole}
-	members, links, err := scan(io.TeeReader(r, counted))
+	x, err := index(io.TeeReader(r, counted), true)
 	if err != nil {
 		return Verified{}, err
 	}
@@ -112,7 +113,7 @@ func VerifyStream(r io.Reader, wantRefs []string) (Verified, error) {
 	if _, err := io.Copy(counted, r); err != nil {
 		return Verified{}, fmt.Errorf("read: %w", err)
 	}
-	images, err := check(members, links, wantRefs)
+	images, err := check(x, wantRefs)
 	if err != nil {
 		return Verified{}, err
 	}
@@ -130,11 +131,19 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// scan hashes every regular file in the tar stream and records links, keeping small JSON in memory.
-func scan(r io.Reader) (map[string]*member, map[string]string, error) {
-	members := map[string]*member{}
-	links := map[string]string{}
-	tr := tar.NewReader(r)
+// tarIndex is what one pass over an archive learns: each regular file (where its bytes are and,
+// when hashed, its digests and its content if small JSON) and the links between names.
+type tarIndex struct {
+	members map[string]*member
+	links   map[string]string
+}
+
+// index reads the tar stream to its end-of-archive marker. With hash, it hashes every regular
+// file and keeps small JSON in memory; without, it keeps only manifest.json and index.json.
+func index(r io.Reader, hash bool) (tarIndex, error) {
+	x := tarIndex{members: map[string]*member{}, links: map[string]string{}}
+	counted := &countingReader{r: r}
+	tr := tar.NewReader(counted)
 	last := "the first entry"
 	for {
 		header, err := tr.Next()
@@ -142,28 +151,50 @@ func scan(r io.Reader) (map[string]*member, map[string]string, error) {
 			break
 		}
 		if err != nil {
-			return nil, nil, readError(err, "after "+last)
+			return tarIndex{}, readError(err, "after "+last)
 		}
 		name := cleanName(header.Name)
 		last = name
 		switch header.Typeflag {
 		case tar.TypeReg:
-			m, err := hashMember(tr, header.Size, keepInMemory(name, header.Size))
-			if err != nil {
-				return nil, nil, readError(err, "in "+name)
+			offset := counted.n
+			var m *member
+			switch {
+			case hash:
+				m, err = hashMember(tr, header.Size, keepInMemory(name, header.Size))
+			case name == "manifest.json" || name == "index.json":
+				m = &member{size: header.Size}
+				m.data, err = io.ReadAll(io.LimitReader(tr, maxKept))
+			default:
+				m = &member{size: header.Size}
 			}
-			members[name] = m
+			if err != nil {
+				return tarIndex{}, readError(err, "in "+name)
+			}
+			m.offset = offset
+			x.members[name] = m
 		case tar.TypeSymlink:
 			target := header.Linkname
 			if !strings.HasPrefix(target, "/") {
 				target = path.Join(path.Dir(name), target)
 			}
-			links[name] = cleanName(target)
+			x.links[name] = cleanName(target)
 		case tar.TypeLink:
-			links[name] = cleanName(header.Linkname)
+			x.links[name] = cleanName(header.Linkname)
 		}
 	}
-	return members, links, nil
+	return x, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func readError(err error, where string) error {
@@ -269,13 +300,13 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 // resolve follows symbolic and hard links to the regular file they name.
-func resolve(members map[string]*member, links map[string]string, name string) (*member, string, bool) {
+func (x tarIndex) resolve(name string) (*member, string, bool) {
 	name = cleanName(name)
 	for range 16 {
-		if m, ok := members[name]; ok {
+		if m, ok := x.members[name]; ok {
 			return m, name, true
 		}
-		target, ok := links[name]
+		target, ok := x.links[name]
 		if !ok {
 			return nil, name, false
 		}
@@ -284,8 +315,8 @@ func resolve(members map[string]*member, links map[string]string, name string) (
 	return nil, name, false
 }
 
-func check(members map[string]*member, links map[string]string, wantRefs []string) ([]Image, error) {
-	manifestFile, ok := members["manifest.json"]
+func check(x tarIndex, wantRefs []string) ([]Image, error) {
+	manifestFile, ok := x.members["manifest.json"]
 	if !ok {
 		return nil, fmt.Errorf("manifest.json is missing: %w; export again", ErrCorrupt)
 	}
@@ -302,13 +333,13 @@ func check(members map[string]*member, links map[string]string, wantRefs []strin
 	ids := make([]string, len(entries))
 	layers := make([][]Layer, len(entries))
 	for i, entry := range entries {
-		id, ls, err := checkEntry(members, links, entry)
+		id, ls, err := checkEntry(x, entry)
 		if err != nil {
 			return nil, err
 		}
 		ids[i], layers[i] = id, ls
 	}
-	manifests, err := checkIndex(members)
+	manifests, err := checkIndex(x.members)
 	if err != nil {
 		return nil, err
 	}
@@ -340,12 +371,12 @@ func check(members map[string]*member, links map[string]string, wantRefs []strin
 	return images, nil
 }
 
-func checkEntry(members map[string]*member, links map[string]string, entry manifestEntry) (string, []Layer, error) {
+func checkEntry(x tarIndex, entry manifestEntry) (string, []Layer, error) {
 	label := strings.Join(entry.RepoTags, ", ")
 	if label == "" {
 		label = entry.Config
 	}
-	config, configName, ok := resolve(members, links, entry.Config)
+	config, configName, ok := x.resolve(entry.Config)
 	if !ok {
 		return "", nil, fmt.Errorf("config %s of %s is missing: %w", entry.Config, label, ErrCorrupt)
 	}
@@ -371,7 +402,7 @@ func checkEntry(members map[string]*member, links map[string]string, entry manif
 	}
 	layers := make([]Layer, len(entry.Layers))
 	for i, layerName := range entry.Layers {
-		layer, resolved, ok := resolve(members, links, layerName)
+		layer, resolved, ok := x.resolve(layerName)
 		if !ok {
 			return "", nil, fmt.Errorf("layer %s of %s is missing: %w", layerName, label, ErrCorrupt)
 		}
