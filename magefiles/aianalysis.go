@@ -41,7 +41,7 @@ func (AIAnalysis) Prune(ctx context.Context) error { return target(ctx, aianalys
 // added to the Kind config).
 func (AIAnalysis) Cluster(ctx context.Context) error { return target(ctx, aianalysis, clusterPhase) }
 
-// Load streams the verified archive into every node, checks each node, then removes the archive.
+// Load streams the verified archive into every node image by image; the archive shrinks as the nodes take it.
 //
 // Environment: E2E_KEEP_ARCHIVES=true keeps the archive.
 func (AIAnalysis) Load(ctx context.Context) error { return target(ctx, aianalysis, loadPhase) }

@@ -140,7 +140,10 @@ type tarIndex struct {
 
 // index reads the tar stream to its end-of-archive marker. With hash, it hashes every regular
 // file and keeps small JSON in memory; without, it keeps only manifest.json and index.json.
-func index(r io.Reader, hash bool) (tarIndex, error) {
+func index(r io.Reader, hash bool) (tarIndex, error) { return indexInto(r, hash, nil) }
+
+// indexInto is index that also writes every regular file into blobs, as it hashes it.
+func indexInto(r io.Reader, hash bool, blobs *blobWriter) (tarIndex, error) {
 	x := tarIndex{members: map[string]*member{}, links: map[string]string{}}
 	counted := &countingReader{r: r}
 	tr := tar.NewReader(counted)
@@ -160,8 +163,10 @@ func index(r io.Reader, hash bool) (tarIndex, error) {
 			offset := counted.n
 			var m *member
 			switch {
+			case blobs != nil:
+				m, err = blobs.write(tr, header.Size, keepInMemory(name, header.Size))
 			case hash:
-				m, err = hashMember(tr, header.Size, keepInMemory(name, header.Size))
+				m, err = hashMember(tr, header.Size, keepInMemory(name, header.Size), nil)
 			case name == "manifest.json" || name == "index.json":
 				m = &member{size: header.Size}
 				m.data, err = io.ReadAll(io.LimitReader(tr, maxKept))
@@ -216,7 +221,8 @@ func keepInMemory(name string, size int64) bool {
 }
 
 // hashMember reads one file, hashing it and, when it is gzip-compressed, its decompressed stream.
-func hashMember(r io.Reader, size int64, keep bool) (*member, error) {
+// With to, it also writes the file there.
+func hashMember(r io.Reader, size int64, keep bool, to io.Writer) (*member, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, _ := br.Peek(2)
 	isGzip := len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
@@ -224,6 +230,9 @@ func hashMember(r io.Reader, size int64, keep bool) (*member, error) {
 	digest := sha256.New()
 	var kept *limitedBuffer
 	writers := []io.Writer{digest}
+	if to != nil {
+		writers = append(writers, to)
+	}
 	if keep && isJSON {
 		kept = &limitedBuffer{max: maxKept}
 		writers = append(writers, kept)

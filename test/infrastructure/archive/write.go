@@ -79,9 +79,10 @@ func Write(ctx context.Context, dir, suite, runID string, refs []string, save fu
 	return verified, nil
 }
 
+// removeStale removes the suite's archives, layouts and temporaries in dir.
 func removeStale(dir, suite string) ([]File, error) {
 	var stale []string
-	for _, pattern := range []string{suite + "-*.tar", "." + suite + "-*.tmp"} {
+	for _, pattern := range []string{suite + "-*", "." + suite + "-*.tmp"} {
 		matches, err := filepath.Glob(filepath.Join(dir, pattern))
 		if err != nil {
 			return nil, fmt.Errorf("find stale archives: %w", err)
@@ -91,13 +92,14 @@ func removeStale(dir, suite string) ([]File, error) {
 	var removed []File
 	for _, name := range stale {
 		info, err := os.Lstat(name)
-		if err != nil {
+		if err != nil || !(info.IsDir() || strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tmp")) {
 			continue
 		}
-		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		size := sizeOf(name, info)
+		if err := os.RemoveAll(name); err != nil {
 			return removed, fmt.Errorf("remove stale archive %s: %w; delete it by hand", name, err)
 		}
-		removed = append(removed, File{Path: name, Size: info.Size()})
+		removed = append(removed, File{Path: name, Size: size})
 	}
 	return removed, nil
 }
@@ -153,8 +155,25 @@ func Rehash(path string) (string, int64, error) {
 	return hex.EncodeToString(digest.Sum(nil)), n, nil
 }
 
-// List returns the archives (*.tar) and leftover temporaries (.*.tmp) in dir, sorted by path;
-// a missing dir has none.
+// sizeOf is a file's size, or what a directory's files hold.
+func sizeOf(path string, info fs.FileInfo) int64 {
+	if !info.IsDir() {
+		return info.Size()
+	}
+	var n int64
+	filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// List returns the archives (*.tar files and layout directories) and leftover temporaries
+// (.*.tmp) in dir, sorted by path; a missing dir has none.
 func List(dir string) ([]File, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -167,14 +186,16 @@ func List(dir string) ([]File, error) {
 	for _, entry := range entries {
 		name := entry.Name()
 		temporary := strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp")
-		if !entry.Type().IsRegular() || !(strings.HasSuffix(name, ".tar") || temporary) {
+		layout := entry.IsDir() && !strings.HasPrefix(name, ".")
+		if !(entry.Type().IsRegular() && strings.HasSuffix(name, ".tar")) && !temporary && !layout {
 			continue
 		}
 		info, err := entry.Info()
 		if err != nil {
 			continue
 		}
-		files = append(files, File{Path: filepath.Join(dir, name), Size: info.Size()})
+		path := filepath.Join(dir, name)
+		files = append(files, File{Path: path, Size: sizeOf(path, info)})
 	}
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	return files, nil

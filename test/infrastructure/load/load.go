@@ -132,31 +132,13 @@ func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Imag
 
 // importWhole streams the whole archive into one ctr import.
 func importWhole(ctx context.Context, n nodes.Node, archivePath, snapshotter string, discard bool, logf func(string, ...any)) error {
-	f, err := os.Open(archivePath)
-	if err != nil {
-		return fmt.Errorf("node %s: %w", n, err)
-	}
-	defer f.Close()
-	logf("node %s: importing %s (snapshotter %s)", n, archivePath, snapshotter)
 	var size int64
-	if fi, err := f.Stat(); err == nil {
+	if fi, err := os.Stat(archivePath); err == nil {
 		size = fi.Size()
 	}
-	src := progress.NewReader(f, "node "+n.String()+": streamed", size, progress.Interval, logf)
-	defer src.Stop()
-	_, err = nodeRun(ctx, n, src, importArgs(snapshotter, discard)...)
-	if err != nil && discard && strings.Contains(err.Error(), "flag provided but not defined") {
-		// containerd 1.x: its ctr imports locally and has no --local
-		logf("node %s: ctr has no --local, importing like kind does (layers kept twice)", n)
-		if _, err = f.Seek(0, io.SeekStart); err == nil {
-			_, err = nodeRun(ctx, n, f, importArgs(snapshotter, false)...)
-		}
-		return err
-	}
-	if err == nil && discard {
-		collectGarbage(ctx, n, logf)
-	}
-	return err
+	logf("node %s: importing %s (snapshotter %s)", n, archivePath, snapshotter)
+	open := func() (io.ReadCloser, error) { return os.Open(archivePath) }
+	return importStream(ctx, n, open, size, "node "+n.String()+": streamed", snapshotter, discard, logf)
 }
 
 // importParts imports the archive image by image: each ctr import discards the blobs it
@@ -168,20 +150,69 @@ func importParts(ctx context.Context, n nodes.Node, archivePath, snapshotter str
 	}
 	for i, part := range parts {
 		logf("node %s: importing image %d/%d %v (%s) of %s", n, i+1, len(parts), part.RepoTags, units.BytesSize(float64(part.Size)), archivePath)
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(part.WriteTo(pw)) }()
-		src := progress.NewReader(pr, fmt.Sprintf("node %s: image %d/%d streamed", n, i+1, len(parts)), part.Size, progress.Interval, logf)
-		_, err := nodeRun(ctx, n, src, importArgs(snapshotter, discard)...)
-		src.Stop()
-		pr.CloseWithError(io.ErrClosedPipe)
-		if err != nil {
+		label := fmt.Sprintf("node %s: image %d/%d streamed", n, i+1, len(parts))
+		if err := importStream(ctx, n, piped(part.WriteTo), part.Size, label, snapshotter, discard, logf); err != nil {
 			return fmt.Errorf("image %v: %w", part.RepoTags, err)
-		}
-		if discard { // this image's blobs go before the next image's arrive
-			collectGarbage(ctx, n, logf)
 		}
 	}
 	return nil
+}
+
+// piped opens what write writes as a reader.
+func piped(write func(io.Writer) error) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		p := &pipedSource{PipeReader: pr, written: make(chan error, 1)}
+		go func() {
+			err := write(pw)
+			pw.CloseWithError(err)
+			p.written <- err
+		}()
+		return p, nil
+	}
+}
+
+// pipedSource reads what a writer writes; Close stops the writer and returns its error, which
+// is why the stream ended early when it did (a blob that changed on disk, say).
+type pipedSource struct {
+	*io.PipeReader
+	written chan error
+}
+
+func (p *pipedSource) Close() error {
+	p.PipeReader.Close()
+	if err := <-p.written; err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		return err
+	}
+	return nil
+}
+
+// importStream runs one ctr import of what open reads (size bytes, for progress), and with
+// discard has the node collect the discarded blobs at once. On containerd 1.x, whose ctr has no
+// --local, it imports again like kind does (blobs kept).
+func importStream(ctx context.Context, n nodes.Node, open func() (io.ReadCloser, error), size int64, label, snapshotter string, discard bool, logf func(string, ...any)) error {
+	run := func(discard bool) error {
+		src, err := open()
+		if err != nil {
+			return fmt.Errorf("node %s: %w", n, err)
+		}
+		r := progress.NewReader(src, label, size, progress.Interval, logf)
+		_, err = nodeRun(ctx, n, r, importArgs(snapshotter, discard)...)
+		r.Stop()
+		if cerr := src.Close(); cerr != nil { // the source's own failure explains the import's
+			return fmt.Errorf("node %s: %w", n, cerr)
+		}
+		return err
+	}
+	err := run(discard)
+	if err != nil && discard && strings.Contains(err.Error(), "flag provided but not defined") {
+		logf("node %s: ctr has no --local, importing like kind does (layers kept twice)", n)
+		return run(false)
+	}
+	if err == nil && discard {
+		collectGarbage(ctx, n, logf)
+	}
+	return err
 }
 
 // collectGarbage has the node's containerd remove now what an import discarded, instead of at its

@@ -168,6 +168,8 @@ type fakeNode struct {
 	importTo  string // crictl listing after a successful import
 	importErr string // ctr's stderr on a failed import
 	noLocal   bool   // ctr of containerd 1.x: no --local
+	// imports, when set, says what the listing becomes after importing stdin (else importTo).
+	imports func(listing, stdin string) string
 
 	inUse string // image ID crictl rmi refuses
 
@@ -177,6 +179,7 @@ type fakeNode struct {
 	images      string
 	imported    []string
 	stdin       string
+	streams     []string // every import's stdin
 }
 
 func (n *fakeNode) String() string              { return n.name }
@@ -228,7 +231,12 @@ func (c *fakeCmd) Run() error {
 			fmt.Fprintln(c.stderr, n.importErr)
 			return errors.New("exit status 1")
 		}
-		n.images = n.importTo
+		if n.imports != nil {
+			n.images = n.imports(n.images, n.stdin)
+		} else {
+			n.images = n.importTo
+		}
+		n.streams = append(n.streams, n.stdin)
 		return nil
 	case cmd == "ctr --namespace=k8s.io leases create":
 		n.collections++

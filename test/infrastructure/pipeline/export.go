@@ -3,7 +3,9 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
@@ -33,18 +35,46 @@ func (archiveCarrier) builds() bool                          { return true }
 func (archiveCarrier) clusterPatches() []string              { return nil }
 func (archiveCarrier) attach(context.Context, Cluster) error { return nil }
 
-func (r archiveCarrier) observe(_ context.Context, st state.Suite, h *Held) {
+// observe holds the recorded archive when every blob of the images it still holds rehashes as
+// exported, and the images a load released from it are still on every node of the cluster.
+func (r archiveCarrier) observe(ctx context.Context, st state.Suite, o *Observed) {
 	a := st.Archive
 	if a == nil {
 		return
 	}
-	sum, size, err := archive.Rehash(a.Path)
-	switch {
-	case err == nil && sum == a.SHA256 && size == a.Size:
-		h.Archive = a
-	case err == nil:
-		r.logf("observe", "recorded archive %s changed since it was verified (sha256 %.12s, now %.12s): not using it", a.Path, a.SHA256, sum)
+	if _, err := os.Stat(a.Path); err != nil {
+		return
 	}
+	if !archive.IsLayout(a.Path) {
+		r.logf("observe", "recorded archive %s is one tar, written by an earlier kindling: not using it (the images are built and exported again)", a.Path)
+		return
+	}
+	l, err := archive.OpenLayout(a.Path, a.SHA256)
+	if err == nil {
+		err = l.Check(unreleased(l, a.Released))
+	}
+	if err != nil {
+		r.logf("observe", "recorded archive %s does not hold what was verified: not using it: %v", a.Path, err)
+		return
+	}
+	if len(a.Released) > 0 {
+		released := releasedImages(st.Images, a.Released)
+		if o.Cluster == nil || !onEveryNode(ctx, *o.Cluster, released) {
+			r.logf("observe", "recorded archive %s no longer holds %d image(s) a load put on the nodes, and the nodes no longer hold them: not using it", a.Path, len(released))
+			return
+		}
+	}
+	o.Held.Archive = a
+}
+
+// unreleased are the layout's images a load has not released.
+func unreleased(l archive.Layout, released []string) []archive.LayoutImage {
+	return slices.DeleteFunc(slices.Clone(l.Images), func(img archive.LayoutImage) bool { return slices.Contains(released, img.ID) })
+}
+
+// releasedImages are the images whose IDs are in released.
+func releasedImages(images []state.Image, released []string) []state.Image {
+	return slices.DeleteFunc(slices.Clone(images), func(img state.Image) bool { return !slices.Contains(released, img.ID) })
 }
 
 func (r archiveCarrier) prune(ctx context.Context, e Exported) error { return r.pruneImages(ctx, e) }
@@ -80,11 +110,11 @@ func (r archiveCarrier) export(ctx context.Context, b Built) (Exported, error) {
 	if err := r.fits(ctx, "export", facts); err != nil {
 		return Exported{}, err
 	}
-	v, err := archive.Write(ctx, r.cfg.ArchiveDir, r.cfg.Suite.Name, b.RunID, refs,
-		func(ctx context.Context, path string) error {
-			w := progress.WatchFile(path, "written", progress.Interval, log)
-			defer w.Stop()
-			return eng.Save(ctx, path, refs)
+	v, err := archive.WriteLayout(ctx, r.cfg.ArchiveDir, r.cfg.Suite.Name, b.RunID, refs,
+		func(ctx context.Context, w io.Writer) error {
+			pw := progress.NewWriter(w, "saved", int64(facts.ImageBytes), progress.Interval, log)
+			defer pw.Stop()
+			return eng.SaveImage(ctx, pw, refs...)
 		})
 	for _, f := range v.Removed {
 		log("removed stale archive %s (%s)", f.Path, disk.HumanSize(f.Size))
@@ -94,7 +124,7 @@ func (r archiveCarrier) export(ctx context.Context, b Built) (Exported, error) {
 	}
 	images, err := withArchiveIDs(b.Images, v.Images, r.engineInfo().IDsAreManifests())
 	if err != nil {
-		os.Remove(v.Path)
+		os.RemoveAll(v.Path)
 		return Exported{}, fmt.Errorf("archive %s does not hold the built images: %w (deleted it; run the build again)", v.Path, err)
 	}
 	a := state.Archive{Path: v.Path, Size: v.Size, SHA256: v.SHA256, Verified: time.Now().UTC()}

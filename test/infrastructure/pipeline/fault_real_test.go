@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
@@ -467,5 +468,68 @@ func TestRealBuildStopsAtTheBudget(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRealShrinkingLoadResumes interrupts a load once the first of two images is on the node and
+// its blobs are gone from the archive; a new process finds the archive holding the rest, loads
+// only that, and ends with both images on the node and no archive: nothing lost.
+func TestRealShrinkingLoadResumes(t *testing.T) {
+	testenv.Short(t)
+	_, cfg := realHoloSuite(t, "docker", "shr", "it-shrink")
+	cfg.Suite.Services = append(cfg.Suite.Services, build.Service{Name: "datastorage",
+		Spec: build.Spec{Host: &build.HostBuild{Package: "./services/datastorage", Containerfile: "services/datastorage/Containerfile"}}})
+	process := func(marker string) (*Run, context.Context, *cancelOn) {
+		c, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		out := &cancelOn{marker: marker, cancel: cancel}
+		r, err := New(cfg, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, c, out
+	}
+	t.Cleanup(func() {
+		r, _, _ := process("")
+		if err := r.Down(context.Background()); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+
+	// Cancelled as the load deletes the first image's blobs from the archive.
+	r, c, out := process("deleted ")
+	got := through(t, r, "cluster")
+	if _, err := r.Load(c, got.c); err == nil || c.Err() == nil {
+		t.Fatalf("the load was not interrupted (%v):\n%s", err, out.String())
+	}
+	a := r.recorded().Archive
+	if a == nil || len(a.Released) != 1 {
+		t.Fatalf("after the interrupted load the record says %+v, want one image released from the archive:\n%s", a, out.String())
+	}
+	l, err := archive.OpenLayout(a.Path, a.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Check(unreleased(l, a.Released)); err != nil {
+		t.Errorf("the archive does not hold the image still to load: %v", err)
+	}
+	if err := l.Check(l.Images); err == nil {
+		t.Error("the released image's own blobs are still in the archive")
+	}
+
+	next, _, nextOut := process("")
+	o := observe(t, next)
+	if o.Held.Archive == nil || len(o.Held.Archive.Released) != 1 {
+		t.Fatalf("the next process does not take the archive with one image released: %+v\n%s", o.Held, nextOut.String())
+	}
+	resumed := through(t, next, "load")
+	if !strings.Contains(nextOut.String(), "already present") || strings.Count(nextOut.String(), ": importing image") != 1 {
+		t.Errorf("the resumed load should import only the second image:\n%s", nextOut.String())
+	}
+	if !onEveryNode(context.Background(), resumed.l.Cluster, got.e.Images) {
+		t.Errorf("the node lacks an image of %v", got.e.Images)
+	}
+	if _, err := os.Stat(a.Path); !os.IsNotExist(err) {
+		t.Errorf("the archive is still there after the load: %v", err)
 	}
 }

@@ -122,7 +122,7 @@ func (r *Run) Down(ctx context.Context) error {
 	}
 	r.removeRegistry(ctx, rec.Registry, log)
 	if a := rec.Archive; a != nil && !r.cfg.KeepArchives {
-		if err := os.Remove(a.Path); err == nil {
+		if err := os.RemoveAll(a.Path); err == nil {
 			log("removed %s", a.Path)
 		}
 	}

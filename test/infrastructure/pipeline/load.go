@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,9 +19,11 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
-// Load streams the verified archive into every node's containerd, checks every node holds every
-// image, then removes the archive (unless E2E_KEEP_ARCHIVES=true). A load that fails or is
-// interrupted keeps it: after prune it is the images' only copy.
+// Load streams the verified archive into every node's containerd image by image; once every node
+// holds an image, checked, it records that and deletes the blobs no image still to load needs
+// (unless E2E_KEEP_ARCHIVES=true), so the archive shrinks as the nodes take it. A load that fails
+// or is interrupted keeps what the archive still holds: after prune it is those images' only
+// copy, and the next load imports only them.
 func (r *Run) Load(ctx context.Context, c Cluster) (Loaded, error) {
 	var l Loaded
 	err := r.timed(ctx, "load", "AFTER_LOAD", func() (err error) {
@@ -37,7 +40,7 @@ func (r archiveCarrier) loaded(ctx context.Context, c Cluster, err error) {
 		if err != nil {
 			// After prune the archive is the images' only copy: a failed or interrupted load
 			// must not take it with it.
-			r.logf("load", "kept %s: the load did not finish on every node, and the archive holds the only copy of the images; %q retries it",
+			r.logf("load", "kept %s: the load did not finish on every node, and the archive holds the only copy of the images not yet on every node; %q loads them",
 				e.Archive.Path, r.cfg.Command("load"))
 		} else {
 			r.removeArchive(ctx, e.Archive.Path)
@@ -60,18 +63,22 @@ func (r archiveCarrier) load(ctx context.Context, c Cluster) (Loaded, error) {
 		return Loaded{}, err
 	}
 	want := loadImages(e.Images)
-	opts, err := r.loadOptions(ctx, e.Archive, len(ns))
+	if !archive.IsLayout(e.Archive.Path) {
+		return Loaded{}, fmt.Errorf("archive %s is one tar, written by an earlier kindling, which this one does not load; load it with that version, or run \"%s\" and start the suite again", e.Archive.Path, r.cfg.Command("down"))
+	}
+	l, err := archive.OpenLayout(e.Archive.Path, e.Archive.SHA256)
 	if err != nil {
+		return Loaded{}, fmt.Errorf("%w; run \"%s\" and start the suite again", err, r.cfg.Command("down"))
+	}
+	if err := r.loadFits(ctx, e.Archive, l, len(ns)); err != nil {
 		return Loaded{}, err
 	}
 	before := containerdBytes(ctx, ns)
-	res, err := load.ArchiveWith(ctx, ns, e.Archive.Path, want, opts)
+	res, err := load.Layout(ctx, ns, l, load.Options{Log: log}, r.release(l, e.Archive.Released))
 	if err != nil {
 		return Loaded{}, err
 	}
-	if !opts.Progressive {
-		r.learnAfterPhase("load", func(cp disk.Checkpoint) { r.learnLoad(cp, uint64(e.Archive.Size), len(ns)) })
-	}
+	r.learnAfterPhase("load", func(cp disk.Checkpoint) { r.learnLoad(cp, uint64(e.Archive.Size), len(ns)) })
 	after := containerdBytes(ctx, ns)
 	for name, n := range after {
 		if b, ok := before[name]; ok {
@@ -102,7 +109,7 @@ func (r *Run) removeArchive(ctx context.Context, path string) {
 		log("keeping %s (E2E_KEEP_ARCHIVES=true)", path)
 		return
 	}
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+	if err := os.RemoveAll(path); err != nil {
 		log("could not remove %s: %v", path, err)
 		return
 	}
@@ -138,31 +145,54 @@ func (r *Run) staleRef(ref string) bool {
 	return build.IsBuildOf(ref, r.cfg.Suite.Name, r.cfg.Suite.ServiceNames())
 }
 
-// loadOptions imports the whole archive at once (the fastest) when that fits the disk budget, and
-// image by image when only that fits.
-func (r *Run) loadOptions(ctx context.Context, a state.Archive, nodes int) (load.Options, error) {
-	opts := load.Options{Log: r.logger("load")}
+// release is what the load does once every node holds an image: it records the image as
+// released from the archive, then deletes the blobs that no image still to load needs. Recorded
+// first, so an archive is never missing a blob its record says it holds.
+func (r archiveCarrier) release(l archive.Layout, released []string) func(archive.LayoutImage) error {
+	released = slices.Clone(released)
+	return func(img archive.LayoutImage) error {
+		if r.cfg.KeepArchives {
+			return nil
+		}
+		if !slices.Contains(released, img.ID) {
+			released = append(released, img.ID)
+			if err := r.record(func(st *state.Suite) {
+				if st.Archive != nil && st.Archive.Path == l.Dir {
+					st.Archive.Released = slices.Clone(released)
+				}
+			}); err != nil {
+				return err
+			}
+		}
+		rest := unreleased(l, released)
+		freed, err := l.Release(rest)
+		if err != nil {
+			return err
+		}
+		if freed > 0 {
+			r.logf("load", "every node holds %s: deleted %s of the archive that no image still to load needs (%d to go)", strings.Join(img.Refs, ", "), disk.HumanSize(freed), len(rest))
+		}
+		return nil
+	}
+}
+
+// loadFits checks the disk budget for the load: the learned (or default) factor of the archive
+// on every node, or else what image by image needs at most: the archive unpacked and the largest
+// image's blobs beside it.
+func (r *Run) loadFits(ctx context.Context, a state.Archive, l archive.Layout, nodes int) error {
 	f := r.facts()
 	f.ArchiveBytes, f.Nodes = uint64(a.Size), nodes
 	whole, note := budget.Predict("load", f, r.budgetPlaces())
 	err := r.fitsNeeds(ctx, "load", whole, note)
 	if err == nil {
-		return opts, nil
-	}
-	parts, serr := archive.Split(a.Path)
-	if serr != nil || len(parts) < 2 {
-		return opts, err
+		return nil
 	}
 	var largest uint64
-	for _, p := range parts {
-		largest = max(largest, uint64(max(p.Size, 0)))
+	for _, img := range l.Images {
+		largest = max(largest, uint64(img.Size()))
 	}
 	if perr := r.fitsNeeds(ctx, "load", budget.ProgressiveLoad(f, largest, r.budgetPlaces()), ""); perr != nil {
-		return opts, err
+		return err
 	}
-	r.logf("load", "importing image by image: the whole archive at once would not fit the disk budget (%v)", oneLine(err))
-	opts.Progressive = true
-	return opts, nil
+	return nil
 }
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

@@ -53,7 +53,7 @@ func (r *Run) Observe(ctx context.Context) (Observed, error) {
 			r.addNodePlaces(ctx, *c, nil, r.logger("disk"))
 		}
 	}
-	r.carrier.observe(ctx, st, &o.Held)
+	r.carrier.observe(ctx, st, &o)
 	if l := st.Loaded; l != nil && o.Cluster != nil && l.Cluster == o.Cluster.Name {
 		if onEveryNode(ctx, *o.Cluster, l.Images) {
 			o.Held.Loaded = l

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log"
@@ -20,7 +22,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
@@ -186,15 +187,15 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 	if n := len(eng.Builds()); n != 1 {
 		t.Fatalf("first build ran %d image builds, want 1", n)
 	}
-	// Export (by hand: the fake engine cannot save) and prune.
-	path := filepath.Join(first.cfg.ArchiveDir, "unit-"+first.recorded().RunID+".tar")
-	os.MkdirAll(first.cfg.ArchiveDir, 0o700)
-	os.WriteFile(path, []byte("stands in for a verified archive"), 0o600)
-	sum, size, err := archive.Rehash(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.record(func(st *state.Suite) { st.Archive = &state.Archive{Path: path, Size: size, SHA256: sum} }); err != nil {
+	// Export (by hand: the fake engine cannot save; a layout of no blobs stands in) and prune.
+	path := filepath.Join(first.cfg.ArchiveDir, "unit-"+first.recorded().RunID)
+	os.MkdirAll(filepath.Join(path, "blobs", "sha256"), 0o700)
+	index := []byte(`{"images":[]}`)
+	os.WriteFile(filepath.Join(path, "images.json"), index, 0o600)
+	sum := sha256.Sum256(index)
+	if err := first.record(func(st *state.Suite) {
+		st.Archive = &state.Archive{Path: path, Size: int64(len(index)), SHA256: hex.EncodeToString(sum[:])}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	eng.Remove(ctx, []string{first.recorded().Images[0].ID})
@@ -215,7 +216,7 @@ func TestBuildAfterPruneTakesTheVerifiedArchive(t *testing.T) {
 	}
 
 	// A tampered archive is not trusted: the images are built again.
-	os.WriteFile(path, []byte("tampered"), 0o600)
+	os.WriteFile(filepath.Join(path, "images.json"), []byte(`{"images":[ ]}`), 0o600)
 	third, _ := newTestRun(t, root, eng)
 	buildFor(t, third)
 	if n := len(eng.Builds()); n != 2 {

@@ -59,8 +59,8 @@ func (t Transport) String() string {
 type carrier interface {
 	// builds reports whether the images are built here (not for pull-only).
 	builds() bool
-	// observe checks the transport's recorded products against reality into h.
-	observe(ctx context.Context, st state.Suite, h *Held)
+	// observe checks the transport's recorded products against reality into o.Held.
+	observe(ctx context.Context, st state.Suite, o *Observed)
 	export(ctx context.Context, b Built) (Exported, error)
 	prune(ctx context.Context, e Exported) error
 	// clusterPatches are the Kind config's containerd additions the transport needs.
@@ -95,13 +95,13 @@ type registryCarrier struct {
 
 func (registryCarrier) builds() bool { return true }
 
-func (r registryCarrier) observe(ctx context.Context, st state.Suite, h *Held) {
+func (r registryCarrier) observe(ctx context.Context, st state.Suite, o *Observed) {
 	p := st.Pushed
 	if p == nil {
 		return
 	}
 	if r.pushedStillTrue(ctx, p, st.Registry) {
-		h.Pushed, h.Registry = p, st.Registry
+		o.Held.Pushed, o.Held.Registry = p, st.Registry
 	} else {
 		r.logf("observe", "recorded push to %s is no longer true (registry or images gone): not using it", p.Host)
 	}
@@ -124,11 +124,11 @@ func (registryCarrier) loaded(context.Context, Cluster, error) {}
 // IMAGE_REGISTRY under IMAGE_TAG, and load checks they are there.
 type pullOnlyCarrier struct{ *Run }
 
-func (pullOnlyCarrier) builds() bool                                { return false }
-func (pullOnlyCarrier) observe(context.Context, state.Suite, *Held) {}
-func (pullOnlyCarrier) clusterPatches() []string                    { return nil }
-func (pullOnlyCarrier) attach(context.Context, Cluster) error       { return nil }
-func (pullOnlyCarrier) loaded(context.Context, Cluster, error)      {}
+func (pullOnlyCarrier) builds() bool                                    { return false }
+func (pullOnlyCarrier) observe(context.Context, state.Suite, *Observed) {}
+func (pullOnlyCarrier) clusterPatches() []string                        { return nil }
+func (pullOnlyCarrier) attach(context.Context, Cluster) error           { return nil }
+func (pullOnlyCarrier) loaded(context.Context, Cluster, error)          {}
 
 func (r pullOnlyCarrier) export(_ context.Context, b Built) (Exported, error) {
 	r.logf("export", "skipped: registry mode, nothing to export")

@@ -83,6 +83,26 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Writer counts what is written through it and reports every interval until Stop.
+type Writer struct {
+	io.Writer
+	n atomic.Int64
+	*Reporter
+}
+
+// NewWriter wraps dst; what goes through it is total bytes (0: unknown).
+func NewWriter(dst io.Writer, what string, total int64, every time.Duration, log func(string, ...any)) *Writer {
+	w := &Writer{Writer: dst}
+	w.Reporter = start(what, total, every, w.n.Load, log)
+	return w
+}
+
+func (w *Writer) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	w.n.Add(int64(n))
+	return n, err
+}
+
 // WatchFile reports the size of a file another process writes, every interval until Stop.
 func WatchFile(path, what string, every time.Duration, log func(string, ...any)) *Reporter {
 	return start(what, 0, every, func() int64 {

@@ -36,10 +36,15 @@ type Image struct {
 
 // Archive is a verified suite archive.
 type Archive struct {
-	Path     string    `json:"path"`
-	Size     int64     `json:"size"`
+	// Path is the archive's layout directory (archive.Layout), or a tar of an older kindling.
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	// SHA256 is the digest of the layout's images.json (of the whole tar for a tar).
 	SHA256   string    `json:"sha256"`
 	Verified time.Time `json:"verified"`
+	// Released are the IDs of the images every node of the cluster held, checked, when the load
+	// deleted their blobs from the archive: the archive no longer holds them.
+	Released []string `json:"released,omitempty"`
 }
 
 // Leftovers are what the builds of a run left in the engine beside its images: the base images
