@@ -12,7 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	
+
 	"github.com/google/renameio/v2"
 	digest "github.com/opencontainers/go-digest"
 )

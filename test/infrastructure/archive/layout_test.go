@@ -157,7 +157,10 @@ func TestWriteLayoutLeavesNothingOnFailure(t *testing.T) {
 		t.Errorf("a ref the archive lacks: %v", err)
 	}
 	_, err = archive.WriteLayout(context.Background(), dir, "suite", "run1", []string{"localhost/hello:1"},
-		func(_ context.Context, w io.Writer) error { w.Write([]byte("not a tar")); return errors.New("engine died") })
+		func(_ context.Context, w io.Writer) error {
+			w.Write([]byte("not a tar"))
+			return errors.New("engine died")
+		})
 	if err == nil || !strings.Contains(err.Error(), "engine died") {
 		t.Errorf("a failed save: %v", err)
 	}
