@@ -34,6 +34,21 @@ type LayoutImage struct {
 	Manifest string `json:"manifest,omitempty"`
 	Config   Blob   `json:"config"`
 	Layers   []Blob `json:"layers"`
+	// DiffIDs are the layers' uncompressed digests, the config's rootfs.diff_ids.
+	DiffIDs []digest.Digest `json:"diffIds"`
+}
+
+// Described is the image as Verify describes it, under each of its refs.
+func (img LayoutImage) Described() []Image {
+	var out []Image
+	for _, ref := range img.Refs {
+		d := Image{Ref: ref, ID: img.ID, Manifest: img.Manifest}
+		for i, b := range img.Layers {
+			d.Layers = append(d.Layers, Layer{Digest: string(b.Digest), DiffID: string(img.DiffIDs[i]), Size: b.Size})
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // Blob is a file of the layout: blobs/sha256/<hex of Digest>.
@@ -133,6 +148,7 @@ func WriteLayout(ctx context.Context, dir, suite, runID string, refs []string, s
 			Config: Blob{Digest: digest.Digest(img.ID), Size: sizes[digest.Digest(img.ID).Encoded()]}}
 		for _, layer := range img.Layers {
 			li.Layers = append(li.Layers, Blob{Digest: digest.Digest(layer.Digest), Size: layer.Size})
+			li.DiffIDs = append(li.DiffIDs, digest.Digest(layer.DiffID))
 		}
 		l.Images = append(l.Images, li)
 	}
@@ -196,6 +212,9 @@ func OpenLayout(dir, wantSHA256 string) (Layout, error) {
 		return Layout{}, fmt.Errorf("archive %s: %s does not parse (%v): %w", dir, layoutIndex, err, ErrCorrupt)
 	}
 	for _, img := range l.Images {
+		if len(img.DiffIDs) != len(img.Layers) {
+			return Layout{}, fmt.Errorf("archive %s: %s lists %d layers and %d diff IDs for %v: %w", dir, layoutIndex, len(img.Layers), len(img.DiffIDs), img.Refs, ErrCorrupt)
+		}
 		for _, b := range img.Blobs() {
 			if b.Digest.Validate() != nil || b.Digest.Algorithm() != digest.SHA256 {
 				return Layout{}, fmt.Errorf("archive %s: %s names blob %q: %w", dir, layoutIndex, b.Digest, ErrCorrupt)

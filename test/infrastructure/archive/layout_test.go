@@ -75,6 +75,9 @@ func TestWriteLayout(t *testing.T) {
 	if err := l.Check(l.Images); err != nil {
 		t.Error(err)
 	}
+	if d := l.Images[0].Described(); len(d) != 1 || d[0].ID != v.Images[0].ID || d[0].Layers[0] != v.Images[0].Layers[0] {
+		t.Errorf("described %+v, verified %+v", d, v.Images[0])
+	}
 	if _, err := archive.OpenLayout(v.Path, strings.Repeat("0", 64)); !errors.Is(err, archive.ErrCorrupt) {
 		t.Errorf("open with another index digest: %v, want ErrCorrupt", err)
 	}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -18,26 +17,23 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/cluster"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
-	"github.com/kindling-dev/kindling/test/infrastructure/imageref"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
-	"github.com/kindling-dev/kindling/test/infrastructure/registry"
+	"github.com/kindling-dev/kindling/test/infrastructure/pipeline"
 )
 
-// Strategy names. The kindling variants try the cheaper paths: importing image by image
-// (progressive: a node holds one image's blobs at a time), creating the cluster while the
-// images build (overlap) and a local registry instead of an archive.
+// Strategy names. Only the baselines are written here; every kindling strategy runs the
+// product's own phases (see kindlingProduct): the default archive, the cluster created while the
+// images build (overlap), and the suite's local registry instead of an archive.
 const (
-	Original            = "original"
-	KindDockerImage     = "kind-docker-image"
-	Kindling            = "kindling"
-	KindlingProgressive = "kindling+progressive"
-	KindlingOverlap     = "kindling+progressive+overlap"
-	KindlingRegistry    = "kindling+registry"
-	KindlingGzip        = "kindling+gzip"
+	Original         = "original"
+	KindDockerImage  = "kind-docker-image"
+	Kindling         = "kindling"
+	KindlingOverlap  = "kindling+overlap"
+	KindlingRegistry = "kindling+registry"
 )
 
 // Strategies lists every strategy, the baseline first.
-var Strategies = []string{Original, KindDockerImage, Kindling, KindlingProgressive, KindlingOverlap, KindlingRegistry, KindlingGzip}
+var Strategies = []string{Original, KindDockerImage, Kindling, KindlingOverlap, KindlingRegistry}
 
 // Env is what every strategy runs with.
 type Env struct {
@@ -247,14 +243,22 @@ func Run(ctx context.Context, env Env, strategy string) (Result, error) {
 		r.deleteCluster()
 		_ = env.Workload.Remove(context.WithoutCancel(ctx))
 	}()
-	var clusterDone chan error
-	if strategy == KindlingOverlap {
-		clusterDone = make(chan error, 1)
-		go func() { clusterDone <- r.createCluster(ctx) }()
+	var product *pipeline.Run
+	var early <-chan earlyCluster
+	if strategy != Original && strategy != KindDockerImage {
+		if product, err = newProduct(env, strategy); err != nil {
+			return r.finish(), err
+		}
+		if strategy == KindlingOverlap {
+			early = r.overlap(ctx, product)
+		}
 	}
 	if err := env.Workload.Rebuild(ctx); err != nil {
-		if clusterDone != nil {
-			<-clusterDone
+		if product != nil {
+			if early != nil {
+				<-early
+			}
+			product.Down(context.WithoutCancel(ctx))
 		}
 		return r.finish(), fmt.Errorf("build the workload for %s: %w", strategy, err)
 	}
@@ -265,16 +269,8 @@ func Run(ctx context.Context, env Env, strategy string) (Result, error) {
 		err = r.original(ctx)
 	case KindDockerImage:
 		err = r.kindDockerImage(ctx)
-	case Kindling:
-		err = r.kindling(ctx, false, nil)
-	case KindlingProgressive:
-		err = r.kindling(ctx, true, nil)
-	case KindlingOverlap:
-		err = r.kindling(ctx, true, clusterDone)
-	case KindlingRegistry:
-		err = r.kindlingRegistry(ctx)
-	case KindlingGzip:
-		err = r.kindlingGzip(ctx)
+	default:
+		err = r.kindlingProduct(ctx, product, early)
 	}
 	if err != nil {
 		return r.finish(), fmt.Errorf("strategy %s: %w", strategy, err)
@@ -369,198 +365,4 @@ func (r *run) kindDockerImage(ctx context.Context) error {
 	}
 	r.done(ctx, "cleanup")
 	return nil
-}
-
-// kindling is this project's flow: one verified archive (shared layers once), the images and
-// the dangling build garbage pruned, the cluster, an import that discards the blobs it unpacked,
-// the archive removed. progressive imports image by image; a clusterDone channel says the
-// cluster is being created already (overlap), since the build began.
-func (r *run) kindling(ctx context.Context, progressive bool, clusterDone chan error) error {
-	v, err := archive.Write(ctx, r.env.Dir, "bench", "kindling", r.env.Workload.Refs, func(ctx context.Context, path string) error {
-		return r.env.Engine.Save(ctx, path, r.env.Workload.Refs)
-	})
-	if err != nil {
-		if clusterDone != nil {
-			<-clusterDone
-		}
-		return err
-	}
-	return r.fromArchive(ctx, v, progressive, clusterDone)
-}
-
-// fromArchive is kindling's flow after the export of v: prune, the cluster (or the one being
-// created, clusterDone), the import that discards the blobs it unpacked, the archive removed.
-func (r *run) fromArchive(ctx context.Context, v archive.Verified, progressive bool, clusterDone chan error) error {
-	defer os.Remove(v.Path)
-	r.result.ArchiveBytes, r.images = v.Size, v.Images
-	r.done(ctx, "export")
-	if err := r.pruneWorkload(ctx); err != nil {
-		if clusterDone != nil {
-			<-clusterDone
-		}
-		return err
-	}
-	r.done(ctx, "prune")
-	var err error
-	if clusterDone != nil {
-		err = <-clusterDone
-	} else {
-		err = r.createCluster(ctx)
-	}
-	if err != nil {
-		return err
-	}
-	r.done(ctx, "cluster")
-	var want []load.Image
-	for _, img := range v.Images {
-		want = append(want, load.Image{Ref: img.Ref, ID: img.ID})
-	}
-	if _, err := load.ArchiveWith(ctx, r.nodes, v.Path, want, load.Options{Progressive: progressive}); err != nil {
-		return err
-	}
-	r.done(ctx, "load")
-	if err := r.nodeGrowth(ctx); err != nil {
-		return err
-	}
-	if err := os.Remove(v.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	r.done(ctx, "cleanup")
-	return nil
-}
-
-// kindlingRegistry is E2E_REGISTRY=local: the images pushed to a registry:3 container (its volume
-// holds their compressed layers), pruned from the engine, and pulled by every node from the Kind
-// network (crictl pull, as the kubelet would); the registry goes at the end. Its "export" is the
-// push, its "load" the pulls, its archive bytes the compressed layers pushed.
-func (r *run) kindlingRegistry(ctx context.Context) error {
-	l, err := registry.Start(ctx, r.env.Engine.Name(), r.env.Cluster+"-registry", r.env.logf)
-	if err != nil {
-		return err
-	}
-	defer l.Remove(context.WithoutCancel(ctx))
-	if path, err := l.VolumePath(ctx); err == nil {
-		r.mu.Lock()
-		r.places = append(r.places, disk.Place{Name: "registry volume", Path: path})
-		r.mu.Unlock()
-	}
-	var pulls []string
-	pushedLayers := map[string]bool{}
-	for _, ref := range r.env.Workload.Refs {
-		parsed, err := imageref.Parse(ref)
-		if err != nil {
-			return err
-		}
-		dst := l.Host() + "/" + parsed.Path() + ":" + parsed.Tag()
-		id, _, err := r.env.Engine.ImageID(ctx, ref)
-		if err != nil {
-			return err
-		}
-		// As the product does: the containerd store pushes the host platform's manifest.
-		if m, err := r.env.Engine.PlatformManifest(ctx, ref); err != nil {
-			return err
-		} else if m != "" {
-			id = m
-		}
-		if err := r.env.Engine.Push(ctx, ref, dst, true); err != nil {
-			return err
-		}
-		if _, err := registry.Verify(ctx, dst, id, true); err != nil {
-			return err
-		}
-		img, err := registry.Describe(ctx, dst, true)
-		if err != nil {
-			return err
-		}
-		for _, layer := range img.Layers {
-			if !pushedLayers[layer.Digest] { // a shared base is stored once
-				pushedLayers[layer.Digest] = true
-				r.result.ArchiveBytes += layer.Size
-			}
-		}
-		r.images = append(r.images, img)
-		pulls = append(pulls, dst)
-	}
-	r.done(ctx, "export")
-	if err := r.pruneWorkload(ctx); err != nil {
-		return err
-	}
-	r.done(ctx, "prune")
-	if err := r.createCluster(ctx); err != nil {
-		return err
-	}
-	r.done(ctx, "cluster")
-	if err := l.Attach(ctx, cluster.Network(r.env.Engine.Name()), r.nodes); err != nil {
-		return err
-	}
-	errs := make([]error, len(r.nodes))
-	var wg sync.WaitGroup
-	for i, n := range r.nodes {
-		wg.Go(func() {
-			for _, ref := range pulls {
-				if err := n.CommandContext(ctx, "crictl", "pull", ref).Run(); err != nil {
-					errs[i] = fmt.Errorf("node %s: crictl pull %s: %w", n, ref, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	r.done(ctx, "load")
-	if err := r.nodeGrowth(ctx); err != nil {
-		return err
-	}
-	if err := l.Remove(ctx); err != nil {
-		return err
-	}
-	r.done(ctx, "cleanup")
-	return nil
-}
-
-// kindlingGzip is kindling with gzip-compressed layers in the archive: the engine's archive
-// rewritten with compressed layers (go-containerregistry's tarball writer) and the uncompressed one
-// removed, then prune, cluster, and the node's import of the compressed blobs (containerd detects
-// the compression), which discards them once unpacked.
-func (r *run) kindlingGzip(ctx context.Context) error {
-	plain, err := archive.Write(ctx, r.env.Dir, "bench", "plain", r.env.Workload.Refs, func(ctx context.Context, path string) error {
-		return r.env.Engine.Save(ctx, path, r.env.Workload.Refs)
-	})
-	if err != nil {
-		return err
-	}
-	defer os.Remove(plain.Path)
-	v, err := archive.Write(ctx, r.env.Dir, "gzipped", "bench", r.env.Workload.Refs, func(ctx context.Context, path string) error {
-		return archive.Compress(plain.Path, path, r.env.Workload.Refs)
-	})
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(plain.Path); err != nil {
-		os.Remove(v.Path)
-		return err
-	}
-	return r.fromArchive(ctx, v, false, nil)
-}
-
-// pruneWorkload is kindling's scoped prune: the images, the bases the build pulled, the dangling
-// garbage and the BuildKit records of the builds.
-func (r *run) pruneWorkload(ctx context.Context) error {
-	if err := r.env.Engine.RemoveRefs(ctx, append(slices.Clone(r.env.Workload.Refs), r.env.Workload.Bases...)); err != nil {
-		return err
-	}
-	if _, err := r.env.Engine.PruneDangling(ctx); err != nil {
-		return err
-	}
-	return r.removeBuildCache(ctx)
-}
-
-func (r *run) removeBuildCache(ctx context.Context) error {
-	if r.env.Workload.BuildCache == nil {
-		return nil
-	}
-	_, err := r.env.Engine.RemoveBuildCache(ctx, r.env.Workload.BuildCache())
-	return err
 }
