@@ -21,8 +21,8 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/suite"
 )
 
-// newProduct is the product's run for a kindling strategy: a pipeline.Run of a suite named
-// "bench" whose services are the workload's images, with the strategy's transport and overlap,
+// newProduct is the product's run for a kindling strategy: a pipeline.Run of the suite the
+// workload's images are labelled with, whose services are those images, with the strategy's transport and overlap,
 // no disk budget (the benchmark measures, it does not refuse), a scoped prune.
 func newProduct(env Env, strategy string) (*pipeline.Run, error) {
 	var services []build.Service
@@ -31,7 +31,7 @@ func newProduct(env Env, strategy string) (*pipeline.Run, error) {
 	}
 	cfg := pipeline.Config{
 		Root:           env.Dir,
-		Suite:          suite.Suite{Name: "bench", Services: services},
+		Suite:          suite.Suite{Name: env.Workload.Suite, Services: services},
 		Engine:         env.Engine.Name(),
 		Prune:          pipeline.PruneScoped,
 		RunDir:         filepath.Join(env.Dir, "run"),
@@ -64,7 +64,7 @@ func lineWriter(log func(string, ...any), strategy string) io.Writer {
 // holds them, the bases its build made and the BuildKit records it left, for the product's prune.
 func (r *run) built(ctx context.Context) (pipeline.Built, error) {
 	eng := r.env.Engine
-	b := pipeline.Built{RunID: "bench", Leftovers: &state.Leftovers{}}
+	b := pipeline.Built{RunID: r.env.Workload.RunID, Leftovers: &state.Leftovers{}}
 	for i, ref := range r.env.Workload.Refs {
 		id, found, err := eng.ImageID(ctx, ref)
 		if err != nil || !found {
@@ -106,7 +106,8 @@ type earlyCluster struct {
 	err   error
 }
 
-// kindlingProduct runs the product's export, prune, cluster and load on the built workload.
+// kindlingProduct runs the product's export, prune, cluster and load on the built workload,
+// which it first adopts as the product's build (its garbage dropped, as the build phase does).
 // With the local registry, load leaves the pulls to the kubelet; the benchmark has every node
 // pull every image then (crictl pull), as the pods would.
 func (r *run) kindlingProduct(ctx context.Context, p *pipeline.Run, early <-chan earlyCluster) (err error) {
@@ -122,6 +123,10 @@ func (r *run) kindlingProduct(ctx context.Context, p *pipeline.Run, early <-chan
 	}()
 	b, err := r.built(ctx)
 	if err != nil {
+		return err
+	}
+	// What the product's build phase does after its builds (counted in export's time here).
+	if b, err = p.Adopt(ctx, b); err != nil {
 		return err
 	}
 	e, err := p.Export(ctx, b)

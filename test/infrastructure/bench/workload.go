@@ -57,6 +57,9 @@ type Workload struct {
 	// Bases are the images the workload's images are built on, which its build pulled.
 	Bases []string
 	Bytes int64 // image bytes, shared layers once
+	// Suite and RunID are the labels the images carry, as the product's builds label theirs
+	// (build.LabelSuite, build.LabelRun): what the product's scoped prune removes.
+	Suite, RunID string
 	// Rebuild makes the images (and the garbage) exist again: each strategy starts from them.
 	Rebuild func(ctx context.Context) error
 	// Remove deletes whatever of the workload is left in the engine.
@@ -109,10 +112,15 @@ func NewSynthetic(eng engine.Engine, s Synthetic, dir, tag string) (Workload, er
 	if err != nil {
 		return Workload{}, err
 	}
-	build := func(ctx context.Context, ref, containerfile string) error {
-		return eng.Build(ctx, engine.BuildSpec{Ref: ref, Dockerfile: containerfile, ContextDir: filepath.Dir(containerfile), NoLayerCache: true})
+	label := "bench-" + tag
+	buildImage := func(ctx context.Context, ref, containerfile string) error {
+		spec := engine.BuildSpec{Ref: ref, Dockerfile: containerfile, ContextDir: filepath.Dir(containerfile), NoLayerCache: true}
+		if slices.Contains(apps, ref) {
+			spec.Labels = map[string]string{build.LabelSuite: label, build.LabelRun: label}
+		}
+		return eng.Build(ctx, spec)
 	}
-	w := Workload{Name: s.String(), Refs: apps, Bases: []string{base}, Bytes: s.ImageBytes()}
+	w := Workload{Name: s.String(), Refs: apps, Bases: []string{base}, Bytes: s.ImageBytes(), Suite: label, RunID: label}
 	var cache []string
 	w.BuildCache = func() []string { return cache }
 	w.Rebuild = func(ctx context.Context) error {
@@ -125,20 +133,20 @@ func NewSynthetic(eng engine.Engine, s Synthetic, dir, tag string) (Workload, er
 				cache = newRecords(before, after)
 			}
 		}()
-		if err := build(ctx, base, baseFile); err != nil {
+		if err := buildImage(ctx, base, baseFile); err != nil {
 			return err
 		}
 		for i, ref := range apps {
-			if err := build(ctx, ref, appFiles[i]); err != nil {
+			if err := buildImage(ctx, ref, appFiles[i]); err != nil {
 				return err
 			}
 		}
 		// The garbage: an image whose tag then moves to another one, leaving it dangling.
 		if s.GarbageMiB > 0 {
-			if err := build(ctx, garbage, garbageFile); err != nil {
+			if err := buildImage(ctx, garbage, garbageFile); err != nil {
 				return err
 			}
-			if err := build(ctx, garbage, moverFile); err != nil {
+			if err := buildImage(ctx, garbage, moverFile); err != nil {
 				return err
 			}
 		}
@@ -236,7 +244,7 @@ func NewSuite(ctx context.Context, eng engine.Engine, root string, s suite.Suite
 	if _, err := eng.RemoveBuildCache(ctx, built.BuildCache); err != nil {
 		log("some build cache stays: %v", err)
 	}
-	w := Workload{Name: fmt.Sprintf("suite %s: %d images", s.Name, len(refs)), Refs: refs, Bytes: uniqueLayerBytes(v.Images)}
+	w := Workload{Name: fmt.Sprintf("suite %s: %d images", s.Name, len(refs)), Refs: refs, Bytes: uniqueLayerBytes(v.Images), Suite: opts.Suite, RunID: opts.RunID}
 	w.Rebuild = func(ctx context.Context) error {
 		f, err := os.Open(saved)
 		if err != nil {

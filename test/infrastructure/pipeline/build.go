@@ -11,6 +11,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/budget"
 	"github.com/kindling-dev/kindling/test/infrastructure/build"
 	"github.com/kindling-dev/kindling/test/infrastructure/disk"
+	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
@@ -116,7 +117,42 @@ func (r *Run) build(ctx context.Context, o Observed) (Built, error) {
 		st.Images, st.Archive, st.Pruned, st.Loaded, st.Pushed = images, nil, nil, nil, nil
 		b = Built{Observed: o, RunID: st.RunID, Images: images, Leftovers: copyLeftovers(st.Leftovers), ImageBytes: uint64(max(built.ImageBytes, 0))}
 	})
-	return b, err
+	if err != nil {
+		return b, err
+	}
+	return r.dropGarbage(ctx, eng, b, log)
+}
+
+// dropGarbage ends a build: what the builds left that holds no image goes now, not at prune, so
+// that the archive is not written beside it.
+func (r *Run) dropGarbage(ctx context.Context, eng engine.Engine, b Built, log func(string, ...any)) (Built, error) {
+	if b.Leftovers == nil {
+		return b, nil
+	}
+	rest, _, _ := r.dropBuildGarbage(ctx, eng, b.Leftovers, log)
+	b.Leftovers = rest
+	return b, r.record(func(st *state.Suite) { st.Leftovers = copyLeftovers(rest) })
+}
+
+// Adopt takes images another tool built (the benchmark's workload) as the build phase's product:
+// it records them as this run's, and drops what their builds left as the build phase does.
+func (r *Run) Adopt(ctx context.Context, b Built) (Built, error) {
+	var out Built
+	err := r.timed(ctx, "build", "IMAGES_BUILT", func() error {
+		eng, err := r.engine(ctx)
+		if err != nil {
+			return err
+		}
+		if err := r.record(func(st *state.Suite) {
+			st.RunID, st.Images, st.Leftovers = b.RunID, b.Images, copyLeftovers(b.Leftovers)
+			st.Archive, st.Pruned, st.Loaded, st.Pushed = nil, nil, nil, nil
+		}); err != nil {
+			return err
+		}
+		out, err = r.dropGarbage(ctx, eng, b, r.logger("build"))
+		return err
+	})
+	return out, err
 }
 
 // learnBuild keeps what the builds need on the image store's filesystem: the larger of what

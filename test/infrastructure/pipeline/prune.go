@@ -173,35 +173,17 @@ func (r *Run) checkResidue(ctx context.Context, eng engine.Engine, gone engine.S
 	return &state.Residue{Blobs: res.Blobs, Snapshots: res.Snapshots, Bytes: res.Bytes(), Reclaim: res.Reclaim}
 }
 
-// removeLeftovers removes what the suite's builds pulled and left: intermediate images first
-// (they build on the bases), then the pulled bases by name, so a base that was already there
-// under another name keeps that name. What another build still uses stays, and is reported.
-// The builds' compile caches stay within E2E_BUILD_CACHE_MAX (settleCompileCaches). It returns
-// the bytes of build cache removed and the compile caches kept.
+// removeLeftovers removes what the suite's builds pulled and left: their garbage first
+// (dropBuildGarbage: intermediate images build on the bases), then the pulled bases by name, so a
+// base that was already there under another name keeps that name. What another build still uses
+// stays, and is reported. It returns the bytes of build cache removed and the compile caches kept.
 func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.Leftovers, log func(string, ...any)) (int64, *state.KeptCaches) {
 	if l == nil {
 		return 0, nil
 	}
-	if err := eng.Remove(ctx, l.Intermediate); err != nil {
-		log("kept some intermediate images: %v", err)
-	} else if len(l.Intermediate) > 0 {
-		log("removed %d intermediate images of the builds", len(l.Intermediate))
-	}
-	// Go's module and build caches first: a BuildKit record kept for the next build is not
-	// removed with the other records below.
-	kept, keptRecords, cacheBytes := r.settleCompileCaches(ctx, eng, l, log)
-	// BuildKit's records of this run's builds: the ones that appeared while they ran. Records
-	// that were there before (cache hits, other runs' builds) stay.
-	records := slices.DeleteFunc(slices.Clone(l.BuildCache), func(id string) bool { return slices.Contains(keptRecords, id) })
-	n, err := eng.RemoveBuildCache(ctx, records)
-	if err != nil {
-		log("kept some build cache of the builds: %v", err)
-	} else if len(records) > 0 {
-		log("removed the %d BuildKit cache records of the builds (%s)", len(records), disk.HumanSize(n))
-	}
-	cacheBytes += n
+	rest, cacheBytes, kept := r.dropBuildGarbage(ctx, eng, l, log)
 	var refs []string
-	for _, b := range l.Pulled {
+	for _, b := range rest.Pulled {
 		// Only if the name still means what the build pulled.
 		if id, found, err := eng.ImageID(ctx, b.Ref); err == nil && found && id == b.EngineID {
 			refs = append(refs, b.Ref)
@@ -216,6 +198,34 @@ func (r *Run) removeLeftovers(ctx context.Context, eng engine.Engine, l *state.L
 		log("%v", err)
 	}
 	return cacheBytes, kept
+}
+
+// dropBuildGarbage removes what the builds left that holds no image of the run: their
+// intermediate images, the BuildKit cache records that appeared while they ran (records that were
+// there before — cache hits, other runs' builds — stay), and the builds' compile caches unless
+// settleCompileCaches keeps them. It returns what is left of l (the pulled bases, the compile
+// caches kept and their records), the bytes of build cache removed and the caches kept.
+func (r *Run) dropBuildGarbage(ctx context.Context, eng engine.Engine, l *state.Leftovers, log func(string, ...any)) (*state.Leftovers, int64, *state.KeptCaches) {
+	if err := eng.Remove(ctx, l.Intermediate); err != nil {
+		log("kept some intermediate images: %v", err)
+	} else if len(l.Intermediate) > 0 {
+		log("removed %d intermediate images of the builds", len(l.Intermediate))
+	}
+	// Go's module and build caches first: a BuildKit record kept for the next build is not
+	// removed with the other records below.
+	kept, keptRecords, cacheBytes := r.settleCompileCaches(ctx, eng, l, log)
+	records := slices.DeleteFunc(slices.Clone(l.BuildCache), func(id string) bool { return slices.Contains(keptRecords, id) })
+	n, err := eng.RemoveBuildCache(ctx, records)
+	if err != nil {
+		log("kept some build cache of the builds: %v", err)
+	} else if len(records) > 0 {
+		log("removed the %d BuildKit cache records of the builds (%s)", len(records), disk.HumanSize(n))
+	}
+	rest := &state.Leftovers{Pulled: slices.Clone(l.Pulled)}
+	if kept != nil {
+		rest.CompileCaches, rest.BuildCache = slices.Clone(l.CompileCaches), keptRecords
+	}
+	return rest, cacheBytes + n, kept
 }
 
 // settleCompileCaches keeps the builds' compile caches (their cache mounts) for the next build
