@@ -74,7 +74,7 @@ var Env = [][2]string{
 	{"E2E_DISK_BUDGET", "what a run may add to each filesystem: a size (20GiB), a share of the free space (80%) or off; default: the free space minus 1 GiB. Checked before each phase writes"},
 	{"E2E_WORKERS", "worker nodes added to the suite's Kind config (e.g. 2: a control plane and 2 workers); default 0"},
 	{"E2E_REGISTRY", "archive (default: images reach the nodes in an archive) or local (pushed to the suite's own registry:3 on the Kind network, pulled by the nodes)"},
-	{"E2E_BUILD_CACHE_MAX", "what a scoped prune keeps of the builds' Go compile caches (their cache mounts) for the next build: a size (4GiB) or 0; default 0 when CI=true (a runner ends lean), else 4GiB. Removed anyway when the disk budget needs the room for the cluster"},
+	{"E2E_BUILD_CACHE_MAX", "what the build phase (and a scoped prune) keeps of the builds' Go compile caches (their cache mounts) for the next build: a size (4GiB) or 0; default 0 when CI=true (a runner ends lean), else 4GiB. Removed anyway when the disk budget needs the room for the cluster"},
 	{"E2E_ARCHIVE_DIR", "where suite archives are written; default: <user cache>/kindling/archives (0700)"},
 	{"E2E_PRUNE", "scoped (this run's images + dangling build cache; default) or aggressive (all the engine can reclaim)"},
 	{"E2E_PRUNE_KEEP", "comma-separated image refs or globs aggressive prune keeps (the Kind node image is always kept)"},
