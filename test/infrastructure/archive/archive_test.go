@@ -4,17 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
@@ -138,9 +135,9 @@ func TestVerifyPodmanLayout(t *testing.T) {
 	if !reflect.DeepEqual(verified.Images, want) {
 		t.Errorf("images = %+v\nwant %+v", verified.Images, want)
 	}
-	digest, size, err := archive.Rehash(path)
-	if err != nil || verified.SHA256 != digest || verified.Size != size || verified.Path != path {
-		t.Errorf("verified = %+v; rehash %s %d %v", verified, digest, size, err)
+	data, _ := os.ReadFile(path)
+	if verified.SHA256 != sum(data) || verified.Size != int64(len(data)) || verified.Path != path {
+		t.Errorf("verified = %+v; the file has sha256 %s, %d bytes", verified, sum(data), len(data))
 	}
 	all, err := archive.Verify(path, nil)
 	if err != nil || len(all.Images) != 2 || all.Images[0].Ref != "localhost/hello:1" {
@@ -316,111 +313,6 @@ func TestVerifyMissingFile(t *testing.T) {
 	}
 }
 
-// saveGood returns a save func writing p's archive, refusing an existing path like podman does.
-func saveGood(t *testing.T, p podmanStyle, seen *string) func(context.Context, string) error {
-	return func(_ context.Context, path string) error {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%s exists: docker-archive doesn't support modifying existing images", path)
-		}
-		*seen = path
-		writeTar(t, path, p.entries())
-		return nil
-	}
-}
-
-func TestWriteReplacesStaleArchives(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "archives")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for name, size := range map[string]int{"s-run1.tar": 10, ".s-run1-abcd.tmp": 20, "s-run2.tar": 30, "other-run1.tar": 40} {
-		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, size), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := newPodmanStyle(t)
-	var tmp string
-	verified, err := archive.Write(context.Background(), dir, "s", "run2", []string{"localhost/hello:1", "localhost/hello2:1"}, saveGood(t, p, &tmp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if filepath.Dir(tmp) != dir || !strings.HasPrefix(filepath.Base(tmp), ".s-run2-") || !strings.HasSuffix(tmp, ".tmp") {
-		t.Errorf("temporary = %s", tmp)
-	}
-	if verified.Path != filepath.Join(dir, "s-run2.tar") || len(verified.Images) != 2 {
-		t.Errorf("verified = %+v", verified)
-	}
-	slices.SortFunc(verified.Removed, func(a, b archive.File) int { return strings.Compare(a.Path, b.Path) })
-	wantRemoved := []archive.File{
-		{Path: filepath.Join(dir, ".s-run1-abcd.tmp"), Size: 20},
-		{Path: filepath.Join(dir, "s-run1.tar"), Size: 10},
-		{Path: filepath.Join(dir, "s-run2.tar"), Size: 30},
-	}
-	if !slices.Equal(verified.Removed, wantRemoved) {
-		t.Errorf("removed = %+v\nwant %+v", verified.Removed, wantRemoved)
-	}
-	files, err := archive.List(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []archive.File{{Path: filepath.Join(dir, "other-run1.tar"), Size: 40}, {Path: verified.Path, Size: verified.Size}}
-	if !slices.Equal(files, want) {
-		t.Errorf("List = %+v\nwant %+v", files, want)
-	}
-	// Writing the same run again succeeds over the existing archive.
-	if _, err := archive.Write(context.Background(), dir, "s", "run2", []string{"localhost/hello:1"}, saveGood(t, p, &tmp)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestWriteDeletesCorruptResult(t *testing.T) {
-	dir := t.TempDir()
-	p := newPodmanStyle(t)
-	var tmp string
-	save := func(_ context.Context, path string) error {
-		tmp = path
-		entries := p.entries()
-		entries[0].data = bytes.Clone(p.layer)
-		entries[0].data[600] ^= 1
-		writeTar(t, path, entries)
-		return nil
-	}
-	_, err := archive.Write(context.Background(), dir, "s", "run", []string{"localhost/hello:1"}, save)
-	if !errors.Is(err, archive.ErrCorrupt) || !strings.Contains(err.Error(), "deleted") {
-		t.Fatalf("want a corrupt-archive error, got %v", err)
-	}
-	if _, statErr := os.Stat(tmp); !errors.Is(statErr, fs.ErrNotExist) {
-		t.Errorf("temporary %s still exists", tmp)
-	}
-	if files, _ := archive.List(dir); len(files) != 0 {
-		t.Errorf("files left behind: %+v", files)
-	}
-}
-
-func TestWriteDeletesPartialSaveOnError(t *testing.T) {
-	dir := t.TempDir()
-	save := func(_ context.Context, path string) error {
-		_ = os.WriteFile(path, []byte("partial"), 0o600)
-		return errors.New("podman save: no space left on device")
-	}
-	_, err := archive.Write(context.Background(), dir, "s", "run", []string{"localhost/hello:1"}, save)
-	if err == nil || !strings.Contains(err.Error(), "no space left") {
-		t.Fatalf("got %v", err)
-	}
-	if files, _ := archive.List(dir); len(files) != 0 {
-		t.Errorf("files left behind: %+v", files)
-	}
-}
-
-func TestWriteRejectsBadNames(t *testing.T) {
-	for _, names := range [][2]string{{"", "run"}, {"s", ""}, {"s/x", "run"}, {"s", "r*"}, {"..", "r"}} {
-		_, err := archive.Write(context.Background(), t.TempDir(), names[0], names[1], []string{"x"}, nil)
-		if err == nil {
-			t.Errorf("Write(%q, %q) succeeded", names[0], names[1])
-		}
-	}
-}
-
 func TestDefaultDir(t *testing.T) {
 	want := filepath.Join(t.TempDir(), "custom")
 	t.Setenv("E2E_ARCHIVE_DIR", want)
@@ -438,74 +330,5 @@ func TestDefaultDir(t *testing.T) {
 	dir, err = archive.DefaultDir()
 	if err != nil || !strings.HasSuffix(dir, filepath.Join("kindling", "archives")) {
 		t.Errorf("DefaultDir = %q, %v", dir, err)
-	}
-}
-
-// Each part of a split archive is an archive of one image that verifies on its own, with the
-// shared layer in both, reached through the original's links.
-func TestSplit(t *testing.T) {
-	p := newPodmanStyle(t)
-	path := tarPath(t)
-	writeTar(t, path, p.entries())
-	parts, err := archive.Split(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(parts) != 2 || parts[0].RepoTags[0] != "localhost/hello:1" || parts[1].RepoTags[0] != "localhost/hello2:1" {
-		t.Fatalf("parts %+v", parts)
-	}
-	for i, part := range parts {
-		out := filepath.Join(t.TempDir(), "part.tar")
-		f, err := os.Create(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := part.WriteTo(f); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-		v, err := archive.Verify(out, part.RepoTags)
-		if err != nil {
-			t.Fatalf("part %d does not verify: %v", i, err)
-		}
-		config := []byte(p.configA)
-		if i == 1 {
-			config = p.configB
-		}
-		if len(v.Images) != 1 || v.Images[0].ID != "sha256:"+sum(config) || part.Size != int64(len(config)+len(p.layer)) {
-			t.Errorf("part %d: %+v, size %d", i, v.Images, part.Size)
-		}
-	}
-}
-
-// Compress keeps every image's ID and layers' diff IDs and stores the layers gzip-compressed.
-func TestCompress(t *testing.T) {
-	p := newPodmanStyle(t)
-	src := tarPath(t)
-	writeTar(t, src, p.entries())
-	refs := []string{"localhost/hello:1", "localhost/hello2:1"}
-	plain, err := archive.Verify(src, refs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(t.TempDir(), "gzip.tar")
-	if err := archive.Compress(src, dst, refs); err != nil {
-		t.Fatal(err)
-	}
-	gz, err := archive.Verify(dst, refs)
-	if err != nil {
-		t.Fatalf("the compressed archive does not verify: %v", err)
-	}
-	for i := range refs {
-		a, b := plain.Images[i], gz.Images[i]
-		if a.ID != b.ID || len(b.Layers) != 1 || a.Layers[0].DiffID != b.Layers[0].DiffID {
-			t.Errorf("%s: plain %+v, compressed %+v: want the same ID and diff IDs", refs[i], a, b)
-		}
-		if b.Layers[0].Digest == a.Layers[0].Digest || b.Layers[0].Size >= a.Layers[0].Size {
-			t.Errorf("%s: layer %+v is not compressed (plain %+v)", refs[i], b.Layers[0], a.Layers[0])
-		}
-	}
-	if err := archive.Compress(src, filepath.Join(t.TempDir(), "x.tar"), []string{"localhost/absent:1"}); err == nil || !strings.Contains(err.Error(), "localhost/absent:1") {
-		t.Errorf("compress of a ref the archive lacks: %v", err)
 	}
 }

@@ -1,5 +1,6 @@
-// Package archive writes and verifies a suite archive: one docker-archive tar holding all the
-// images of a suite, as `podman save --format docker-archive -m` or `docker save` produce it.
+// Package archive verifies the docker-archives engines save (`podman save --format docker-archive
+// -m`, `docker save`) and writes a suite's archive as a Layout: what save streams, verified as it
+// is written into one file per blob, so that the load can release each blob on its own.
 package archive
 
 import (

@@ -1,13 +1,10 @@
 package archive
 
 import (
-	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,58 +23,6 @@ type File struct {
 const DirEnv = "E2E_ARCHIVE_DIR"
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-
-// Write saves refs into <dir>/<suite>-<runID>.tar through save and verifies the result.
-//
-// First it deletes the suite's stale archives (<suite>-*.tar) and leftover temporaries
-// (.<suite>-*.tmp), reported in Verified.Removed, so that only one archive per suite takes disk
-// space. save must write a docker-archive to the path it is given: a fresh temporary name in dir
-// that does not exist yet (podman refuses to overwrite). When saving or verifying fails the
-// temporary file is deleted; otherwise it is renamed into place. One writer per suite at a time:
-// a concurrent Write of the same suite deletes the other's files. A suite named like another
-// suite's name plus "-..." (e.g. "a" and "a-b") shares its stale-file pattern; avoid that.
-func Write(ctx context.Context, dir, suite, runID string, refs []string, save func(ctx context.Context, path string) error) (Verified, error) {
-	if !safeName.MatchString(suite) || !safeName.MatchString(runID) {
-		return Verified{}, fmt.Errorf("write archive: suite %q and run ID %q must be non-empty and use only letters, digits, '.', '_' and '-'", suite, runID)
-	}
-	if len(refs) == 0 {
-		return Verified{}, fmt.Errorf("write archive for suite %s: no images to save", suite)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Verified{}, fmt.Errorf("write archive: create directory: %w; set %s to a writable directory", err, DirEnv)
-	}
-	removed, err := removeStale(dir, suite)
-	if err != nil {
-		return Verified{Removed: removed}, err
-	}
-	tmp, err := freshTemporary(dir, suite, runID)
-	if err != nil {
-		return Verified{Removed: removed}, err
-	}
-	fail := func(err error) (Verified, error) {
-		if rmErr := os.Remove(tmp); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
-			err = fmt.Errorf("%w (also could not delete the temporary file: %v)", err, rmErr)
-		}
-		return Verified{Removed: removed}, err
-	}
-	if err := save(ctx, tmp); err != nil {
-		return fail(fmt.Errorf("write archive for suite %s: save: %w", suite, err))
-	}
-	if err := ctx.Err(); err != nil {
-		return fail(fmt.Errorf("write archive for suite %s: interrupted: %w", suite, err))
-	}
-	verified, err := Verify(tmp, refs)
-	if err != nil {
-		return fail(fmt.Errorf("write archive for suite %s: the saved archive failed verification and was deleted: %w", suite, err))
-	}
-	final := filepath.Join(dir, suite+"-"+runID+".tar")
-	if err := os.Rename(tmp, final); err != nil {
-		return fail(fmt.Errorf("write archive for suite %s: %w", suite, err))
-	}
-	verified.Path = final
-	verified.Removed = removed
-	return verified, nil
-}
 
 // removeStale removes the suite's archives, layouts and temporaries in dir.
 func removeStale(dir, suite string) ([]File, error) {
@@ -138,21 +83,6 @@ func DefaultDir() (string, error) {
 		return "", fmt.Errorf("archive directory %s: %w; set %s to a writable directory", dir, err, DirEnv)
 	}
 	return dir, nil
-}
-
-// Rehash returns the hex sha256 and size of the file at path, to re-check an archive later.
-func Rehash(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, fmt.Errorf("rehash archive: %w", err)
-	}
-	defer f.Close()
-	digest := sha256.New()
-	n, err := io.Copy(digest, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("rehash archive %s: %w", path, err)
-	}
-	return hex.EncodeToString(digest.Sum(nil)), n, nil
 }
 
 // sizeOf is a file's size, or what a directory's files hold.

@@ -2,6 +2,7 @@ package build_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -196,8 +197,8 @@ func testBuildExportVerifyRemove(t *testing.T, config string, e engine.Engine) {
 	if err := os.WriteFile(stale, make([]byte, 4096), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	verified, err := archive.Write(ctx, dir, opts.Suite, opts.RunID, refs, func(ctx context.Context, path string) error {
-		return e.Save(ctx, path, refs)
+	verified, err := archive.WriteLayout(ctx, dir, opts.Suite, opts.RunID, refs, func(ctx context.Context, w io.Writer) error {
+		return e.SaveImage(ctx, w, refs...)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -217,8 +218,8 @@ func testBuildExportVerifyRemove(t *testing.T, config string, e engine.Engine) {
 			t.Errorf("archive has %s as %s (manifest %s), the engine %s as %s (manifest %s)", img.Ref, img.ID, img.Manifest, refs[i], ids[i], built.Results[i].Manifest)
 		}
 	}
-	if digest, size, err := archive.Rehash(verified.Path); err != nil || digest != verified.SHA256 || size != verified.Size {
-		t.Errorf("Rehash = %s %d %v", digest, size, err)
+	if l, err := archive.OpenLayout(verified.Path, verified.SHA256); err != nil || l.Check(l.Images) != nil {
+		t.Errorf("the layout does not check: %v", err)
 	}
 	files, err := archive.List(dir)
 	if err != nil || len(files) != 1 || files[0].Path != verified.Path {

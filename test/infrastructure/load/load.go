@@ -1,5 +1,6 @@
-// Package load streams a verified docker-archive into the containerd of every Kind node and checks
-// afterwards that each node holds every wanted image, by ID and reference.
+// Package load streams verified images into the containerd of every Kind node — a suite's archive
+// layout image by image (Layout), or a docker-archive whole (ArchiveWith, as kind does) — and
+// checks afterwards that each node holds every wanted image, by ID and reference.
 package load
 
 import (
@@ -13,11 +14,9 @@ import (
 	"sync"
 	"time"
 
-	units "github.com/docker/go-units"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
-	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/progress"
 )
@@ -60,10 +59,7 @@ type Options struct {
 	// KindStyle imports as `kind load` does: the layer blobs stay in the node's content store
 	// beside the unpacked snapshots (what the benchmark compares against).
 	KindStyle bool
-	// Progressive imports image by image (each a part of the archive, see archive.Split), so a
-	// node holds one image's blobs at a time before discarding them, not the whole archive's.
-	Progressive bool
-	Log         func(format string, args ...any)
+	Log       func(format string, args ...any)
 }
 
 // ArchiveWith is Archive with options.
@@ -114,11 +110,7 @@ func loadNode(ctx context.Context, n nodes.Node, archivePath string, want []Imag
 	if err != nil {
 		return res, err
 	}
-	if o.Progressive {
-		err = importParts(ctx, n, archivePath, snapshotter, discard, logf)
-	} else {
-		err = importWhole(ctx, n, archivePath, snapshotter, discard, logf)
-	}
+	err = importWhole(ctx, n, archivePath, snapshotter, discard, logf)
 	if err != nil {
 		return res, fmt.Errorf("import %s: %w", archivePath, err)
 	}
@@ -139,23 +131,6 @@ func importWhole(ctx context.Context, n nodes.Node, archivePath, snapshotter str
 	logf("node %s: importing %s (snapshotter %s)", n, archivePath, snapshotter)
 	open := func() (io.ReadCloser, error) { return os.Open(archivePath) }
 	return importStream(ctx, n, open, size, "node "+n.String()+": streamed", snapshotter, discard, logf)
-}
-
-// importParts imports the archive image by image: each ctr import discards the blobs it
-// unpacked before the next begins.
-func importParts(ctx context.Context, n nodes.Node, archivePath, snapshotter string, discard bool, logf func(string, ...any)) error {
-	parts, err := archive.Split(archivePath)
-	if err != nil {
-		return err
-	}
-	for i, part := range parts {
-		logf("node %s: importing image %d/%d %v (%s) of %s", n, i+1, len(parts), part.RepoTags, units.BytesSize(float64(part.Size)), archivePath)
-		label := fmt.Sprintf("node %s: image %d/%d streamed", n, i+1, len(parts))
-		if err := importStream(ctx, n, piped(part.WriteTo), part.Size, label, snapshotter, discard, logf); err != nil {
-			return fmt.Errorf("image %v: %w", part.RepoTags, err)
-		}
-	}
-	return nil
 }
 
 // piped opens what write writes as a reader.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,9 +191,13 @@ func TestRealDeployPhase(t *testing.T) {
 		if res.Manifest == "" || res.Manifest == res.ID {
 			t.Errorf("BuildKit on the containerd store: image ID %s, %s manifest %q; want an index holding the manifest", res.ID, engine.HostPlatform, res.Manifest)
 		}
-		v, err := archive.Write(ctx, t.TempDir(), opts29.Suite, opts29.RunID, []string{res.Ref}, func(ctx context.Context, path string) error {
-			return d29.Save(ctx, path, []string{res.Ref})
+		v, err := archive.WriteLayout(ctx, t.TempDir(), opts29.Suite, opts29.RunID, []string{res.Ref}, func(ctx context.Context, w io.Writer) error {
+			return d29.SaveImage(ctx, w, res.Ref)
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		layout, err := archive.OpenLayout(v.Path, v.SHA256)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +207,7 @@ func TestRealDeployPhase(t *testing.T) {
 		}
 		t.Logf("docker29: index %s, %s manifest %s, config %s; archive %d bytes", res.ID, engine.HostPlatform, res.Manifest, images[0].ID, v.Size)
 		want := []load.Image{{Ref: res.Ref, ID: images[0].ID}}
-		if _, err := load.Archive(ctx, nodes, v.Path, want, t.Logf); err != nil {
+		if _, err := load.Layout(ctx, nodes, layout, load.Options{Log: t.Logf}, nil); err != nil {
 			t.Fatal(err)
 		}
 		for _, n := range nodes {

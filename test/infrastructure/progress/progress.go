@@ -5,7 +5,6 @@ package progress
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,14 +100,4 @@ func (w *Writer) Write(p []byte) (int, error) {
 	n, err := w.Writer.Write(p)
 	w.n.Add(int64(n))
 	return n, err
-}
-
-// WatchFile reports the size of a file another process writes, every interval until Stop.
-func WatchFile(path, what string, every time.Duration, log func(string, ...any)) *Reporter {
-	return start(what, 0, every, func() int64 {
-		if fi, err := os.Stat(path); err == nil {
-			return fi.Size()
-		}
-		return 0
-	}, log)
 }

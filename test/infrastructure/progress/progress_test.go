@@ -3,8 +3,6 @@ package progress
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -63,19 +61,5 @@ func TestReaderCountsAndReports(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	if len(l.all()) != after {
 		t.Error("reports went on after Stop")
-	}
-}
-
-func TestWatchFile(t *testing.T) {
-	var l lines
-	path := filepath.Join(t.TempDir(), "archive.tar")
-	w := WatchFile(path, "export", 10*time.Millisecond, l.log)
-	time.Sleep(30 * time.Millisecond) // no file yet: 0 bytes
-	os.WriteFile(path, make([]byte, 3<<20), 0o600)
-	time.Sleep(40 * time.Millisecond)
-	w.Stop()
-	got := l.all()
-	if len(got) < 2 || !strings.HasPrefix(got[0], "export: 0B") || !strings.HasPrefix(got[len(got)-1], "export: 3MiB") {
-		t.Errorf("reports %q", got)
 	}
 }
