@@ -168,7 +168,8 @@ func (r *Run) checkResidue(ctx context.Context, eng engine.Engine, gone engine.S
 	for _, argv := range res.Reclaim {
 		cmds = append(cmds, strings.Join(argv, " "))
 	}
-	log("containerd store kept %d blobs and %d snapshots (%s) of the removed images that no image uses (moby#52539, containerd#10548); remove exactly those with: %s",
+	log("containerd store kept %d blobs and %d snapshots (%s) of the removed images that no image uses (moby#52539, containerd#10548); remove exactly those with: %s "+
+		"(BuildKit's cache may still use them: a later build then fails with \"content digest … not found\" until \"docker buildx prune\" drops its records)",
 		len(res.Blobs), len(res.Snapshots), disk.HumanSize(res.Bytes()), strings.Join(cmds, " && "))
 	return &state.Residue{Blobs: res.Blobs, Snapshots: res.Snapshots, Bytes: res.Bytes(), Reclaim: res.Reclaim}
 }
