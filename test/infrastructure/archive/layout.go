@@ -122,7 +122,12 @@ func WriteLayout(ctx context.Context, dir, suite, runID string, refs []string, s
 		_, err = io.Copy(io.Discard, pr) // the padding after the end-of-archive marker
 	}
 	pr.CloseWithError(errors.Join(err, io.ErrClosedPipe))
-	if serr := <-saved; serr != nil {
+	serr := <-saved
+	var stored *storeError
+	if errors.As(err, &stored) { // save then fails on the closed pipe: ours is the cause
+		return fail(fmt.Errorf("write archive for suite %s into %s: %w; free space there or set %s to a directory with room", suite, dir, stored.err, DirEnv))
+	}
+	if serr != nil {
 		return fail(fmt.Errorf("write archive for suite %s: save: %w", suite, serr))
 	}
 	if err != nil {
@@ -341,14 +346,39 @@ func (l Layout) copyBlob(w io.Writer, b Blob) error {
 // blobWriter writes the files of a tar stream as blobs named by their content's digest.
 type blobWriter struct{ dir string }
 
+// storeError is a failure to store a blob (a full disk), not a fault of the archive read.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "store a blob: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+// fileWriter keeps the file's first write error apart from the reader's.
+type fileWriter struct {
+	f   *os.File
+	err error
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
 func (b *blobWriter) write(r io.Reader, size int64, keep bool) (*member, error) {
 	f, err := os.CreateTemp(b.dir, ".incoming-*")
 	if err != nil {
-		return nil, err
+		return nil, &storeError{err}
 	}
-	m, err := hashMember(r, size, keep, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	fw := &fileWriter{f: f}
+	m, err := hashMember(r, size, keep, fw)
+	cerr := f.Close()
+	switch {
+	case fw.err != nil:
+		err = &storeError{fw.err}
+	case err == nil && cerr != nil:
+		err = &storeError{cerr}
 	}
 	if err != nil {
 		os.Remove(f.Name())
@@ -358,5 +388,8 @@ func (b *blobWriter) write(r io.Reader, size int64, keep bool) (*member, error) 
 	if _, err := os.Stat(final); err == nil { // the same content under another name
 		return m, os.Remove(f.Name())
 	}
-	return m, os.Rename(f.Name(), final)
+	if err := os.Rename(f.Name(), final); err != nil {
+		return nil, &storeError{err}
+	}
+	return m, nil
 }

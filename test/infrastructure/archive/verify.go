@@ -174,6 +174,10 @@ func indexInto(r io.Reader, hash bool, blobs *blobWriter) (tarIndex, error) {
 			default:
 				m = &member{size: header.Size}
 			}
+			var stored *storeError
+			if errors.As(err, &stored) {
+				return tarIndex{}, err
+			}
 			if err != nil {
 				return tarIndex{}, readError(err, "in "+name)
 			}

@@ -13,6 +13,7 @@ var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 // Colour goes around a cell's text after the columns are aligned: stripped, the table is the
 // plain one, and a cell that repeats an earlier one's text is coloured in its own place.
 func TestColourKeepsTheColumns(t *testing.T) {
+	t.Setenv("NO_COLOR", "") // CI sets it; color.New reads it
 	old := color.NoColor
 	color.NoColor = false
 	t.Cleanup(func() { color.NoColor = old })
