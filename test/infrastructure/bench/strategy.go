@@ -19,6 +19,7 @@ import (
 	"github.com/kindling-dev/kindling/test/infrastructure/engine"
 	"github.com/kindling-dev/kindling/test/infrastructure/load"
 	"github.com/kindling-dev/kindling/test/infrastructure/pipeline"
+	"github.com/kindling-dev/kindling/test/infrastructure/state"
 )
 
 // Strategy names. Only the baselines are written here; every kindling strategy runs the
@@ -187,17 +188,7 @@ func (r *run) createCluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	storage, err := cluster.NodeStorage(ctx, c)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	for _, s := range storage {
-		r.places = append(r.places, disk.Place{Name: "node " + s.Node + " /var", Path: s.Path})
-	}
-	r.mu.Unlock()
-	r.nodes, err = cluster.Nodes(ctx, c.Name, c.Provider)
-	return err
+	return r.measureNodes(ctx, state.Cluster{Name: c.Name, Provider: c.Provider})
 }
 
 // nodeGrowth records what the nodes' containerd keeps of the workload's images: the content

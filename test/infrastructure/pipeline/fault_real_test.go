@@ -128,16 +128,11 @@ func (w *cancelOn) Write(p []byte) (int, error) {
 	return w.Buffer.Write(p)
 }
 
-// TestRealInterruptsLoseNothing interrupts a run (mage cancels the targets' context on SIGINT) at
-// the boundaries where the images change hands — before export, before prune, before the cluster,
-// in the middle of the load, before deploy — and removes the cluster's node between two processes. After each, the images are
-// in the engine, in the verified archive or on every node, and a new process resumes from there.
-func TestRealInterruptsLoseNothing(t *testing.T) {
-	testenv.Short(t)
-	eng, cfg := realHoloSuite(t, "docker", "sig", "it-interrupt")
-	ctx := context.Background()
+// processes returns a function that starts a new process of cfg's run (a Run, a context and its
+// output) that cancels the context once the output holds marker; the run is taken down after t.
+func processes(t *testing.T, cfg Config) func(marker string) (*Run, context.Context, *cancelOn) {
 	process := func(marker string) (*Run, context.Context, *cancelOn) {
-		c, cancel := context.WithCancel(ctx)
+		c, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
 		out := &cancelOn{marker: marker, cancel: cancel}
 		r, err := New(cfg, out)
@@ -152,6 +147,18 @@ func TestRealInterruptsLoseNothing(t *testing.T) {
 			t.Errorf("down: %v", err)
 		}
 	})
+	return process
+}
+
+// TestRealInterruptsLoseNothing interrupts a run (mage cancels the targets' context on SIGINT) at
+// the boundaries where the images change hands — before export, before prune, before the cluster,
+// in the middle of the load, before deploy — and removes the cluster's node between two processes. After each, the images are
+// in the engine, in the verified archive or on every node, and a new process resumes from there.
+func TestRealInterruptsLoseNothing(t *testing.T) {
+	testenv.Short(t)
+	eng, cfg := realHoloSuite(t, "docker", "sig", "it-interrupt")
+	ctx := context.Background()
+	process := processes(t, cfg)
 	inEngine := func(t *testing.T, ref string) bool {
 		t.Helper()
 		_, found, err := eng.ImageID(ctx, ref)
@@ -479,22 +486,7 @@ func TestRealShrinkingLoadResumes(t *testing.T) {
 	_, cfg := realHoloSuite(t, "docker", "shr", "it-shrink")
 	cfg.Suite.Services = append(cfg.Suite.Services, build.Service{Name: "datastorage",
 		Spec: build.Spec{Host: &build.HostBuild{Package: "./services/datastorage", Containerfile: "services/datastorage/Containerfile"}}})
-	process := func(marker string) (*Run, context.Context, *cancelOn) {
-		c, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		out := &cancelOn{marker: marker, cancel: cancel}
-		r, err := New(cfg, out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r, c, out
-	}
-	t.Cleanup(func() {
-		r, _, _ := process("")
-		if err := r.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
+	process := processes(t, cfg)
 
 	// Cancelled as the load deletes the first image's blobs from the archive.
 	r, c, out := process("deleted ")
