@@ -117,9 +117,6 @@ func (r *run) kindlingProduct(ctx context.Context, p *pipeline.Run, early <-chan
 				err = e.err
 			}
 		}
-		if derr := p.Down(context.WithoutCancel(ctx)); derr != nil && err == nil {
-			err = derr
-		}
 	}()
 	b, err := r.built(ctx)
 	if err != nil {

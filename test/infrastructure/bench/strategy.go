@@ -240,16 +240,19 @@ func Run(ctx context.Context, env Env, strategy string) (Result, error) {
 		if product, err = newProduct(env, strategy); err != nil {
 			return r.finish(), err
 		}
+		// After the result is taken: the teardown is not the flow's time.
+		defer func() {
+			if err := product.Down(context.WithoutCancel(ctx)); err != nil {
+				env.logf("%s: down: %v", strategy, err)
+			}
+		}()
 		if strategy == KindlingOverlap {
 			early = r.overlap(ctx, product)
 		}
 	}
 	if err := env.Workload.Rebuild(ctx); err != nil {
-		if product != nil {
-			if early != nil {
-				<-early
-			}
-			product.Down(context.WithoutCancel(ctx))
+		if early != nil {
+			<-early
 		}
 		return r.finish(), fmt.Errorf("build the workload for %s: %w", strategy, err)
 	}
