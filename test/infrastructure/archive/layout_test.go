@@ -194,4 +194,3 @@ func TestWriteLayoutReplacesStale(t *testing.T) {
 		t.Errorf("list %+v %v, want the second layout of %d bytes", files, err, second.Size)
 	}
 }
-
