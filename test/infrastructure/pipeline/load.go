@@ -63,6 +63,9 @@ func (r archiveCarrier) load(ctx context.Context, c Cluster) (Loaded, error) {
 		return Loaded{}, err
 	}
 	want := loadImages(e.Images)
+	if _, err := os.Stat(e.Archive.Path); err != nil {
+		return Loaded{}, fmt.Errorf("the archive is gone (%w): it held the only copy of the images not on every node yet; run \"%s\" and start the suite again", err, r.cfg.Command("down"))
+	}
 	if !archive.IsLayout(e.Archive.Path) {
 		return Loaded{}, fmt.Errorf("archive %s is one tar, written by an earlier kindling, which this one does not load; load it with that version, or run \"%s\" and start the suite again", e.Archive.Path, r.cfg.Command("down"))
 	}
