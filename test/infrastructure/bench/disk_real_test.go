@@ -36,9 +36,21 @@ func TestRealDiskBenchRunsTheProduct(t *testing.T) {
 		if res.Nodes != 1 || res.ArchiveBytes <= 0 || res.MaxPeak() <= 0 {
 			t.Errorf("%s: %+v", res.Strategy, res)
 		}
-		// kind's import keeps the blobs beside the snapshots; the product's discards them.
-		if product := strings.HasPrefix(res.Strategy, Kindling); product && (ratio < 0.9 || ratio > 1.2) || !product && ratio < 1.8 {
-			t.Errorf("%s: the node keeps %.2f× the image bytes", res.Strategy, ratio)
+		// kind's import keeps the blobs beside the snapshots; the product's archive import
+		// discards them and has the node collect them at once. The kubelet's pulls from the
+		// registry discard them too, but containerd collects them on its own schedule: seen at
+		// 1.00–1.25× here, where one leftover 2 MiB blob is a quarter of the images.
+		switch {
+		case res.Strategy == KindlingRegistry:
+			if ratio < 0.9 || ratio > 1.6 {
+				t.Errorf("%s: the node keeps %.2f× the image bytes", res.Strategy, ratio)
+			}
+		case strings.HasPrefix(res.Strategy, Kindling):
+			if ratio < 0.9 || ratio > 1.2 {
+				t.Errorf("%s: the node keeps %.2f× the image bytes", res.Strategy, ratio)
+			}
+		case ratio < 1.8:
+			t.Errorf("%s: the node keeps %.2f× the image bytes, want kind's 2×", res.Strategy, ratio)
 		}
 	}
 	for _, want := range []string{"kindling: [export]", "kindling: [load]    every node holds", "kindling+overlap: [cluster] E2E_OVERLAP", "kindling+registry: [export]  pushed"} {
