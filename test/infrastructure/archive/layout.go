@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -61,15 +60,6 @@ const layoutIndex = "images.json"
 
 // Blobs are the image's config and layers.
 func (img LayoutImage) Blobs() []Blob { return append([]Blob{img.Config}, img.Layers...) }
-
-// Size is what the image's blobs hold, a layer shared with another image counted here too.
-func (img LayoutImage) Size() int64 {
-	var n int64
-	for _, b := range img.Blobs() {
-		n += b.Size
-	}
-	return n
-}
 
 func (l Layout) blobPath(b Blob) string {
 	return filepath.Join(l.Dir, "blobs", string(b.Digest.Algorithm()), b.Digest.Encoded())
@@ -236,9 +226,9 @@ func IsLayout(path string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// Check rehashes the blobs of images: each must be there with its size and digest.
+// Check rehashes the blobs images need (Needed): each must be there with its size and digest.
 func (l Layout) Check(images []LayoutImage) error {
-	for _, b := range l.blobs(images) {
+	for _, b := range l.Needed(images) {
 		f, err := os.Open(l.blobPath(b))
 		if err != nil {
 			return fmt.Errorf("archive %s: blob %s is missing (%v): %w", l.Dir, b.Digest, err, ErrCorrupt)
@@ -256,12 +246,12 @@ func (l Layout) Check(images []LayoutImage) error {
 	return nil
 }
 
-// Release deletes every blob that none of keep needs (and any other file below blobs/), and
-// returns the bytes freed. A load calls it once every node holds an image, with the images still
-// to load.
+// Release deletes every blob that none of keep needs (Needed: the layout's other images are on
+// the nodes), and any other file below blobs/, and returns the bytes freed. A load calls it once
+// every node holds an image, with the images still to load.
 func (l Layout) Release(keep []LayoutImage) (int64, error) {
 	needed := map[string]bool{}
-	for _, b := range l.blobs(keep) {
+	for _, b := range l.Needed(keep) {
 		needed[l.blobPath(b)] = true
 	}
 	var freed int64
@@ -285,40 +275,8 @@ func (l Layout) Release(keep []LayoutImage) (int64, error) {
 	return freed, nil
 }
 
-// WriteImage writes img as a docker-archive of its own (manifest.json, config, layers) to w,
-// checking each blob against its digest as it reads it. A blob that changed on disk fails before
-// its last byte is written, so the reader never sees a whole archive with a changed blob.
-func (l Layout) WriteImage(w io.Writer, img LayoutImage) error {
-	name := func(b Blob) string { return "blobs/sha256/" + b.Digest.Encoded() }
-	entry := manifestEntry{Config: name(img.Config), RepoTags: img.Refs}
-	for _, b := range img.Layers {
-		entry.Layers = append(entry.Layers, name(b))
-	}
-	tw := tar.NewWriter(w)
-	manifest, _ := json.Marshal([]manifestEntry{entry})
-	if err := tw.WriteHeader(&tar.Header{Name: "manifest.json", Mode: 0o644, Size: int64(len(manifest))}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(manifest); err != nil {
-		return err
-	}
-	written := map[digest.Digest]bool{}
-	for _, b := range img.Blobs() {
-		if written[b.Digest] {
-			continue
-		}
-		written[b.Digest] = true
-		if err := tw.WriteHeader(&tar.Header{Name: name(b), Mode: 0o644, Size: b.Size}); err != nil {
-			return err
-		}
-		if err := l.copyBlob(tw, b); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
-}
-
-// copyBlob copies a blob to w, holding its last byte back until the digest is checked.
+// copyBlob copies a blob to w, holding its last byte back until the digest is checked: a blob
+// that changed on disk fails before the reader has all of it, so it never imports a changed blob.
 func (l Layout) copyBlob(w io.Writer, b Blob) error {
 	f, err := os.Open(l.blobPath(b))
 	if err != nil {

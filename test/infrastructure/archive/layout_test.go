@@ -1,16 +1,22 @@
 package archive_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // saveStream writes the tar at path to w, as an engine's save does.
@@ -83,37 +89,108 @@ func TestWriteLayout(t *testing.T) {
 	}
 }
 
-// Each image written from the layout is a docker-archive that verifies on its own.
-func TestLayoutWriteImage(t *testing.T) {
+// An image's parts are OCI archives: the partial image names only its layers; the whole image
+// keeps its config; each carries only the blobs it sends.
+func TestLayoutWritePart(t *testing.T) {
 	_, v := podmanLayout(t, t.TempDir())
 	l, err := archive.OpenLayout(v.Path, v.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, img := range l.Images {
-		out := filepath.Join(t.TempDir(), "image.tar")
-		f, err := os.Create(out)
-		if err != nil {
+	img := l.Images[0]
+	taller := img // as if it had the layer twice: its first part is a partial image of one layer
+	taller.Layers = append(slices.Clone(img.Layers), img.Layers[0])
+	taller.DiffIDs = append(slices.Clone(img.DiffIDs), img.DiffIDs[0])
+	for _, p := range []archive.Part{{Image: taller, Layers: 1, Send: img.Layers[:1]}, {Image: img, Layers: 1}} {
+		var out bytes.Buffer
+		if err := l.WritePart(&out, p); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.WriteImage(f, img); err != nil {
-			t.Fatal(err)
+		files := untar(t, out.Bytes())
+		var index ocispec.Index
+		if err := json.Unmarshal(files["index.json"], &index); err != nil || len(index.Manifests) != 1 || files["oci-layout"] == nil {
+			t.Fatalf("index %s, %v; files %v", files["index.json"], err, keys(files))
 		}
-		f.Close()
-		got, err := archive.Verify(out, img.Refs)
-		if err != nil || len(got.Images) != 1 || got.Images[0].ID != img.ID {
-			t.Errorf("%v: %+v, %v", img.Refs, got.Images, err)
+		name := index.Manifests[0].Annotations["io.containerd.image.name"]
+		if want := p.Refs()[0]; name != want || p.Whole() != (name == "localhost/hello:1") {
+			t.Errorf("named %q, want %q", name, want)
+		}
+		var m ocispec.Manifest
+		json.Unmarshal(files["blobs/sha256/"+index.Manifests[0].Digest.Encoded()], &m)
+		var config ocispec.Image
+		json.Unmarshal(files["blobs/sha256/"+m.Config.Digest.Encoded()], &config)
+		if len(m.Layers) != p.Layers || len(config.RootFS.DiffIDs) != p.Layers || (m.Config.Digest.String() == img.ID) != p.Whole() {
+			t.Errorf("part of %d layers: manifest %+v, config %+v", p.Layers, m, config)
+		}
+		if _, sent := files["blobs/sha256/"+img.Layers[0].Digest.Encoded()]; sent != (len(p.Send) > 0) {
+			t.Errorf("part sending %v: layer blob sent %v", p.Send, sent)
 		}
 	}
 }
 
-// Releasing the first image keeps the shared layer for the second; releasing both empties it.
+// Parts leave out what the nodes hold unpacked and go up to the most bytes, a larger layer alone.
+func TestParts(t *testing.T) {
+	d := func(s string) digest.Digest { return digest.FromString(s) }
+	img := archive.LayoutImage{Refs: []string{"localhost/a:1"},
+		Layers:  []archive.Blob{{Digest: d("1"), Size: 50}, {Digest: d("2"), Size: 10}, {Digest: d("3"), Size: 20}, {Digest: d("4"), Size: 5}},
+		DiffIDs: []digest.Digest{d("1"), d("2"), d("3"), d("4")}}
+	describe := func(parts []archive.Part) string {
+		var s []string
+		for _, p := range parts {
+			s = append(s, fmt.Sprintf("%d:%d", p.Layers, p.Bytes()))
+		}
+		return strings.Join(s, " ")
+	}
+	if got := describe(archive.Parts(img, nil, 30)); got != "1:50 3:30 4:5" {
+		t.Errorf("parts of 30 bytes: %s", got)
+	}
+	if got := describe(archive.Parts(img, nil, 100)); got != "4:85" {
+		t.Errorf("parts of 100 bytes: %s", got)
+	}
+	first := img.Chains()
+	if got := describe(archive.Parts(img, map[digest.Digest]bool{first[1]: true}, 100)); got != "4:25" {
+		t.Errorf("with the first two layers unpacked: %s", got)
+	}
+	if got := describe(archive.Parts(img, map[digest.Digest]bool{first[3]: true}, 100)); got != "4:0" {
+		t.Errorf("with every layer unpacked: %s", got)
+	}
+	if img.DiffIDs[1] != d("2") {
+		t.Error("Chains changed the image's diff IDs")
+	}
+}
+
+func untar(t *testing.T, data []byte) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[h.Name], _ = io.ReadAll(tr)
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Releasing the first image deletes its config and the layer it shares with the second, which
+// the nodes hold unpacked now; releasing both empties the archive.
 func TestLayoutRelease(t *testing.T) {
 	p, v := podmanLayout(t, t.TempDir())
 	l, _ := archive.OpenLayout(v.Path, v.SHA256)
 	freed, err := l.Release(l.Images[1:])
-	if err != nil || freed != int64(len(p.configA)) {
-		t.Fatalf("freed %d, %v; want the first config's %d bytes", freed, err, len(p.configA))
+	if err != nil || freed != int64(len(p.configA)+len(p.layer)) {
+		t.Fatalf("freed %d, %v; want the first config's and the layer's %d bytes", freed, err, len(p.configA)+len(p.layer))
 	}
 	if err := l.Check(l.Images[1:]); err != nil {
 		t.Errorf("what is left does not check: %v", err)
@@ -128,7 +205,7 @@ func TestLayoutRelease(t *testing.T) {
 
 // A blob changed on disk after the export fails the image before its last byte is written:
 // the reader never gets a whole archive.
-func TestLayoutWriteImageCatchesAChangedBlob(t *testing.T) {
+func TestLayoutWritePartCatchesAChangedBlob(t *testing.T) {
 	p, v := podmanLayout(t, t.TempDir())
 	l, _ := archive.OpenLayout(v.Path, v.SHA256)
 	changed := bytes.Clone(p.layer)
@@ -137,7 +214,7 @@ func TestLayoutWriteImageCatchesAChangedBlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err := l.WriteImage(&out, l.Images[0])
+	err := l.WritePart(&out, archive.Parts(l.Images[0], nil, archive.MinPart)[0])
 	if !errors.Is(err, archive.ErrCorrupt) || !strings.Contains(err.Error(), "changed on disk") {
 		t.Fatalf("err = %v, want the changed blob named", err)
 	}

@@ -112,11 +112,11 @@ func Plan(f Facts, p Places) []Step {
 	return steps
 }
 
-// ProgressiveLoad is the load's need when each node imports image by image: it ends with the
-// archive's images unpacked and holds at most the largest image's blobs beside them.
-func ProgressiveLoad(f Facts, largest uint64, p Places) []Need {
+// ProgressiveLoad is the load's need when each node imports image by image in parts: it ends
+// with the archive's images unpacked and holds at most the largest part's blobs beside them.
+func ProgressiveLoad(f Facts, part uint64, p Places) []Need {
 	nodes := max(f.Nodes, 1)
-	return []Need{{Place: p.Nodes, Bytes: uint64(nodes) * (f.ArchiveBytes + largest),
-		Why: fmt.Sprintf("%d node(s) × (the archive %s unpacked + the largest image's blobs %s), image by image",
-			nodes, size(f.ArchiveBytes), size(largest))}}
+	return []Need{{Place: p.Nodes, Bytes: uint64(nodes) * (f.ArchiveBytes + part),
+		Why: fmt.Sprintf("%d node(s) × (the archive %s unpacked + a part's blobs, at most %s), image by image",
+			nodes, size(f.ArchiveBytes), size(part))}}
 }

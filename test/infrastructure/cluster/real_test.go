@@ -201,6 +201,8 @@ func realCluster(t *testing.T, provider string) {
 		}
 	})
 
+	t.Run("layout in parts", func(t *testing.T) { layoutInParts(t, ctx, ns) })
+
 	t.Run("logs", func(t *testing.T) {
 		dir := t.TempDir()
 		if err := cluster.ExportLogs(ctx, o.Name, provider, dir); err != nil {

@@ -9,16 +9,19 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+	digest "github.com/opencontainers/go-digest"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
 )
 
 // Layout imports a layout's images into every node, image by image: for each, the nodes that
-// lack it import it at once (each reading the blobs, checked against their digests as they go),
-// collect the discarded blobs, and are checked to list it; then done runs with the image before
+// lack it import it at once in parts (archive.Parts: at most the layout's PartBytes of layer blobs
+// each, leaving out the layers an earlier image unpacked), each reading the blobs, checked against
+// their digests as they go, and collecting the discarded blobs after each part; then each node is
+// checked to list the image, its partial images are removed, and done runs with the image before
 // the next begins — the caller records it and releases the blobs no image still to load needs.
-// So a node holds one image's blobs at a time, and the host only what is still to load. A failed
+// So a node holds one part's blobs at a time, and the host only what is still to load. A failed
 // or interrupted load returns before done, and the image's blobs stay.
 func Layout(ctx context.Context, ns []nodes.Node, l archive.Layout, o Options, done func(archive.LayoutImage) error) (Result, error) {
 	logf := o.Log
@@ -44,6 +47,8 @@ func Layout(ctx context.Context, ns []nodes.Node, l archive.Layout, o Options, d
 	}
 	var all []Image
 	start := time.Now()
+	unpacked := map[digest.Digest]bool{} // on every node: the chains of the images before
+	most := l.PartBytes()
 	for k, img := range l.Images {
 		var want []Image
 		for _, ref := range img.Refs {
@@ -53,9 +58,10 @@ func Layout(ctx context.Context, ns []nodes.Node, l archive.Layout, o Options, d
 			return Result{Nodes: results}, fmt.Errorf("load %s: %w", l.Dir, err)
 		}
 		all = append(all, want...)
+		parts := archive.Parts(img, unpacked, most)
 		for i, n := range ns {
 			wg.Go(func() {
-				imported, err := layoutImage(ctx, n, l, img, want, snapshotters[i], !o.KindStyle, fmt.Sprintf("%d/%d", k+1, len(l.Images)), logf)
+				imported, err := layoutImage(ctx, n, l, parts, want, snapshotters[i], !o.KindStyle, fmt.Sprintf("%d/%d", k+1, len(l.Images)), logf)
 				results[i].Imported = results[i].Imported || imported
 				results[i].Duration = time.Since(start)
 				errs[i] = err
@@ -64,6 +70,9 @@ func Layout(ctx context.Context, ns []nodes.Node, l archive.Layout, o Options, d
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			return Result{Nodes: results}, err
+		}
+		for _, c := range img.Chains() {
+			unpacked[c] = true
 		}
 		if done != nil {
 			if err := done(img); err != nil {
@@ -74,22 +83,39 @@ func Layout(ctx context.Context, ns []nodes.Node, l archive.Layout, o Options, d
 	return Result{Nodes: results, Images: all}, nil
 }
 
-// layoutImage imports img into n unless n lists it already, and checks n lists it after.
-func layoutImage(ctx context.Context, n nodes.Node, l archive.Layout, img archive.LayoutImage, want []Image, snapshotter string, discard bool, which string, logf func(string, ...any)) (bool, error) {
+// layoutImage imports an image's parts into n unless n lists the image already, checks n lists
+// it after, and removes its partial images.
+func layoutImage(ctx context.Context, n nodes.Node, l archive.Layout, parts []archive.Part, want []Image, snapshotter string, discard bool, which string, logf func(string, ...any)) (bool, error) {
+	img := parts[len(parts)-1].Image
 	if miss, err := Missing(ctx, n, want); err != nil {
 		return false, err
 	} else if len(miss) == 0 {
 		logf("node %s: image %s %v already present", n, which, img.Refs)
 		return false, nil
 	}
-	logf("node %s: importing image %s %v (%s)", n, which, img.Refs, units.BytesSize(float64(img.Size())))
-	write := func(w io.Writer) error { return l.WriteImage(w, img) }
-	label := fmt.Sprintf("node %s: image %s streamed", n, which)
-	if err := importStream(ctx, n, piped(write), img.Size(), label, snapshotter, discard, logf); err != nil {
-		return true, fmt.Errorf("import %v from %s: %w", img.Refs, l.Dir, err)
+	var partials []string
+	for i, p := range parts {
+		what := fmt.Sprintf("image %s %v", which, img.Refs)
+		if len(parts) > 1 {
+			what += fmt.Sprintf(" part %d/%d", i+1, len(parts))
+		}
+		logf("node %s: importing %s (%s of layers)", n, what, units.BytesSize(float64(p.Bytes())))
+		write := func(w io.Writer) error { return l.WritePart(w, p) }
+		if err := importStream(ctx, n, piped(write), p.Bytes(), fmt.Sprintf("node %s: %s streamed", n, what), importArgs(snapshotter, discard, p.Whole()), logf); err != nil {
+			return true, fmt.Errorf("import %s from %s: %w", what, l.Dir, err)
+		}
+		if !p.Whole() {
+			partials = append(partials, p.Refs()...)
+		}
 	}
 	if err := verify(ctx, n, want); err != nil {
 		return true, fmt.Errorf("after importing %v: %w", img.Refs, err)
+	}
+	if len(partials) > 0 {
+		// The image's snapshots keep the layers the partial images brought.
+		if _, err := nodeRun(ctx, n, nil, append([]string{"ctr", "--namespace=k8s.io", "images", "rm"}, partials...)...); err != nil {
+			logf("node %s: could not remove the partial images %v: %v", n, partials, err)
+		}
 	}
 	return true, nil
 }

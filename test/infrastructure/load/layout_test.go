@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
 	"github.com/kindling-dev/kindling/test/infrastructure/archive"
@@ -68,28 +69,27 @@ func testLayout(t *testing.T) archive.Layout {
 	return l
 }
 
-// listing is crictl's listing with the images of the stream (one docker-archive) added.
+// listing is crictl's listing with the images of the stream (an OCI archive) added.
 func listing(before, stdin string) string {
 	var have struct {
 		Images []map[string]any `json:"images"`
 	}
 	json.Unmarshal([]byte(before), &have)
+	files := map[string][]byte{}
 	tr := tar.NewReader(strings.NewReader(stdin))
 	for {
 		h, err := tr.Next()
 		if err != nil {
 			break
 		}
-		if h.Name == "manifest.json" {
-			var entries []struct {
-				Config   string
-				RepoTags []string
-			}
-			json.NewDecoder(tr).Decode(&entries)
-			for _, e := range entries {
-				have.Images = append(have.Images, map[string]any{"id": "sha256:" + strings.TrimPrefix(e.Config, "blobs/sha256/"), "repoTags": e.RepoTags})
-			}
-		}
+		files[h.Name], _ = io.ReadAll(tr)
+	}
+	var index ocispec.Index
+	json.Unmarshal(files["index.json"], &index)
+	for _, d := range index.Manifests {
+		var m ocispec.Manifest
+		json.Unmarshal(files["blobs/sha256/"+d.Digest.Encoded()], &m)
+		have.Images = append(have.Images, map[string]any{"id": m.Config.Digest.String(), "repoTags": []string{d.Annotations["io.containerd.image.name"]}})
 	}
 	out, _ := json.Marshal(have)
 	return string(out)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -130,7 +131,7 @@ func importWhole(ctx context.Context, n nodes.Node, archivePath, snapshotter str
 	}
 	logf("node %s: importing %s (snapshotter %s)", n, archivePath, snapshotter)
 	open := func() (io.ReadCloser, error) { return os.Open(archivePath) }
-	return importStream(ctx, n, open, size, "node "+n.String()+": streamed", snapshotter, discard, logf)
+	return importStream(ctx, n, open, size, "node "+n.String()+": streamed", importArgs(snapshotter, discard, true), logf)
 }
 
 // piped opens what write writes as a reader.
@@ -162,27 +163,28 @@ func (p *pipedSource) Close() error {
 	return nil
 }
 
-// importStream runs one ctr import of what open reads (size bytes, for progress), and with
-// discard has the node collect the discarded blobs at once. On containerd 1.x, whose ctr has no
-// --local, it imports again like kind does (blobs kept).
-func importStream(ctx context.Context, n nodes.Node, open func() (io.ReadCloser, error), size int64, label, snapshotter string, discard bool, logf func(string, ...any)) error {
-	run := func(discard bool) error {
+// importStream runs one ctr import (args, from importArgs) of what open reads (size bytes, for
+// progress), and when it discards has the node collect the discarded blobs at once. On
+// containerd 1.x, whose ctr has no --local, it imports again like kind does (blobs kept).
+func importStream(ctx context.Context, n nodes.Node, open func() (io.ReadCloser, error), size int64, label string, args []string, logf func(string, ...any)) error {
+	discard := slices.Contains(args, "--discard-unpacked-layers")
+	run := func(args []string) error {
 		src, err := open()
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n, err)
 		}
 		r := progress.NewReader(src, label, size, progress.Interval, logf)
-		_, err = nodeRun(ctx, n, r, importArgs(snapshotter, discard)...)
+		_, err = nodeRun(ctx, n, r, args...)
 		r.Stop()
 		if cerr := src.Close(); cerr != nil { // the source's own failure explains the import's
 			return fmt.Errorf("node %s: %w", n, cerr)
 		}
 		return err
 	}
-	err := run(discard)
+	err := run(args)
 	if err != nil && discard && strings.Contains(err.Error(), "flag provided but not defined") {
 		logf("node %s: ctr has no --local, importing like kind does (layers kept twice)", n)
-		return run(false)
+		return run(slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--local" || a == "--discard-unpacked-layers" }))
 	}
 	if err == nil && discard {
 		collectGarbage(ctx, n, logf)
@@ -213,13 +215,18 @@ func collectGarbage(ctx context.Context, n nodes.Node, logf func(string, ...any)
 // --local import fails on those otherwise, containerd#12903). With discard, ctr drops each layer
 // blob once it is unpacked into the snapshotter, so a node holds an image once instead of twice
 // (measured: +21 MB instead of +42 MB for a 21 MB archive); containerd 2.x allows that only with
-// --local (no transfer service). Pods run from such images as usual.
-func importArgs(snapshotter string, discard bool) []string {
+// --local (no transfer service). Pods run from such images as usual. With digests, each image
+// is also named by its manifest's digest, as kind does; a partial image is not.
+func importArgs(snapshotter string, discard, digests bool) []string {
 	args := []string{"ctr", "--namespace=k8s.io", "images", "import"}
 	if discard {
 		args = append(args, "--local", "--discard-unpacked-layers")
 	}
-	return append(args, "--platform", engine.HostPlatform, "--digests", "--snapshotter="+snapshotter, "-")
+	args = append(args, "--platform", engine.HostPlatform)
+	if digests {
+		args = append(args, "--digests")
+	}
+	return append(args, "--snapshotter="+snapshotter, "-")
 }
 
 // verify waits until the node's CRI lists every wanted image by ID and reference.

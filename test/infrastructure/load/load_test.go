@@ -244,6 +244,9 @@ func (c *fakeCmd) Run() error {
 		return err
 	case cmd == "ctr --namespace=k8s.io leases delete --sync 1234-lease":
 		return nil
+	case strings.HasPrefix(cmd, "ctr --namespace=k8s.io images rm "):
+		n.removed = append(n.removed, c.argv[4:]...)
+		return nil
 	case strings.HasPrefix(cmd, "crictl rmi "):
 		if c.argv[2] == n.inUse {
 			fmt.Fprintln(c.stderr, "image is in use by a container")

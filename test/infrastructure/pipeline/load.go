@@ -181,7 +181,7 @@ func (r archiveCarrier) release(l archive.Layout, released []string) func(archiv
 
 // loadFits checks the disk budget for the load: the learned (or default) factor of the archive
 // on every node, or else what image by image needs at most: the archive unpacked and the largest
-// image's blobs beside it.
+// part's blobs beside it.
 func (r *Run) loadFits(ctx context.Context, a state.Archive, l archive.Layout, nodes int) error {
 	f := r.facts()
 	f.ArchiveBytes, f.Nodes = uint64(a.Size), nodes
@@ -190,11 +190,7 @@ func (r *Run) loadFits(ctx context.Context, a state.Archive, l archive.Layout, n
 	if err == nil {
 		return nil
 	}
-	var largest uint64
-	for _, img := range l.Images {
-		largest = max(largest, uint64(img.Size()))
-	}
-	if perr := r.fitsNeeds(ctx, "load", budget.ProgressiveLoad(f, largest, r.budgetPlaces()), ""); perr != nil {
+	if perr := r.fitsNeeds(ctx, "load", budget.ProgressiveLoad(f, uint64(l.PartBytes()), r.budgetPlaces()), ""); perr != nil {
 		return err
 	}
 	return nil
