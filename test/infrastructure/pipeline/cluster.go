@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 
@@ -120,8 +119,8 @@ func (r *Run) createCluster(ctx context.Context, o Observed, beside bool) (state
 		KubeconfigPath:          kubeconfig,
 		Reuse:                   ours || r.cfg.ReuseCluster,
 		DeleteHint:              r.cfg.Command("down"),
-		WaitForReady:            3 * time.Minute,
-		Log:                     log,
+		Log:                     log, // not Ready yet: the load waits for that beside the import
+
 	})
 	if err != nil {
 		return state.Cluster{}, err
