@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 
@@ -38,7 +39,10 @@ func layoutInParts(t *testing.T, ctx context.Context, ns []nodes.Node) {
 		t.Fatal(err)
 	}
 	var logged strings.Builder
-	logf := func(format string, args ...any) { fmt.Fprintf(&logged, format+"\n", args...); t.Logf(format, args...) }
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(&logged, format+"\n", args...)
+		t.Logf(time.Now().Format("05.000 ")+format, args...)
+	}
 	res, err := load.Layout(ctx, ns, l, load.Options{Log: logf}, func(img archive.LayoutImage) error {
 		_, err := l.Release(l.Images[indexOf(l, img)+1:])
 		return err

@@ -41,6 +41,15 @@ func Layout(ctx context.Context, ns []nodes.Node, l archive.Layout, o Options, d
 	if err := errors.Join(errs...); err != nil {
 		return Result{}, err
 	}
+	// What each node lists before the load: it loses no image during it.
+	had := make([][]nodeImage, len(ns))
+	for i, n := range ns {
+		wg.Go(func() { had[i], errs[i] = listImages(ctx, n) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Result{}, err
+	}
 	results := make([]NodeResult, len(ns))
 	for i, n := range ns {
 		results[i].Name = n.String()
@@ -61,6 +70,11 @@ func Layout(ctx context.Context, ns []nodes.Node, l archive.Layout, o Options, d
 		parts := archive.Parts(img, unpacked, most)
 		for i, n := range ns {
 			wg.Go(func() {
+				if len(missing(had[i], want)) == 0 {
+					logf("node %s: image %d/%d %v already present", n, k+1, len(l.Images), img.Refs)
+					errs[i] = nil
+					return
+				}
 				imported, err := layoutImage(ctx, n, l, parts, want, snapshotters[i], !o.KindStyle, fmt.Sprintf("%d/%d", k+1, len(l.Images)), logf)
 				results[i].Imported = results[i].Imported || imported
 				results[i].Duration = time.Since(start)
@@ -83,17 +97,14 @@ func Layout(ctx context.Context, ns []nodes.Node, l archive.Layout, o Options, d
 	return Result{Nodes: results, Images: all}, nil
 }
 
-// layoutImage imports an image's parts into n unless n lists the image already, checks n lists
-// it after, and removes its partial images.
+// layoutImage imports an image's parts into n, checks n lists the image after, and removes its
+// partial images. The node collects what a part discarded while the next part comes.
 func layoutImage(ctx context.Context, n nodes.Node, l archive.Layout, parts []archive.Part, want []Image, snapshotter string, discard bool, which string, logf func(string, ...any)) (bool, error) {
 	img := parts[len(parts)-1].Image
-	if miss, err := Missing(ctx, n, want); err != nil {
-		return false, err
-	} else if len(miss) == 0 {
-		logf("node %s: image %s %v already present", n, which, img.Refs)
-		return false, nil
-	}
 	var partials []string
+	collecting := make(chan struct{})
+	close(collecting)
+	defer func() { <-collecting }()
 	for i, p := range parts {
 		what := fmt.Sprintf("image %s %v", which, img.Refs)
 		if len(parts) > 1 {
@@ -101,21 +112,33 @@ func layoutImage(ctx context.Context, n nodes.Node, l archive.Layout, parts []ar
 		}
 		logf("node %s: importing %s (%s of layers)", n, what, units.BytesSize(float64(p.Bytes())))
 		write := func(w io.Writer) error { return l.WritePart(w, p) }
-		if err := importStream(ctx, n, piped(write), p.Bytes(), fmt.Sprintf("node %s: %s streamed", n, what), importArgs(snapshotter, discard, p.Whole()), logf); err != nil {
+		discarded, err := importStream(ctx, n, piped(write), p.Bytes(), fmt.Sprintf("node %s: %s streamed", n, what), importArgs(snapshotter, discard, p.Whole()), logf)
+		if err != nil {
 			return true, fmt.Errorf("import %s from %s: %w", what, l.Dir, err)
 		}
 		if !p.Whole() {
 			partials = append(partials, p.Refs()...)
 		}
+		var rm []string
+		if p.Whole() {
+			rm = partials
+		}
+		<-collecting
+		collecting = make(chan struct{})
+		go func() {
+			defer close(collecting)
+			if len(rm) > 0 { // the image's snapshots keep the layers its partial images brought
+				if _, err := nodeRun(ctx, n, nil, append([]string{"ctr", "--namespace=k8s.io", "images", "rm"}, rm...)...); err != nil {
+					logf("node %s: could not remove the partial images %v: %v", n, rm, err)
+				}
+			}
+			if discarded || len(rm) > 0 {
+				collectGarbage(ctx, n, logf)
+			}
+		}()
 	}
 	if err := verify(ctx, n, want); err != nil {
 		return true, fmt.Errorf("after importing %v: %w", img.Refs, err)
-	}
-	if len(partials) > 0 {
-		// The image's snapshots keep the layers the partial images brought.
-		if _, err := nodeRun(ctx, n, nil, append([]string{"ctr", "--namespace=k8s.io", "images", "rm"}, partials...)...); err != nil {
-			logf("node %s: could not remove the partial images %v: %v", n, partials, err)
-		}
 	}
 	return true, nil
 }

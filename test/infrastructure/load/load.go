@@ -131,7 +131,11 @@ func importWhole(ctx context.Context, n nodes.Node, archivePath, snapshotter str
 	}
 	logf("node %s: importing %s (snapshotter %s)", n, archivePath, snapshotter)
 	open := func() (io.ReadCloser, error) { return os.Open(archivePath) }
-	return importStream(ctx, n, open, size, "node "+n.String()+": streamed", importArgs(snapshotter, discard, true), logf)
+	discarded, err := importStream(ctx, n, open, size, "node "+n.String()+": streamed", importArgs(snapshotter, discard, true), logf)
+	if discarded {
+		collectGarbage(ctx, n, logf)
+	}
+	return err
 }
 
 // piped opens what write writes as a reader.
@@ -164,9 +168,9 @@ func (p *pipedSource) Close() error {
 }
 
 // importStream runs one ctr import (args, from importArgs) of what open reads (size bytes, for
-// progress), and when it discards has the node collect the discarded blobs at once. On
-// containerd 1.x, whose ctr has no --local, it imports again like kind does (blobs kept).
-func importStream(ctx context.Context, n nodes.Node, open func() (io.ReadCloser, error), size int64, label string, args []string, logf func(string, ...any)) error {
+// progress), and says whether it discarded the unpacked blobs (collectGarbage removes them).
+// On containerd 1.x, whose ctr has no --local, it imports again like kind does (blobs kept).
+func importStream(ctx context.Context, n nodes.Node, open func() (io.ReadCloser, error), size int64, label string, args []string, logf func(string, ...any)) (bool, error) {
 	discard := slices.Contains(args, "--discard-unpacked-layers")
 	run := func(args []string) error {
 		src, err := open()
@@ -184,12 +188,9 @@ func importStream(ctx context.Context, n nodes.Node, open func() (io.ReadCloser,
 	err := run(args)
 	if err != nil && discard && strings.Contains(err.Error(), "flag provided but not defined") {
 		logf("node %s: ctr has no --local, importing like kind does (layers kept twice)", n)
-		return run(slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--local" || a == "--discard-unpacked-layers" }))
+		return false, run(slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--local" || a == "--discard-unpacked-layers" }))
 	}
-	if err == nil && discard {
-		collectGarbage(ctx, n, logf)
-	}
-	return err
+	return err == nil && discard, err
 }
 
 // collectGarbage has the node's containerd remove now what an import discarded, instead of at its
