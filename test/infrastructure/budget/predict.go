@@ -102,11 +102,20 @@ type Step struct {
 	Note  string // why there is no prediction
 }
 
-// Plan predicts every phase that writes.
+// Plan predicts every phase that writes: what each will raise its filesystem by at its peak. For
+// the build that is where the last build phase peaked; the budget asks less of it (Predict: room
+// for one build at least, since builds wait for room beside each other).
 func Plan(f Facts, p Places) []Step {
 	steps := make([]Step, 0, len(Phases))
 	for _, ph := range Phases {
 		needs, note := Predict(ph, f, p)
+		if ph == "build" && f.BuildBytes > 0 {
+			least := ""
+			if len(needs) > 0 {
+				least = fmt.Sprintf("; builds wait for room beyond the least, %s", size(needs[0].Bytes))
+			}
+			needs = []Need{{Place: p.Engine, Bytes: f.BuildBytes, Why: "where the last build phase peaked (pulled bases, build cache, images)" + least}}
+		}
 		steps = append(steps, Step{Phase: ph, Needs: needs, Note: note})
 	}
 	return steps

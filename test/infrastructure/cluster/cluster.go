@@ -199,7 +199,17 @@ func Delete(ctx context.Context, name, provider, kubeconfig string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := p.Delete(name, kubeconfig); err != nil {
+	err = p.Delete(name, kubeconfig)
+	if err != nil {
+		// podman's rm -f of a node that is still stopping fails now and then (exit 125) and
+		// works a moment later: try once more unless the nodes are gone already.
+		time.Sleep(time.Second)
+		if ok, eerr := exists(p, name); eerr == nil && !ok {
+			return nil
+		}
+		err = p.Delete(name, kubeconfig)
+	}
+	if err != nil {
 		return fmt.Errorf("delete cluster %q (provider %s): %w", name, provider, err)
 	}
 	return nil

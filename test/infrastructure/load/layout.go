@@ -97,14 +97,11 @@ func Layout(ctx context.Context, ns []nodes.Node, l archive.Layout, o Options, d
 	return Result{Nodes: results, Images: all}, nil
 }
 
-// layoutImage imports an image's parts into n, checks n lists the image after, and removes its
-// partial images. The node collects what a part discarded while the next part comes.
+// layoutImage imports an image's parts into n, each part's discarded blobs collected before the
+// next comes, checks n lists the image after, and removes its partial images.
 func layoutImage(ctx context.Context, n nodes.Node, l archive.Layout, parts []archive.Part, want []Image, snapshotter string, discard bool, which string, logf func(string, ...any)) (bool, error) {
 	img := parts[len(parts)-1].Image
 	var partials []string
-	collecting := make(chan struct{})
-	close(collecting)
-	defer func() { <-collecting }()
 	for i, p := range parts {
 		what := fmt.Sprintf("image %s %v", which, img.Refs)
 		if len(parts) > 1 {
@@ -119,23 +116,14 @@ func layoutImage(ctx context.Context, n nodes.Node, l archive.Layout, parts []ar
 		if !p.Whole() {
 			partials = append(partials, p.Refs()...)
 		}
-		var rm []string
-		if p.Whole() {
-			rm = partials
+		if p.Whole() && len(partials) > 0 { // the image's snapshots keep the layers its partial images brought
+			if _, err := nodeRun(ctx, n, nil, append([]string{"ctr", "--namespace=k8s.io", "images", "rm"}, partials...)...); err != nil {
+				logf("node %s: could not remove the partial images %v: %v", n, partials, err)
+			}
 		}
-		<-collecting
-		collecting = make(chan struct{})
-		go func() {
-			defer close(collecting)
-			if len(rm) > 0 { // the image's snapshots keep the layers its partial images brought
-				if _, err := nodeRun(ctx, n, nil, append([]string{"ctr", "--namespace=k8s.io", "images", "rm"}, rm...)...); err != nil {
-					logf("node %s: could not remove the partial images %v: %v", n, rm, err)
-				}
-			}
-			if discarded || len(rm) > 0 {
-				collectGarbage(ctx, n, logf)
-			}
-		}()
+		if discarded {
+			collectGarbage(ctx, n, logf)
+		}
 	}
 	if err := verify(ctx, n, want); err != nil {
 		return true, fmt.Errorf("after importing %v: %w", img.Refs, err)

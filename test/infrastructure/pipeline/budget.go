@@ -108,9 +108,13 @@ func (r *Run) startSnapshot() disk.Snapshot {
 }
 
 // learnNodes keeps what creating nodes measured on their filesystem, less what copying the node
-// image into the provider added (copied): a node's own bytes.
+// image into the provider added (copied): a node's own bytes. After a copy it takes where the
+// phase ended, not its peak: podman's load of the copy holds a temporary file of the image too.
 func (r *Run) learnNodes(cp disk.Checkpoint, copied uint64, nodes int) {
 	grown, ok := growth(cp, r.budgetPlaces().Nodes)
+	if copied > 0 {
+		grown, ok = ended(cp, r.budgetPlaces().Nodes)
+	}
 	if !ok || nodes == 0 || grown <= copied {
 		return
 	}
@@ -124,6 +128,17 @@ func (r *Run) learnLoad(cp disk.Checkpoint, archiveBytes uint64, nodes int) {
 		return
 	}
 	r.learn(func(f *budget.Facts) { f.LoadFactor = float64(grown) / float64(nodes) / float64(archiveBytes) })
+}
+
+// ended is how far the filesystem holding place rose from the phase's start to its end; false
+// when it did not rise or is not among the checkpoint's.
+func ended(cp disk.Checkpoint, place disk.Place) (uint64, bool) {
+	for _, c := range cp.Filesystems {
+		if !c.New && holds(c.Filesystem, place) {
+			return uint64(max(c.Delta, 0)), c.Delta > 0
+		}
+	}
+	return 0, false
 }
 
 // growth is how far the filesystem holding place rose above its use at the phase's start (its
