@@ -36,7 +36,6 @@ func (AIAnalysis) Prune(ctx context.Context) error { return target(ctx, aianalys
 
 // Cluster creates the suite's Kind cluster, after prune, with the run's engine as provider.
 //
-// It returns once the API answers; the nodes become Ready while the images load (load waits).
 // Environment: KIND_CLUSTER_NAME (default kindling-aianalysis), KIND_NODE_IMAGE,
 // E2E_REUSE_CLUSTER=true to reuse an existing cluster of that name, E2E_WORKERS (worker nodes
 // added to the Kind config).

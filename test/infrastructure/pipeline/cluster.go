@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 
@@ -119,8 +120,8 @@ func (r *Run) createCluster(ctx context.Context, o Observed, beside bool) (state
 		KubeconfigPath:          kubeconfig,
 		Reuse:                   ours || r.cfg.ReuseCluster,
 		DeleteHint:              r.cfg.Command("down"),
-		Log:                     log, // not Ready yet: the load waits for that beside the import
-
+		WaitForReady:            3 * time.Minute,
+		Log:                     log,
 	})
 	if err != nil {
 		return state.Cluster{}, err

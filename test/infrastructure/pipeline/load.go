@@ -23,31 +23,16 @@ import (
 // holds an image, checked, it records that and deletes the blobs no image still to load needs
 // (unless E2E_KEEP_ARCHIVES=true), so the archive shrinks as the nodes take it. A load that fails
 // or is interrupted keeps what the archive still holds: after prune it is those images' only
-// copy, and the next load imports only them. Meanwhile the nodes become Ready (the cluster phase
-// does not wait for that: containerd runs before the kubelet is Ready); the load ends when they are.
+// copy, and the next load imports only them.
 func (r *Run) Load(ctx context.Context, c Cluster) (Loaded, error) {
 	var l Loaded
 	err := r.timed(ctx, "load", "AFTER_LOAD", func() (err error) {
-		readyCtx, stop := context.WithCancel(ctx)
-		defer stop()
-		ready := make(chan error, 1)
-		go func() { ready <- cluster.WaitReady(readyCtx, c.Kubeconfig, readyTimeout) }()
-		if l, err = r.carrier.load(ctx, c); err != nil {
-			stop()
-			<-ready
-			return err
-		}
-		if err := <-ready; err != nil {
-			return fmt.Errorf("cluster %s: %w", c.Name, err)
-		}
-		return nil
+		l, err = r.carrier.load(ctx, c)
+		return err
 	})
 	r.carrier.loaded(ctx, c, err)
 	return l, err
 }
-
-// readyTimeout is how long the nodes may take to become Ready, as kind's --wait 3m.
-const readyTimeout = 3 * time.Minute
 
 // loaded keeps the archive when the load failed, and removes it once its images are on every node.
 func (r archiveCarrier) loaded(ctx context.Context, c Cluster, err error) {
