@@ -21,6 +21,9 @@ type Facts struct {
 	ArchiveBytes uint64  `json:"archiveBytes,omitempty"` // the suite's archive
 	NodeBytes    uint64  `json:"nodeBytes,omitempty"`    // what creating one node added
 	LoadFactor   float64 `json:"loadFactor,omitempty"`   // a node's peak growth during a load, per archive byte
+	// ExportFactor is how far an export raised the archive's filesystem at its peak, per archive
+	// byte: more than 1 where the engine's save keeps temporary copies of layers there.
+	ExportFactor float64 `json:"exportFactor,omitempty"`
 	Nodes        int     `json:"nodes,omitempty"`
 	// BuildSeconds is how long each service's image build took last time, by service.
 	BuildSeconds map[string]float64 `json:"buildSeconds,omitempty"`
@@ -68,6 +71,10 @@ func Predict(phase string, f Facts, p Places) ([]Need, string) {
 	case "export":
 		if archiveBytes == 0 {
 			return nil, "unknown until the images are built"
+		}
+		if f.ExportFactor > 1 {
+			return []Need{{Place: p.Archive, Bytes: uint64(f.ExportFactor * float64(archiveBytes)), Why: fmt.Sprintf("%s × the %s %s (measured: the archive and what the engine's save holds beside it)",
+				strconv.FormatFloat(f.ExportFactor, 'f', 2, 64), archiveBasis, size(archiveBytes))}}, ""
 		}
 		return []Need{{Place: p.Archive, Bytes: archiveBytes, Why: "the archive, about its " + archiveBasis + " " + size(archiveBytes)}}, ""
 	case "cluster":

@@ -121,6 +121,15 @@ func (r *Run) learnNodes(cp disk.Checkpoint, copied uint64, nodes int) {
 	r.learn(func(f *budget.Facts) { f.NodeBytes = (grown - copied) / uint64(nodes) })
 }
 
+// learnExport keeps how far the export raised the archive's filesystem per byte of the archive.
+func (r *Run) learnExport(cp disk.Checkpoint, archiveBytes uint64) {
+	grown, ok := growth(cp, r.budgetPlaces().Archive)
+	if !ok || archiveBytes == 0 {
+		return
+	}
+	r.learn(func(f *budget.Facts) { f.ExportFactor = float64(grown) / float64(archiveBytes) })
+}
+
 // learnLoad keeps how far a load raised a node's filesystem per byte of the archive.
 func (r *Run) learnLoad(cp disk.Checkpoint, archiveBytes uint64, nodes int) {
 	grown, ok := growth(cp, r.budgetPlaces().Nodes)

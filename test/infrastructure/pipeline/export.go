@@ -130,6 +130,7 @@ func (r archiveCarrier) export(ctx context.Context, b Built) (Exported, error) {
 	a := state.Archive{Path: v.Path, Size: v.Size, SHA256: v.SHA256, Verified: time.Now().UTC()}
 	log("wrote and verified %s: %d images, %s, sha256 %.12s", a.Path, len(v.Images), disk.HumanSize(a.Size), a.SHA256)
 	r.learn(func(f *budget.Facts) { f.ArchiveBytes, f.ImageBytes = uint64(a.Size), facts.ImageBytes })
+	r.learnAfterPhase("export", func(cp disk.Checkpoint) { r.learnExport(cp, uint64(a.Size)) })
 	if err := r.record(func(st *state.Suite) { st.Archive, st.Images = &a, images }); err != nil {
 		return Exported{}, err
 	}
