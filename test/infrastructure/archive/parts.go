@@ -76,12 +76,7 @@ func (l Layout) PartBytes() int64 {
 // alone), leaving out the layers whose chain is in unpacked: the nodes hold them unpacked. The
 // last part is the whole image.
 func Parts(img LayoutImage, unpacked map[digest.Digest]bool, most int64) []Part {
-	skip := 0
-	for i, c := range img.Chains() {
-		if unpacked[c] {
-			skip = i + 1
-		}
-	}
+	skip := img.held(unpacked)
 	var parts []Part
 	var send []Blob
 	var bytes int64
@@ -95,6 +90,18 @@ func Parts(img LayoutImage, unpacked map[digest.Digest]bool, most int64) []Part 
 		bytes += b.Size
 	}
 	return append(parts, Part{Image: img, Layers: len(img.Layers), Send: send})
+}
+
+// held is how many of img's first layers the nodes hold unpacked: up to the last whose chain is
+// in unpacked (a snapshot keeps its parents).
+func (img LayoutImage) held(unpacked map[digest.Digest]bool) int {
+	n := 0
+	for i, c := range img.Chains() {
+		if unpacked[c] {
+			n = i + 1
+		}
+	}
+	return n
 }
 
 // Chains are the chain IDs of img's layers: what a node holds unpacked once it holds img.
@@ -120,10 +127,8 @@ func (l Layout) Needed(images []LayoutImage) map[digest.Digest]Blob {
 	out := map[digest.Digest]Blob{}
 	for _, img := range images {
 		out[img.Config.Digest] = img.Config
-		for _, p := range Parts(img, unpacked, 1) {
-			for _, b := range p.Send {
-				out[b.Digest] = b
-			}
+		for _, b := range img.Layers[img.held(unpacked):] {
+			out[b.Digest] = b
 		}
 	}
 	return out
